@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint typecheck check bench-plan clean install install-dev
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## Build the demo school and send an emergency closure through the whole pipeline.
+demo: install
+	$(BIN)/dispatcher db upgrade
+	$(BIN)/dispatcher demo
+
+## Run the whole test suite (SQLite and PostgreSQL, real Redis), in parallel.
+test: install-dev
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+typecheck: install-dev
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+bench-plan: install-dev
+	$(BIN)/python bench/plan.py
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""Dramatiq actors: thin wrappers that run planning and delivery with the process runtime.
+
+Importing this module sets up the broker (the one piece of global state) from the
+environment. Every actor clears its in-flight marker when it has handled its message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE, QUEUE_PRIORITY, setup_broker
+from dispatcher.delivering import Outcome, deliver
+from dispatcher.domain import Urgency
+from dispatcher.planning import plan_announcement
+from dispatcher.queueing import QueuedWork, clear_marker, delivery_marker, enqueue, plan_marker
+from dispatcher.runtime import current_runtime
+
+broker: RedisBroker = setup_broker()
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _enqueue(work: list[QueuedWork]) -> None:
+    enqueue(broker, work)
+
+
+class RetryLater(Exception):
+    """Raised so that Dramatiq's Retries middleware tries the message again with backoff."""
+
+
+@dramatiq.actor(actor_name="plan_announcement", queue_name=PLAN_QUEUE,
+                priority=QUEUE_PRIORITY[PLAN_QUEUE], max_retries=20)
+def plan_announcement_actor(announcement_id: int) -> None:
+    """Plan one announcement: write its deliveries and queue them."""
+    plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
+    clear_marker(broker, plan_marker(announcement_id))
+
+
+def _deliver(delivery_id: int) -> None:
+    result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
+    if result.outcome is Outcome.RETRY:
+        raise RetryLater(f"delivery {delivery_id}: provider asked to retry")
+    if result.outcome is not Outcome.HELD:
+        clear_marker(broker, delivery_marker(delivery_id))
+
+
+def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
+    queue = DELIVERY_QUEUES[urgency]
+    return dramatiq.actor(
+        _deliver,
+        actor_name=f"deliver_{urgency.value}",
+        queue_name=queue,
+        priority=QUEUE_PRIORITY[queue],
+        retry_when=lambda retries, exc: isinstance(exc, RetryLater) and retries < 8,
+    )
+
+
+deliver_urgent = _delivery_actor(Urgency.URGENT)
+deliver_normal = _delivery_actor(Urgency.NORMAL)
+deliver_bulk = _delivery_actor(Urgency.BULK)
+
+ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})

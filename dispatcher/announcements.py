@@ -1,0 +1,187 @@
+"""Announcement requests: the one way any trigger (CLI, API, MIS webhook, clock) asks for a
+message to go out. The request is validated, previewed and stored before anything is queued."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatcher.audience import AudienceError, is_whole_school, parse_audience
+from dispatcher.config import CategoryPolicy, SchoolConfig
+from dispatcher.domain import Channel, MessageFormat
+from dispatcher.rendering import RenderedMessage, TemplateLibrary
+from dispatcher.runtime import Runtime
+from dispatcher.store.models import Announcement, AuditEntry
+from dispatcher.store.schools import ensure_school
+
+
+class RequestError(ValueError):
+    """The request cannot be sent as it is; ``field`` names what to fix."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class AnnouncementRequest(BaseModel):
+    """What any trigger asks for: who, what, with which details, on whose authority."""
+
+    model_config = ConfigDict(frozen=True)
+
+    school: str = Field(description="School slug, e.g. demo.", examples=["demo"])
+    category: str = Field(description="Category from policy.toml.", examples=["emergency_closure"])
+    audience: list[str] = Field(
+        description="school, year:N, class:NAME, group:NAME or student:ID (any number).",
+        examples=[["school"]],
+    )
+    variables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Template variables, e.g. date and reason.",
+        examples=[{"date": "Tuesday 24 November", "reason": "heavy snow"}],
+    )
+    requested_by: str = Field(default="cli", description="Who asked (user or token name).")
+    trigger: str = Field(default="cli", description="cli, api, mis or clock.")
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    send_at: datetime | None = Field(default=None, description="Send later (UTC).")
+
+
+def sample_context(school: SchoolConfig, variables: dict[str, str]) -> dict[str, Any]:
+    """Template context for previews: the request's variables plus sample per-family fields."""
+    return {
+        **variables,
+        "school": school_context(school),
+        "contact": {"first_name": "Sam"},
+        "students": ["Alex"],
+    }
+
+
+def school_context(school: SchoolConfig) -> dict[str, str]:
+    """What templates may say about the school."""
+    return {
+        "name": school.name,
+        "phone": school.phone,
+        "website": school.website,
+        "reply_to": school.reply_to,
+    }
+
+
+def validate_request(
+    runtime: Runtime, request: AnnouncementRequest
+) -> tuple[SchoolConfig, CategoryPolicy, list[RenderedMessage]]:
+    """Check school, category, audience and templates; return the rendered previews.
+
+    Raises ``RequestError`` naming the field: an unknown school or category, a malformed
+    audience, or a template variable the request does not give (caught here, at preview,
+    not when the message is due to go out).
+    """
+    config = runtime.configuration
+    try:
+        school = config.school(request.school)
+    except KeyError as exc:
+        raise RequestError("school", str(exc.args[0])) from None
+    try:
+        category = config.policy.category(request.category)
+    except KeyError as exc:
+        raise RequestError("category", str(exc.args[0])) from None
+    try:
+        parse_audience(request.audience)
+    except AudienceError as exc:
+        raise RequestError("audience", str(exc)) from None
+    previews = preview_templates(runtime.templates, school, category, request.variables)
+    return school, category, previews
+
+
+def preview_templates(
+    templates: TemplateLibrary,
+    school: SchoolConfig,
+    category: CategoryPolicy,
+    variables: dict[str, str],
+) -> list[RenderedMessage]:
+    """Render every language and channel the school may use for the category."""
+    from dispatcher.rendering import TemplateError
+
+    languages = sorted(templates.languages(category.name) & set(school.languages)) or [
+        school.default_language
+    ]
+    channels: list[Channel] = list(school.channels_for(category))
+    if category.email_backup and Channel.EMAIL not in channels:
+        channels.append(Channel.EMAIL)
+    try:
+        return templates.preview(
+            category.name,
+            languages,
+            channels,
+            sample_context(school, variables),
+            category.max_sms_segments,
+        )
+    except TemplateError as exc:
+        raise RequestError("variables", str(exc)) from None
+
+
+def create_announcement(
+    session: Session, runtime: Runtime, request: AnnouncementRequest, now: datetime
+) -> tuple[Announcement, bool]:
+    """Store the announcement (or find the one with the same idempotency key).
+
+    Returns ``(announcement, created)``. Writes an audit entry. The caller commits and then
+    queues the plan; nothing is queued before the row exists.
+    """
+    school_cfg, category, _ = validate_request(runtime, request)
+    school = ensure_school(session, school_cfg)
+    if request.idempotency_key:
+        existing = session.scalar(
+            select(Announcement).where(
+                Announcement.school_id == school.id,
+                Announcement.idempotency_key == request.idempotency_key,
+            )
+        )
+        if existing is not None:
+            return existing, False
+    selectors = parse_audience(request.audience)
+    announcement = Announcement(
+        school_id=school.id,
+        category=category.name,
+        urgency=category.urgency.value,
+        audience=[str(s) for s in selectors],
+        variables=dict(request.variables),
+        requested_by=request.requested_by,
+        trigger=request.trigger,
+        idempotency_key=request.idempotency_key,
+        state="received",
+        send_at=request.send_at.astimezone(UTC) if request.send_at else None,
+        created_at=now,
+    )
+    session.add(announcement)
+    session.flush()
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=request.requested_by,
+            action="announcement.created",
+            school_id=school.id,
+            announcement_id=announcement.id,
+            detail={
+                "category": category.name,
+                "audience": announcement.audience,
+                "trigger": request.trigger,
+                "whole_school": is_whole_school(selectors),
+            },
+        )
+    )
+    return announcement, True
+
+
+__all__ = [
+    "AnnouncementRequest",
+    "MessageFormat",
+    "RequestError",
+    "create_announcement",
+    "preview_templates",
+    "sample_context",
+    "school_context",
+    "validate_request",
+]

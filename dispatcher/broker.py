@@ -1,0 +1,62 @@
+"""The Dramatiq broker set-up: queues, priorities and middleware. The only global state.
+
+Urgent work is never stuck behind bulk work: each urgency has its own queue, and the worker
+takes messages by actor priority (lower runs first), so an emergency closure overtakes a
+newsletter already waiting in the same worker.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries, TimeLimit
+
+from dispatcher.domain import Urgency
+from dispatcher.settings import Settings, load_settings
+
+PLAN_QUEUE = "plan"
+DELIVERY_QUEUES: dict[Urgency, str] = {
+    Urgency.URGENT: "deliver-urgent",
+    Urgency.NORMAL: "deliver-normal",
+    Urgency.BULK: "deliver-bulk",
+}
+#: Dramatiq runs lower numbers first.
+QUEUE_PRIORITY: dict[str, int] = {
+    PLAN_QUEUE: 0,
+    DELIVERY_QUEUES[Urgency.URGENT]: 0,
+    DELIVERY_QUEUES[Urgency.NORMAL]: 50,
+    DELIVERY_QUEUES[Urgency.BULK]: 100,
+}
+#: Attempts across an outage: Dramatiq's Retries middleware, exponential backoff.
+MAX_RETRIES = 8
+MIN_BACKOFF_MS = 2_000
+MAX_BACKOFF_MS = 10 * 60_000
+#: A worker that stops heartbeating for this long is dead; its messages are requeued.
+HEARTBEAT_TIMEOUT_MS = 30_000
+
+
+def build_broker(redis_url: str) -> RedisBroker:
+    """A Redis broker with the middleware the dispatcher relies on."""
+    broker = RedisBroker(
+        url=redis_url,
+        middleware=[
+            AgeLimit(),
+            TimeLimit(time_limit=5 * 60_000),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+            CurrentMessage(),
+        ],
+        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        dead_message_ttl=7 * 24 * 3600 * 1000,
+    )
+    return broker
+
+
+def setup_broker(settings: Settings | None = None) -> RedisBroker:
+    """Build the broker for ``settings`` (default: the environment) and make it current."""
+    from dispatcher.runtime import resolve_redis_url
+
+    broker = build_broker(resolve_redis_url(settings or load_settings()))
+    dramatiq.set_broker(broker)
+    return broker

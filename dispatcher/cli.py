@@ -1,0 +1,564 @@
+"""The ``dispatcher`` command line (typer). Every command that reports takes ``--json``."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from dispatcher.config import ConfigError
+from dispatcher.settings import SettingsError
+
+app = typer.Typer(
+    help="School notification dispatcher: announcements to families by SMS, email and app.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+roster_app = typer.Typer(help="Students, contacts and groups.", no_args_is_help=True)
+redis_app = typer.Typer(help="The embedded Redis server.", no_args_is_help=True)
+config_app = typer.Typer(help="Policy and school configuration.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(roster_app, name="roster")
+app.add_typer(redis_app, name="redis")
+app.add_typer(config_app, name="config")
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _runtime() -> Any:
+    from dispatcher.runtime import current_runtime
+
+    try:
+        return current_runtime()
+    except (SettingsError, ConfigError) as exc:
+        _fail(str(exc))
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _settings() -> Any:
+    from dispatcher.settings import load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# --- db -------------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (Alembic) up to the newest schema."""
+    from dispatcher.store.engine import upgrade_database
+
+    settings = _settings()
+    upgrade_database(settings.effective_database_url)
+    console.print("database is up to date")
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+@config_app.command("check")
+def config_check(json_output: JsonFlag = False) -> None:
+    """Validate policy.toml and every school file."""
+    from dispatcher.config import load_configuration
+
+    settings = _settings()
+    try:
+        configuration = load_configuration(settings.config_dir)
+    except ConfigError as exc:
+        _fail(str(exc))
+    if json_output:
+        _print_json(
+            {
+                "categories": sorted(configuration.policy.categories),
+                "schools": sorted(configuration.schools),
+            }
+        )
+        return
+    console.print(
+        f"{len(configuration.policy.categories)} categories, "
+        f"{len(configuration.schools)} schools: {', '.join(sorted(configuration.schools))}"
+    )
+
+
+# --- roster ---------------------------------------------------------------------------------
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(help="Roster CSV (see README for the columns).")],
+    school: Annotated[str, typer.Option(help="School slug.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Import students, contacts and groups; report bad rows by line and column.
+
+    Exit code 0 when every row was good, 1 when some were skipped.
+    """
+    from dispatcher.roster import RosterHeaderError, parse_roster
+    from dispatcher.store.roster import import_rows
+    from dispatcher.store.schools import ensure_school
+
+    runtime = _runtime()
+    try:
+        school_cfg = runtime.configuration.school(school)
+    except KeyError as exc:
+        _fail(f"--school: {exc.args[0]}")
+    if not file.is_file():
+        _fail(f"FILE: {file} does not exist")
+    total_lines = sum(1 for _ in file.open(encoding="utf-8-sig")) - 1
+    categories = runtime.configuration.policy.categories
+    with file.open(encoding="utf-8-sig", newline="") as stream, runtime.sessions() as session:
+        school_row = ensure_school(session, school_cfg)
+        session.commit()
+        try:
+            with _progress(json_output) as progress:
+                task = progress.add_task("importing", total=max(total_lines, 1))
+                result = import_rows(
+                    session,
+                    school_row.id,
+                    parse_roster(stream, categories),
+                    progress=lambda n: progress.update(task, completed=n),
+                )
+        except RosterHeaderError as exc:
+            _fail(f"{file}: {exc}")
+        from dispatcher.store.models import AuditEntry
+
+        session.add(
+            AuditEntry(
+                at=datetime.now(UTC),
+                actor=os.environ.get("USER", "cli"),
+                action="roster.imported",
+                school_id=school_row.id,
+                detail={"file": file.name, "imported": result.imported,
+                        "errors": len(result.errors)},
+            )
+        )
+        session.commit()
+    errors = [{"line": e.line, "column": e.column, "reason": e.reason} for e in result.errors]
+    if json_output:
+        _print_json({"imported": result.imported, "changed": result.changed, "errors": errors})
+    else:
+        console.print(
+            f"imported {result.imported} rows ({result.changed} changed), "
+            f"skipped {result.skipped_lines} bad rows"
+        )
+        if errors:
+            table = Table("line", "column", "reason", title="rows skipped")
+            for e in errors:
+                table.add_row(str(e["line"]), str(e["column"]), str(e["reason"]))
+            console.print(table)
+    raise typer.Exit(1 if errors else 0)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet or not err_console.is_terminal,
+        transient=True,
+    )
+
+
+@app.command("demo-data")
+def demo_data(
+    school: Annotated[str, typer.Option(help="School slug the ids are derived from.")],
+    students: Annotated[int, typer.Option(min=1, help="How many students.")] = 200,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same file.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Output file (default: stdout).")] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Write a realistic synthetic roster CSV (with a few deliberately invalid rows)."""
+    from dispatcher.demo_data import generate_roster_rows, write_roster_csv
+    from dispatcher.roster import ROSTER_COLUMNS
+
+    if out is None:
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(ROSTER_COLUMNS))
+        writer.writeheader()
+        for row in generate_roster_rows(school, students, seed):
+            writer.writerow(row)
+        return
+    summary = write_roster_csv(out, school, students, seed)
+    data = {
+        "file": str(out),
+        "rows": summary.rows,
+        "students": summary.students,
+        "contacts": summary.contacts,
+        "invalid_rows": summary.invalid_rows,
+    }
+    if json_output:
+        _print_json(data)
+    else:
+        console.print(
+            f"wrote {out}: {summary.rows} rows, {summary.students} students, "
+            f"{summary.contacts} contacts, {summary.invalid_rows} deliberately invalid rows"
+        )
+
+
+# --- announce -------------------------------------------------------------------------------
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--var {pair!r}: expected NAME=VALUE")
+        variables[key.strip()] = value
+    return variables
+
+
+@app.command()
+def announce(
+    school: Annotated[str, typer.Option(help="School slug.")],
+    category: Annotated[str, typer.Option(help="Category from policy.toml.")],
+    audience: Annotated[
+        list[str],
+        typer.Option(help="school, year:N, class:NAME, group:NAME or student:ID (repeatable)."),
+    ],
+    var: Annotated[
+        list[str] | None, typer.Option("--var", help="Template variable NAME=VALUE (repeatable).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; send nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="Sending twice with the same key sends once.")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Plan an announcement (--dry-run) or send it."""
+    from dispatcher.announcements import AnnouncementRequest, RequestError, validate_request
+    from dispatcher.planning import preview_plan
+
+    runtime = _runtime()
+    request = AnnouncementRequest(
+        school=school,
+        category=category,
+        audience=audience,
+        variables=_parse_vars(var or []),
+        requested_by=os.environ.get("USER", "cli"),
+        trigger="cli",
+        idempotency_key=idempotency_key,
+    )
+    try:
+        school_cfg, category_policy, _ = validate_request(runtime, request)
+    except RequestError as exc:
+        _fail(str(exc))
+    now = datetime.now(UTC)
+    with runtime.sessions() as session:
+        summary = preview_plan(
+            runtime, session, school_cfg, category_policy, request.audience,
+            request.variables, now,
+        )
+        session.commit()
+    if dry_run:
+        if json_output:
+            _print_json(summary.as_json())
+        else:
+            _print_plan(summary.as_json())
+        return
+    if not yes:
+        if json_output or not sys.stdin.isatty():
+            _fail("refusing to send without confirmation: add --yes")
+        _print_plan(summary.as_json())
+        if not typer.confirm(
+            f"Send {category} to {summary.recipients} contacts "
+            f"({sum(summary.deliveries.values())} messages)?"
+        ):
+            raise typer.Exit(1)
+    announcement_id, created = submit(runtime, request, now)
+    if json_output:
+        _print_json({"announcement_id": announcement_id, "created": created})
+    else:
+        verb = "queued" if created else "already queued (same idempotency key)"
+        console.print(f"announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`")
+
+
+def submit(runtime: Any, request: Any, now: datetime) -> tuple[int, bool]:
+    """Store the announcement, then queue its plan; return (id, created)."""
+    from dispatcher.actors import broker
+    from dispatcher.announcements import create_announcement
+    from dispatcher.queueing import QueuedWork, enqueue
+
+    with runtime.sessions() as session:
+        announcement, created = create_announcement(session, runtime, request, now)
+        session.commit()
+        announcement_id = announcement.id
+        send_at = announcement.send_at
+    if created:
+        delay = None
+        if send_at is not None:
+            delay = max(0, int((send_at - now).total_seconds() * 1000)) or None
+        enqueue(broker, [QueuedWork("plan_announcement", announcement_id, delay)])
+    return announcement_id, created
+
+
+def _print_plan(plan: dict[str, Any]) -> None:
+    console.rule(f"plan: {plan['category']} ({plan['urgency']}) to {', '.join(plan['audience'])}")
+    table = Table("", "count")
+    table.add_row("contacts receiving it", str(plan["recipients"]))
+    for channel, n in sorted(plan["deliveries"].items()):
+        table.add_row(f"  {channel} messages", str(n))
+    table.add_row("  of which email back-ups", str(plan["email_backups"]))
+    for language, n in sorted(plan["languages"].items()):
+        table.add_row(f"  in language {language}", str(n))
+    table.add_row("  language fell back to school default", str(plan["language_fallbacks"]))
+    table.add_row("SMS segments", str(plan["sms_segments"]))
+    for language, encoding in sorted(plan["sms_encodings"].items()):
+        table.add_row(f"  SMS encoding ({language})", encoding)
+    table.add_row("estimated cost", f"£{plan['estimated_cost_gbp']}")
+    for reason, n in sorted(plan["excluded"].items()):
+        table.add_row(f"excluded: {reason}", str(n))
+    table.add_row("no channel can reach", str(len(plan["unreachable"])))
+    if plan["hold_until"]:
+        table.add_row("held until send window opens", plan["hold_until"])
+    console.print(table)
+    _print_people(plan["unreachable"], "contacts no channel can reach (phone them)")
+
+
+def _print_people(people: list[dict[str, str]], title: str) -> None:
+    if not people:
+        return
+    table = Table("student", "contact", "phone", "reason", title=title)
+    for p in people:
+        table.add_row(
+            f"{p['student_id']} {p['student_name']}",
+            f"{p['contact_id']} {p['contact_name']}",
+            p["phone"] or "-",
+            p["reason"],
+        )
+    console.print(table)
+
+
+# --- worker, sweep, report ------------------------------------------------------------------
+
+
+@app.command()
+def worker(
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="Exit once nothing is pending or sending.")
+    ] = False,
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    threads: Annotated[int, typer.Option(min=1, help="Threads per process.")] = 8,
+) -> None:
+    """Run Dramatiq workers over the configured broker (the Procfile's worker line)."""
+    _runtime()
+    if processes == 1:
+        from dispatcher.worker import run_worker
+
+        run_worker(threads=threads, until_idle=until_idle)
+        return
+    args = [sys.executable, "-m", "dispatcher", "worker", "--processes", "1",
+            "--threads", str(threads)]
+    if until_idle:
+        args.append("--until-idle")
+    children = [subprocess.Popen(args) for _ in range(processes)]
+    try:
+        codes = [child.wait() for child in children]
+    except KeyboardInterrupt:
+        for child in children:
+            child.terminate()
+        codes = [child.wait() for child in children]
+    raise typer.Exit(max(codes))
+
+
+@app.command()
+def sweep(json_output: JsonFlag = False) -> None:
+    """Run the recovery sweep once: re-queue lost work, settle stale sends."""
+    from dispatcher.actors import broker
+    from dispatcher.sweep import sweep as run_sweep
+
+    report = run_sweep(_runtime(), broker, datetime.now(UTC))
+    data = report.__dict__
+    if json_output:
+        _print_json(data)
+    else:
+        console.print(", ".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@app.command()
+def report(
+    announcement_id: Annotated[int, typer.Argument(help="Announcement id.")],
+    json_output: JsonFlag = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="Not-reached list as CSV.")] = False,
+) -> None:
+    """Counts by channel and state, and the families not reached (for the office to phone)."""
+    from dispatcher.store.reports import NotFound, announcement_report
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            data = announcement_report(session, announcement_id)
+        except NotFound as exc:
+            _fail(str(exc))
+    if json_output:
+        _print_json(data)
+    elif csv_output:
+        columns = ["student_id", "student_name", "contact_id", "contact_name", "phone", "reason"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(data["not_reached"])
+    else:
+        print_report(data)
+
+
+def print_report(data: dict[str, Any]) -> None:
+    """Show a report as tables."""
+    console.rule(
+        f"announcement {data['announcement_id']}: {data['category']} at {data['school']} "
+        f"({data['state']})"
+    )
+    states = sorted({s for per in data["counts"].values() for s in per})
+    table = Table("channel", *states, "total")
+    for channel, per in data["counts"].items():
+        table.add_row(
+            channel, *(str(per.get(s, 0)) for s in states), str(sum(per.values()))
+        )
+    console.print(table)
+    console.print(
+        f"recipients: {data['recipients']}; language fell back to school default: "
+        f"{data['language_fallbacks']}; excluded (not messaged, by policy): "
+        f"{sum(data['excluded'].values())}; not reached: {len(data['not_reached'])}"
+    )
+    if data["first_sent_at"]:
+        console.print(f"first sent {data['first_sent_at']}, last sent {data['last_sent_at']}")
+    _print_people(data["not_reached"], "not reached: please phone")
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    students: Annotated[int, typer.Option(min=10, help="Students in the demo school.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed for the demo roster.")] = 7,
+    providers: Annotated[
+        str, typer.Option(help="outbox (no credentials) is the only choice until issue 4.")
+    ] = "outbox",
+    json_output: JsonFlag = False,
+) -> None:
+    """Build the demo school, send an emergency closure through the whole pipeline, report."""
+    from dispatcher.announcements import AnnouncementRequest
+    from dispatcher.demo_data import write_roster_csv
+    from dispatcher.roster import parse_roster
+    from dispatcher.store.engine import upgrade_database
+    from dispatcher.store.reports import announcement_report
+    from dispatcher.store.roster import import_rows
+    from dispatcher.store.schools import ensure_school
+
+    if providers != "outbox":
+        _fail("--providers: only 'outbox' is available in this version")
+    settings = _settings()
+    upgrade_database(settings.effective_database_url)
+    runtime = _runtime()
+    school_cfg = runtime.configuration.school("demo")
+    roster = settings.data_dir / "demo-roster.csv"
+    summary = write_roster_csv(roster, "demo", students, seed)
+    with roster.open(encoding="utf-8-sig", newline="") as stream, runtime.sessions() as session:
+        school_row = ensure_school(session, school_cfg)
+        session.commit()
+        imported = import_rows(
+            session, school_row.id, parse_roster(stream, runtime.configuration.policy.categories)
+        )
+    say = (lambda *_: None) if json_output else console.print
+    say(
+        f"demo roster: {summary.students} students, {summary.contacts} contacts; imported "
+        f"{imported.imported} rows, skipped {imported.skipped_lines} deliberately bad rows"
+    )
+    request = AnnouncementRequest(
+        school="demo",
+        category="emergency_closure",
+        audience=["school"],
+        variables={
+            "date": datetime.now(UTC).strftime("%A %-d %B"),
+            "reason": "heavy snow has made the roads unsafe",
+            "reopening": "We will text you by 6pm about tomorrow.",
+        },
+        requested_by="demo",
+        trigger="cli",
+    )
+    announcement_id, _ = submit(runtime, request, datetime.now(UTC))
+    say(f"announcement {announcement_id} queued; running a worker until every message is out")
+    code = subprocess.call(
+        [sys.executable, "-m", "dispatcher", "worker", "--until-idle", "--threads", "8"]
+    )
+    if code != 0:
+        _fail(f"worker exited with {code}")
+    with runtime.sessions() as session:
+        data = announcement_report(session, announcement_id)
+    if json_output:
+        _print_json(data)
+        return
+    print_report(data)
+    console.print(f"messages written to {settings.outbox_dir}/announcement-{announcement_id}.jsonl")
+
+
+# --- processes that arrive with later issues --------------------------------------------------
+
+
+@app.command()
+def web() -> None:
+    """The HTTP service (API, webhooks): arrives with the delivery-tracking issue."""
+    console.print("the web service arrives with the delivery-tracking and triggers issues")
+
+
+@app.command()
+def clock() -> None:
+    """The reminder scheduler: arrives with the triggers issue."""
+    console.print("the reminder clock arrives with the triggers issue")
+
+
+@redis_app.command("stop")
+def redis_stop() -> None:
+    """Stop the embedded Redis of this data directory."""
+    from dispatcher.embedded_redis import stop_embedded_redis
+
+    stopped = stop_embedded_redis(_settings().data_dir)
+    console.print("stopped" if stopped else "no embedded Redis was running")
+
+
+def main() -> None:
+    """Entry point of the ``dispatcher`` command."""
+    try:
+        app()
+    except (SettingsError, ConfigError) as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)

@@ -1,0 +1,124 @@
+"""Vocabulary shared by every layer: channels, urgency, needs, delivery states.
+
+Pure values only: nothing here touches the database, the broker or the clock.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """A way a message can reach a person."""
+
+    SMS = "sms"
+    EMAIL = "email"
+    PUSH = "push"
+
+
+class Urgency(StrEnum):
+    """How urgent a category is: decides queue, send windows and back-ups."""
+
+    URGENT = "urgent"
+    NORMAL = "normal"
+    BULK = "bulk"
+
+
+class Need(StrEnum):
+    """Accessibility and communication needs recorded against a contact.
+
+    - ``no_sms``: cannot receive or read text messages.
+    - ``no_email``: has no usable email (or cannot use one).
+    - ``hearing_impaired``: do not rely on phone calls; text channels are fine.
+    - ``visually_impaired``: email is sent in the large-print, screen-reader friendly format.
+    - ``large_print``: email is sent in the large-print format.
+    - ``easy_read``: simplified wording where the category has an easy-read template.
+    - ``screen_reader``: prefer email (structured HTML) over SMS/push for the primary message.
+    """
+
+    NO_SMS = "no_sms"
+    NO_EMAIL = "no_email"
+    HEARING_IMPAIRED = "hearing_impaired"
+    VISUALLY_IMPAIRED = "visually_impaired"
+    LARGE_PRINT = "large_print"
+    EASY_READ = "easy_read"
+    SCREEN_READER = "screen_reader"
+
+
+class MessageFormat(StrEnum):
+    """Presentation variant of a rendered message."""
+
+    STANDARD = "standard"
+    LARGE_PRINT = "large_print"
+    EASY_READ = "easy_read"
+
+
+class DeliveryKind(StrEnum):
+    """Why a delivery exists: the primary message, the urgent email back-up, or a fallback."""
+
+    PRIMARY = "primary"
+    BACKUP = "backup"
+    FALLBACK = "fallback"
+
+
+class DeliveryState(StrEnum):
+    """Life of one delivery. Only the transitions in ``ALLOWED_TRANSITIONS`` are possible."""
+
+    PENDING = "pending"
+    HELD = "held"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+    BOUNCED = "bounced"
+    CANCELLED = "cancelled"
+
+
+ALLOWED_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.PENDING: frozenset(
+        {DeliveryState.SENDING, DeliveryState.HELD, DeliveryState.CANCELLED, DeliveryState.FAILED}
+    ),
+    DeliveryState.HELD: frozenset(
+        {DeliveryState.PENDING, DeliveryState.SENDING, DeliveryState.CANCELLED}
+    ),
+    DeliveryState.SENDING: frozenset(
+        {
+            DeliveryState.SENT,
+            DeliveryState.FAILED,
+            DeliveryState.PENDING,  # released by the sweep after its grace period
+            DeliveryState.DELIVERED,
+            DeliveryState.UNDELIVERED,
+            DeliveryState.BOUNCED,
+        }
+    ),
+    DeliveryState.SENT: frozenset(
+        {DeliveryState.DELIVERED, DeliveryState.UNDELIVERED, DeliveryState.BOUNCED}
+    ),
+    DeliveryState.DELIVERED: frozenset(),
+    DeliveryState.FAILED: frozenset(),
+    DeliveryState.UNDELIVERED: frozenset(),
+    DeliveryState.BOUNCED: frozenset(),
+    DeliveryState.CANCELLED: frozenset(),
+}
+
+#: States in which a delivery still has work to do (the worker is not idle).
+ACTIVE_STATES = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
+#: States after which nothing more will be sent for that delivery.
+FINAL_STATES = frozenset(
+    {
+        DeliveryState.DELIVERED,
+        DeliveryState.FAILED,
+        DeliveryState.UNDELIVERED,
+        DeliveryState.BOUNCED,
+        DeliveryState.CANCELLED,
+    }
+)
+#: States that count as "reached" (the provider accepted or confirmed the message).
+REACHED_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
+
+
+# Roster priority: 1 first contact, 2 second contact, 3 emergency only.
+FIRST_CONTACT = 1
+SECOND_CONTACT = 2
+EMERGENCY_ONLY = 3

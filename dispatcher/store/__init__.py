@@ -1,0 +1,1 @@
+"""Persistence: tables, engine, and the queries each part of the pipeline needs."""

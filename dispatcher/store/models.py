@@ -1,0 +1,261 @@
+"""Database tables (SQLAlchemy 2 declarative). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias, so it autoincrements) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention Alembic can rely on."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class School(Base):
+    """A school, mirrored from ``config/schools/<slug>.toml``."""
+
+    __tablename__ = "schools"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    trust: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Student(Base):
+    """A pupil, identified by the school's MIS id."""
+
+    __tablename__ = "students"
+    __table_args__ = (
+        UniqueConstraint("school_id", "external_id", name="uq_students_school_external"),
+        Index("ix_students_school_year", "school_id", "year"),
+        Index("ix_students_school_class", "school_id", "class_name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    year: Mapped[int | None] = mapped_column(Integer)
+    class_name: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Group(Base):
+    """A named group of students (trip list, club, team)."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("school_id", "name", name="uq_groups_school_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    name: Mapped[str] = mapped_column(String(100))
+
+
+class GroupMembership(Base):
+    """A student's membership of a group."""
+
+    __tablename__ = "group_memberships"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True)
+    student_id: Mapped[int] = mapped_column(
+        ForeignKey("students.id"), primary_key=True, index=True
+    )
+
+
+class Contact(Base):
+    """A parent, carer or emergency contact. Holds personal data: never log its fields."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("school_id", "external_id", name="uq_contacts_school_external"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    external_id: Mapped[str] = mapped_column(String(64))
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    phone_sms_capable: Mapped[bool] = mapped_column(Boolean, default=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    preferred_channel: Mapped[str | None] = mapped_column(String(8))
+    language: Mapped[str | None] = mapped_column(String(35))
+    needs: Mapped[str] = mapped_column(String(200), default="")
+    opt_outs: Mapped[str] = mapped_column(String(500), default="")
+    push_token: Mapped[str | None] = mapped_column(String(500))
+    push_token_dead: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class StudentContact(Base):
+    """The link between a student and a contact, with the safeguarding flags."""
+
+    __tablename__ = "student_contacts"
+
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contacts.id"), primary_key=True, index=True
+    )
+    relationship: Mapped[str] = mapped_column(String(50), default="")
+    priority: Mapped[int] = mapped_column(Integer, default=1)
+    parental_responsibility: Mapped[bool] = mapped_column(Boolean, default=True)
+    no_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Announcement(Base):
+    """One request to tell an audience something; planned into deliveries."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (
+        UniqueConstraint("school_id", "idempotency_key", name="uq_announcements_idempotency"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"), index=True)
+    category: Mapped[str] = mapped_column(String(64))
+    urgency: Mapped[str] = mapped_column(String(16))
+    audience: Mapped[list[str]] = mapped_column(JSON)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(32), default="cli")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    plan_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    planned_deliveries: Mapped[int] = mapped_column(Integer, default=0)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    excluded_contacts: Mapped[int] = mapped_column(Integer, default=0)
+    unreachable_contacts: Mapped[int] = mapped_column(Integer, default=0)
+    language_fallbacks: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PlanOutcome(Base):
+    """A contact in an announcement's audience who gets no delivery, and why."""
+
+    __tablename__ = "plan_outcomes"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "contact_id", name="uq_plan_outcomes_contact"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))
+    outcome: Mapped[str] = mapped_column(String(16))  # excluded | unreachable
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class Delivery(Base):
+    """One message to one contact on one channel: the unit of work and of reporting."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint(
+            "announcement_id", "contact_id", "channel", name="uq_deliveries_one_per_channel"
+        ),
+        Index("ix_deliveries_state", "state", "announcement_id"),
+        Index("ix_deliveries_announcement_state", "announcement_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"))
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(16))
+    queue: Mapped[str] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(35))
+    language_fallback: Mapped[bool] = mapped_column(Boolean, default=False)
+    format: Mapped[str] = mapped_column(String(16))
+    fallback_chain: Mapped[str] = mapped_column(String(32), default="")
+    fallback_of: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_reason: Mapped[str | None] = mapped_column(String(300))
+    sms_segments: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryEvent(Base):
+    """A change of a delivery's state, with when and the provider's code."""
+
+    __tablename__ = "delivery_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    from_state: Mapped[str] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class AuditEntry(Base):
+    """Who did what: every announcement sent, every roster import."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(64))
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class OutboxMessage(Base):
+    """A message the outbox channel 'sent': the rendered text, kept for inspection."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), unique=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    to_address: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(35))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

