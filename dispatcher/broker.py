@@ -31,11 +31,11 @@ QUEUE_PRIORITY: dict[str, int] = {
 MAX_RETRIES = 8
 MIN_BACKOFF_MS = 2_000
 MAX_BACKOFF_MS = 10 * 60_000
-#: A worker that stops heartbeating for this long is dead; its messages are requeued.
-HEARTBEAT_TIMEOUT_MS = 30_000
+#: How often (1 in N Redis calls) a consumer looks for dead workers' messages to requeue.
+MAINTENANCE_CHANCE = 20
 
 
-def build_broker(redis_url: str) -> RedisBroker:
+def build_broker(redis_url: str, heartbeat_timeout_seconds: float = 30.0) -> RedisBroker:
     """A Redis broker with the middleware the dispatcher relies on."""
     broker = RedisBroker(
         url=redis_url,
@@ -47,7 +47,8 @@ def build_broker(redis_url: str) -> RedisBroker:
             Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
             CurrentMessage(),
         ],
-        heartbeat_timeout=HEARTBEAT_TIMEOUT_MS,
+        heartbeat_timeout=int(heartbeat_timeout_seconds * 1000),
+        maintenance_chance=MAINTENANCE_CHANCE,
         dead_message_ttl=7 * 24 * 3600 * 1000,
     )
     return broker
@@ -57,6 +58,7 @@ def setup_broker(settings: Settings | None = None) -> RedisBroker:
     """Build the broker for ``settings`` (default: the environment) and make it current."""
     from dispatcher.runtime import resolve_redis_url
 
-    broker = build_broker(resolve_redis_url(settings or load_settings()))
+    settings = settings or load_settings()
+    broker = build_broker(resolve_redis_url(settings), settings.heartbeat_timeout_seconds)
     dramatiq.set_broker(broker)
     return broker

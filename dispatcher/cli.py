@@ -8,7 +8,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -509,8 +509,8 @@ def demo(
         audience=["school"],
         variables={
             "date": datetime.now(UTC).strftime("%A %-d %B"),
-            "reason": "heavy snow has made the roads unsafe",
-            "reopening": "We will text you by 6pm about tomorrow.",
+            "reason": "heavy snow",
+            "reopening": (datetime.now(UTC) + timedelta(days=1)).strftime("%A %-d %B"),
         },
         requested_by="demo",
         trigger="cli",

@@ -10,6 +10,7 @@
 | ``DISPATCHER_SENDING_GRACE_SECONDS`` | 300: how long a ``sending`` delivery whose worker vanished waits before it is retried |
 | ``DISPATCHER_SWEEP_INTERVAL_SECONDS`` | 30: how often a worker runs the recovery sweep |
 | ``DISPATCHER_PLAN_BATCH_SIZE``   | 1000: contacts planned per transaction   |
+| ``DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS`` | 30: a worker silent this long is dead; its queued messages go back |
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Settings(BaseSettings):
     )
     sweep_interval_seconds: float = Field(
         default=30.0, gt=0, validation_alias="DISPATCHER_SWEEP_INTERVAL_SECONDS"
+    )
+    heartbeat_timeout_seconds: float = Field(
+        default=30.0, gt=0, validation_alias="DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS"
     )
     plan_batch_size: int = Field(
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
@@ -95,6 +99,7 @@ _ALIASES = {
     "sending_grace_seconds": "DISPATCHER_SENDING_GRACE_SECONDS",
     "sweep_interval_seconds": "DISPATCHER_SWEEP_INTERVAL_SECONDS",
     "plan_batch_size": "DISPATCHER_PLAN_BATCH_SIZE",
+    "heartbeat_timeout_seconds": "DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS",
 }
 
 

@@ -12,7 +12,8 @@ from types import FrameType
 import dramatiq
 from sqlalchemy import func, or_, select
 
-from dispatcher.domain import ACTIVE_STATES
+from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
+from dispatcher.domain import ACTIVE_STATES, Urgency
 from dispatcher.runtime import Runtime, current_runtime
 from dispatcher.store.models import Announcement, Delivery
 from dispatcher.sweep import sweep
@@ -40,6 +41,29 @@ def outstanding_work(runtime: Runtime, now: datetime) -> int:
     return int(deliveries or 0) + int(plans or 0)
 
 
+def lanes() -> dict[str, frozenset[str]]:
+    """Queues served by each lane of worker threads.
+
+    Urgent work has threads of its own, so an emergency closure never waits behind a
+    newsletter: within the routine lane, normal work still goes before bulk (priority).
+    """
+    return {
+        "urgent": frozenset({PLAN_QUEUE, DELIVERY_QUEUES[Urgency.URGENT]}),
+        "routine": frozenset({DELIVERY_QUEUES[Urgency.NORMAL], DELIVERY_QUEUES[Urgency.BULK]}),
+    }
+
+
+def start_workers(broker: dramatiq.Broker, threads: int) -> list[dramatiq.Worker]:
+    """Start one Dramatiq worker per lane, each with ``threads`` threads."""
+    workers = [
+        dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=200)
+        for queues in lanes().values()
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
 def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3) -> None:
     """Consume every queue with ``threads`` threads until stopped (SIGINT/SIGTERM), or, with
     ``until_idle``, until no work is outstanding on ``idle_checks`` checks in a row."""
@@ -53,9 +77,8 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=200)
-    worker.start()
-    log.info("worker started with %d threads", threads)
+    workers = start_workers(broker, threads)
+    log.info("worker started: %d threads per lane", threads)
     interval = runtime.settings.sweep_interval_seconds
     next_sweep = time.monotonic()
     idle_in_a_row = 0
@@ -71,7 +94,8 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
                     break
             stop.wait(0.3)
     finally:
-        worker.stop(timeout=30_000)
+        for worker in workers:
+            worker.stop(timeout=30_000)
         log.info("worker stopped")
 
 

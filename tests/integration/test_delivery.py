@@ -1,0 +1,204 @@
+"""Delivering through a real Redis broker and Dramatiq workers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import dramatiq
+import pytest
+import time_machine
+from sqlalchemy import func, select
+
+from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
+from channels.registry import ChannelRegistry
+from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
+from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver
+from dispatcher.domain import Channel
+from dispatcher.queueing import QueuedWork, enqueue
+from dispatcher.worker import start_workers
+from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
+from tests.factories import create, import_roster, plan, row
+
+TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def many_families(n: int) -> list[dict[str, str]]:
+    return [
+        row(student_id=f"S{i}", contact_id=f"C{i}", mobile=f"07700 900{i:03d}",
+            email=f"parent{i}@example.com")
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def worker(clean_redis: Any) -> Iterator[Any]:
+    """Start the worker lanes in this process, as `dispatcher worker` does; stopped after."""
+    started: list[dramatiq.Worker] = []
+
+    def start(threads: int = 4) -> list[dramatiq.Worker]:
+        workers = start_workers(clean_redis, threads)
+        started.extend(workers)
+        return workers
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def count(runtime: Any, model: Any, *where: Any) -> int:
+    with runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_every_queue_has_a_worker(broker: Any) -> None:
+    declared = broker.get_declared_queues()
+    assert {PLAN_QUEUE, *DELIVERY_QUEUES.values()} <= declared
+    for name in broker.get_declared_actors():
+        assert broker.get_actor(name).queue_name in declared
+
+
+def test_a_delivery_message_delivered_twice_sends_once(
+    runtime: Any, clean_redis: Any, worker: Any
+) -> None:
+    import_roster(runtime, many_families(20))
+    announcement_id = create(runtime)
+    work = plan(runtime, announcement_id)
+    enqueue(clean_redis, work)
+    enqueue(clean_redis, work)  # every message twice
+    worker()
+    wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent") == len(work))
+    for queue in DELIVERY_QUEUES.values():
+        clean_redis.join(queue, timeout=30_000)
+    assert count(runtime, OutboxMessage) == len(work) == 40
+    assert count(runtime, DeliveryEvent, DeliveryEvent.to_state == "sending") == len(work)
+
+
+def test_urgent_work_overtakes_bulk_work_already_queued(
+    runtime: Any, clean_redis: Any, worker: Any
+) -> None:
+    import_roster(runtime, many_families(300))
+    with time_machine.travel(TUESDAY_10AM, tick=True):
+        newsletter = create(runtime, category="newsletter",
+                            variables={"title": "News", "url": "https://x.example/n"})
+        bulk = plan(runtime, newsletter, now=TUESDAY_10AM)
+        closure = create(runtime, audience=[f"student:S{i}" for i in range(10)])
+        urgent = plan(runtime, closure, now=TUESDAY_10AM)
+        enqueue(clean_redis, bulk)  # 300 newsletters wait in the queue first
+        enqueue(clean_redis, urgent)
+        worker(threads=1)
+        wait_for(lambda: count(runtime, Delivery, Delivery.announcement_id == closure,
+                               Delivery.state == "sent") == len(urgent), timeout=60)
+        bulk_sent_meanwhile = count(runtime, Delivery, Delivery.announcement_id == newsletter,
+                                    Delivery.state == "sent")
+        wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent")
+                 == len(bulk) + len(urgent), timeout=120)
+    # the closure did not wait for the newsletter queue to drain
+    assert len(urgent) == 20
+    assert bulk_sent_meanwhile < len(bulk) / 2, bulk_sent_meanwhile
+
+
+def test_held_newsletter_goes_when_the_window_opens(runtime: Any) -> None:
+    import_roster(runtime, [row()])
+    saturday_night = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+    announcement_id = create(runtime, category="newsletter",
+                             variables={"title": "News", "url": "https://x.example/n"})
+    # planned on Friday afternoon, delivered by a worker on Saturday night
+    work = plan(runtime, announcement_id, now=datetime(2026, 11, 27, 14, 0, tzinfo=UTC))
+    delivery_id = work[0].object_id
+    requeued: list[QueuedWork] = []
+    result = deliver(runtime, delivery_id, lambda: saturday_night, requeued.extend)
+    assert result.outcome is Outcome.HELD
+    monday_8am = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert requeued[0].delay_ms == int((monday_8am - saturday_night).total_seconds() * 1000)
+    # the delayed message arrives early (clock skew): still held, nothing sent
+    early = deliver(runtime, delivery_id, lambda: monday_8am.replace(minute=0, hour=7),
+                    requeued.extend)
+    assert early.outcome is Outcome.SKIPPED
+    assert deliver(runtime, delivery_id, lambda: monday_8am, requeued.extend).outcome is Outcome.SENT
+    assert count(runtime, OutboxMessage) == 1
+
+
+class ScriptedAdapter:
+    """A channel adapter that fails as told, then records like the outbox."""
+
+    name = "scripted"
+
+    def __init__(self, failures: dict[Channel, list[Exception]]) -> None:
+        self.failures = failures
+        self.sent: list[OutgoingMessage] = []
+
+    def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        pending = self.failures.get(message.channel, [])
+        if pending:
+            raise pending.pop(0)
+        self.sent.append(message)
+        return ProviderReceipt(self.name, f"scripted-{message.delivery_id}")
+
+    def find_sent(self, delivery_id: int) -> ProviderReceipt | None:
+        return None
+
+
+def _with_adapter(runtime: Any, adapter: ScriptedAdapter) -> Any:
+    return dataclasses.replace(
+        runtime, channels=ChannelRegistry({channel: adapter for channel in Channel})
+    )
+
+
+def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
+    import_roster(runtime, [row(email="")])  # no email back-up: the fallback is the only email
+    import_roster(runtime, [row(contact_id="C2", mobile="07700 900002", email="b@example.com",
+                                push_token="tok-123")])
+    adapter = ScriptedAdapter({Channel.SMS: [PermanentFailure("21614", "not a mobile")] * 2})
+    scripted = _with_adapter(runtime, adapter)
+    announcement_id = create(runtime, category="payment_request", variables={
+        "item": "Year 6 residential", "amount": "£45.00", "due_date": "1 December",
+        "payment_link": "https://pay.example/x"})
+    work = plan(scripted, announcement_id, now=TUESDAY_10AM)
+    follow_ups: list[QueuedWork] = []
+    for item in work:
+        assert deliver(scripted, item.object_id, lambda: TUESDAY_10AM,
+                       follow_ups.extend).outcome is Outcome.FAILED
+    # C1 has nothing left; C2 falls back to the app, then email
+    assert len(follow_ups) == 1
+    again: list[QueuedWork] = []
+    for item in work:  # redelivery of the failed messages starts nothing new
+        assert deliver(scripted, item.object_id, lambda: TUESDAY_10AM,
+                       again.extend).outcome is Outcome.SKIPPED
+    assert again == []
+    assert deliver(scripted, follow_ups[0].object_id, lambda: TUESDAY_10AM,
+                   again.extend).outcome is Outcome.SENT
+    assert [m.channel for m in adapter.sent] == [Channel.PUSH]
+    with runtime.sessions() as session:
+        failed = session.scalars(select(Delivery).where(Delivery.state == "failed")).all()
+        assert {d.error_code for d in failed} == {"21614"}
+        fallback = session.get(Delivery, follow_ups[0].object_id)
+        assert fallback.kind == "fallback" and fallback.fallback_of in {d.id for d in failed}
+
+
+def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
+    import_roster(runtime, [row(email="")])
+    adapter = ScriptedAdapter({Channel.SMS: [TransientFailure("20429", "slow down", 1.0)]
+                               * (MAX_ATTEMPTS + 1)})
+    scripted = _with_adapter(runtime, adapter)
+    announcement_id = create(runtime)
+    (item,) = plan(scripted, announcement_id)
+    outcomes = [
+        deliver(scripted, item.object_id, lambda: TUESDAY_10AM, lambda _: None).outcome
+        for _ in range(MAX_ATTEMPTS)
+    ]
+    assert outcomes == [Outcome.RETRY] * (MAX_ATTEMPTS - 1) + [Outcome.FAILED]
+    with runtime.sessions() as session:
+        delivery = session.get(Delivery, item.object_id)
+        assert (delivery.state, delivery.attempts) == ("failed", MAX_ATTEMPTS)
