@@ -141,8 +141,8 @@ class SchoolConfig(_Strict):
     timezone: str = "Europe/London"
     core_hours: TimeRange
     send_window: SendWindow
-    sender_id: Annotated[str, Field(min_length=1, max_length=11)] = Field(
-        description="SMS sender id (UK alphanumeric, at most 11 characters)."
+    sender_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9 ]{1,11}$")] = Field(
+        description="SMS sender id (UK alphanumeric: letters, digits, spaces; at most 11)."
     )
     from_email: str
     reply_to: str
@@ -157,6 +157,18 @@ class SchoolConfig(_Strict):
     )
     mis: str = ""
     policy_source: str = Field(default="", description="The policy document this follows.")
+
+    @field_validator("channel_order")
+    @classmethod
+    def _overrides_are_orders(
+        cls, orders: dict[str, tuple[Channel, ...]]
+    ) -> dict[str, tuple[Channel, ...]]:
+        for category, channels in orders.items():
+            if not channels:
+                raise ValueError(f"{category}: give at least one channel")
+            if len(set(channels)) != len(channels):
+                raise ValueError(f"{category}: a channel may appear only once")
+        return orders
 
     @field_validator("timezone")
     @classmethod

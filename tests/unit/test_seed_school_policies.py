@@ -110,12 +110,13 @@ CORE_HOURS = {
 
 IDENTITY = {
     # slug: (trust, policy_source, mis, channels_enabled)
-    "three-dimensions": (
-        "outcomes-first-group", "000_f0a748f66c974d0d.txt", "isams", {SMS, EMAIL}
-    ),
+    "three-dimensions": ("outcomes-first-group", "000_f0a748f66c974d0d.txt", "isams", {SMS, EMAIL}),
     "westbourne": ("outcomes-first-group", "001_063a0a25104cda9c.txt", "", {SMS, EMAIL, PUSH}),
     "trent-acres": (
-        "outcomes-first-group", "002_9ad843021ff256b2.txt", "isams", {SMS, EMAIL, PUSH}
+        "outcomes-first-group",
+        "002_9ad843021ff256b2.txt",
+        "isams",
+        {SMS, EMAIL, PUSH},
     ),
     "sendat": ("sendat", "003_bf10c6f7d66eb103.txt", "arbor", {SMS, EMAIL, PUSH}),
     "brockmoor": ("dudley-la", "004_5045fb31edd77519.txt", "", {SMS, EMAIL, PUSH}),
@@ -133,8 +134,9 @@ def contact(
     """A first contact with parental responsibility and no needs, reachable as asked."""
     return ContactProfile(
         contact_id=contact_id,
-        links=(StudentLink(student_id=10, priority=1, parental_responsibility=True,
-                           no_contact=False),),
+        links=(
+            StudentLink(student_id=10, priority=1, parental_responsibility=True, no_contact=False),
+        ),
         sms_number="+447700900123" if sms else None,
         has_phone=sms,
         email="parent@example.org" if email else None,
@@ -245,10 +247,14 @@ def test_contact_details_are_the_policies_own(config: Configuration) -> None:
         if slug in SEED_SCHOOLS
     }
     assert details["three-dimensions"] == (
-        "01460 65611", "schooladmin@3dimensions.org.uk", "https://www.3dimensions.org.uk/"
+        "01460 65611",
+        "schooladmin@3dimensions.org.uk",
+        "https://www.3dimensions.org.uk/",
     )
     assert details["westbourne"] == (
-        "01623 392430", "info@westbourneschool.org", "http://www.westbourneschool.org"
+        "01623 392430",
+        "info@westbourneschool.org",
+        "http://www.westbourneschool.org",
     )
     assert details["brockmoor"][:2] == ("01384 816635", "info@brockmoor.dudley.sch.uk")
     assert details["trent-acres"][0] == "01543 473772"

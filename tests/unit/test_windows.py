@@ -23,12 +23,12 @@ SCHOOL_DAYS = ("mon", "tue", "wed", "thu", "fri")
 WINDOW = SendWindow(start=time(8, 0), end=time(18, 0), days=SCHOOL_DAYS)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(y: int, m: int, d: int, hh: int = 0, mm: int = 0, ss: int = 0, us: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, ss, us, tzinfo=UTC)
 
 
-def london(*args: int) -> datetime:
-    return datetime(*args, tzinfo=LONDON)  # type: ignore[misc]
+def london(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
+    return datetime(y, m, d, hh, mm, tzinfo=LONDON)
 
 
 # --- ordinary days (winter, GMT = UTC) -----------------------------------------------------
@@ -188,7 +188,7 @@ def test_the_clock_is_never_read() -> None:
 # Send windows are daytime; the clock changes happen between 01:00 and 02:00 local, so
 # windows start at 03:00 or later (a window inside the spring gap does not exist that day).
 _times = st.times(min_value=time(3, 0), max_value=time(23, 0)).map(
-    lambda t: t.replace(microsecond=0)
+    lambda t: t.replace(microsecond=0, fold=0)
 )
 
 
@@ -197,7 +197,7 @@ def windows(draw: st.DrawFn) -> SendWindow:
     start = draw(_times)
     end = draw(
         st.times(min_value=start, max_value=time(23, 59, 59))
-        .map(lambda t: t.replace(microsecond=0))
+        .map(lambda t: t.replace(microsecond=0, fold=0))
         .filter(lambda t: t > start)
     )
     days = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True))
