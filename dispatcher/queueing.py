@@ -1,6 +1,6 @@
 """Putting delivery and plan messages on the queue, and knowing which are in flight.
 
-The queue only carries ids. Each message enqueued also sets an in-flight marker in Redis,
+The queue only carries ids. Each message enqueued also gets an in-flight marker in Redis,
 cleared when the message has been handled; the recovery sweep re-enqueues work whose row says
 it should be queued but whose marker is gone (Redis restarted, flushed, or the enqueue never
 happened because the process died after committing the row).
@@ -42,18 +42,22 @@ def plan_marker(announcement_id: int) -> str:
 
 
 def enqueue(broker: RedisBroker, work: Sequence[QueuedWork]) -> None:
-    """Mark each item in flight, then enqueue it. Call only after the rows are committed."""
+    """Enqueue each item, then mark it in flight. Call only after the rows are committed.
+
+    The marker follows the message, never precedes it: a process that dies in between leaves
+    a message without a marker, which the sweep re-enqueues (a harmless duplicate: the claim
+    makes the second one a no-op), and never a marker without a message, which would hide
+    lost work from the sweep.
+    """
     if not work:
         return
     pipe = broker.client.pipeline(transaction=False)
     for item in work:
+        actor = broker.get_actor(item.actor_name)
+        broker.enqueue(actor.message(item.object_id), delay=item.delay_ms)
         ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
         pipe.set(_marker(item.actor_name, item.object_id), 1, ex=ttl)
     pipe.execute()
-    for item in work:
-        actor = broker.get_actor(item.actor_name)
-        message = actor.message(item.object_id)
-        broker.enqueue(message, delay=item.delay_ms)
 
 
 def clear_marker(broker: RedisBroker, key: str) -> None:
