@@ -55,6 +55,11 @@ def lanes() -> dict[str, frozenset[str]]:
 
 def start_workers(broker: dramatiq.Broker, threads: int) -> list[dramatiq.Worker]:
     """Start one Dramatiq worker per lane, each with ``threads`` threads."""
+    # Each lane registers its own consumer-management middleware on the shared broker, which
+    # Dramatiq reports as a possible mistake; here it is intended.
+    logging.getLogger("dramatiq.broker.RedisBroker").addFilter(
+        lambda record: "same type twice" not in record.getMessage()
+    )
     workers = [
         dramatiq.Worker(broker, queues=set(queues), worker_threads=threads, worker_timeout=200)
         for queues in lanes().values()
