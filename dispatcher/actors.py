@@ -11,7 +11,13 @@ from datetime import UTC, datetime
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE, QUEUE_PRIORITY, setup_broker
+from dispatcher.broker import (
+    DELIVERY_QUEUES,
+    MAX_RETRIES,
+    PLAN_QUEUE,
+    QUEUE_PRIORITY,
+    setup_broker,
+)
 from dispatcher.delivering import Outcome, deliver
 from dispatcher.domain import Urgency
 from dispatcher.planning import plan_announcement
@@ -34,8 +40,12 @@ class RetryLater(Exception):
     """Raised so that Dramatiq's Retries middleware tries the message again with backoff."""
 
 
-@dramatiq.actor(actor_name="plan_announcement", queue_name=PLAN_QUEUE,
-                priority=QUEUE_PRIORITY[PLAN_QUEUE], max_retries=20)
+@dramatiq.actor(
+    actor_name="plan_announcement",
+    queue_name=PLAN_QUEUE,
+    priority=QUEUE_PRIORITY[PLAN_QUEUE],
+    max_retries=20,
+)
 def plan_announcement_actor(announcement_id: int) -> None:
     """Plan one announcement: write its deliveries and queue them."""
     plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
@@ -52,13 +62,18 @@ def _deliver(delivery_id: int) -> None:
 
 def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
     queue = DELIVERY_QUEUES[urgency]
-    return dramatiq.actor(
-        _deliver,
+    decorator = dramatiq.actor(
         actor_name=f"deliver_{urgency.value}",
         queue_name=queue,
         priority=QUEUE_PRIORITY[queue],
-        retry_when=lambda retries, exc: isinstance(exc, RetryLater) and retries < 8,
+        retry_when=_retry_when,
     )
+    return decorator(_deliver)
+
+
+def _retry_when(retries: int, exc: Exception) -> bool:
+    # Only a provider's "try again" is retried; a bug fails loudly instead of looping.
+    return isinstance(exc, RetryLater) and retries < MAX_RETRIES
 
 
 deliver_urgent = _delivery_actor(Urgency.URGENT)

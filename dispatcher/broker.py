@@ -39,14 +39,16 @@ MAINTENANCE_CHANCE = 50_000
 
 def build_broker(redis_url: str, heartbeat_timeout_seconds: float = 30.0) -> RedisBroker:
     """A Redis broker with the middleware the dispatcher relies on."""
-    broker = RedisBroker(
+    broker = RedisBroker(  # type: ignore[no-untyped-call]
         url=redis_url,
         middleware=[
             AgeLimit(),
             TimeLimit(time_limit=5 * 60_000),
             Callbacks(),
             Pipelines(),
-            Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+            Retries(
+                max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
+            ),
             CurrentMessage(),
         ],
         heartbeat_timeout=int(heartbeat_timeout_seconds * 1000),

@@ -165,8 +165,11 @@ def roster_import(
                 actor=os.environ.get("USER", "cli"),
                 action="roster.imported",
                 school_id=school_row.id,
-                detail={"file": file.name, "imported": result.imported,
-                        "errors": len(result.errors)},
+                detail={
+                    "file": file.name,
+                    "imported": result.imported,
+                    "errors": len(result.errors),
+                },
             )
         )
         session.commit()
@@ -257,7 +260,9 @@ def announce(
     var: Annotated[
         list[str] | None, typer.Option("--var", help="Template variable NAME=VALUE (repeatable).")
     ] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; send nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; send nothing.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
     idempotency_key: Annotated[
         str | None, typer.Option(help="Sending twice with the same key sends once.")
@@ -285,8 +290,13 @@ def announce(
     now = datetime.now(UTC)
     with runtime.sessions() as session:
         summary = preview_plan(
-            runtime, session, school_cfg, category_policy, request.audience,
-            request.variables, now,
+            runtime,
+            session,
+            school_cfg,
+            category_policy,
+            request.audience,
+            request.variables,
+            now,
         )
         session.commit()
     if dry_run:
@@ -309,7 +319,9 @@ def announce(
         _print_json({"announcement_id": announcement_id, "created": created})
     else:
         verb = "queued" if created else "already queued (same idempotency key)"
-        console.print(f"announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`")
+        console.print(
+            f"announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`"
+        )
 
 
 def submit(runtime: Any, request: Any, now: datetime) -> tuple[int, bool]:
@@ -386,8 +398,16 @@ def worker(
 
         run_worker(threads=threads, until_idle=until_idle)
         return
-    args = [sys.executable, "-m", "dispatcher", "worker", "--processes", "1",
-            "--threads", str(threads)]
+    args = [
+        sys.executable,
+        "-m",
+        "dispatcher",
+        "worker",
+        "--processes",
+        "1",
+        "--threads",
+        str(threads),
+    ]
     if until_idle:
         args.append("--until-idle")
     children = [subprocess.Popen(args) for _ in range(processes)]
@@ -449,9 +469,7 @@ def print_report(data: dict[str, Any]) -> None:
     states = sorted({s for per in data["counts"].values() for s in per})
     table = Table("channel", *states, "total")
     for channel, per in data["counts"].items():
-        table.add_row(
-            channel, *(str(per.get(s, 0)) for s in states), str(sum(per.values()))
-        )
+        table.add_row(channel, *(str(per.get(s, 0)) for s in states), str(sum(per.values())))
     console.print(table)
     console.print(
         f"recipients: {data['recipients']}; language fell back to school default: "
@@ -498,7 +516,11 @@ def demo(
         imported = import_rows(
             session, school_row.id, parse_roster(stream, runtime.configuration.policy.categories)
         )
-    say = (lambda *_: None) if json_output else console.print
+
+    def say(text: str) -> None:
+        if not json_output:
+            console.print(text)
+
     say(
         f"demo roster: {summary.students} students, {summary.contacts} contacts; imported "
         f"{imported.imported} rows, skipped {imported.skipped_lines} deliberately bad rows"

@@ -108,8 +108,12 @@ def deliver(
             opening = hold_until(category, school, moment)
             if opening is not None:
                 if move_delivery(
-                    session, delivery_id, DeliveryState.HELD, now=moment,
-                    detail="outside send window", not_before=opening,
+                    session,
+                    delivery_id,
+                    DeliveryState.HELD,
+                    now=moment,
+                    detail="outside send window",
+                    not_before=opening,
                 ):
                     session.commit()
                     delay_ms = int((opening - moment).total_seconds() * 1000)
@@ -134,8 +138,13 @@ def deliver(
         to = _address(contact, channel)
         if to is None:
             return _fail(
-                runtime, session, delivery, now(), "no_address",
-                f"contact has no usable {channel.value} address", enqueue,
+                runtime,
+                session,
+                delivery,
+                now(),
+                "no_address",
+                f"contact has no usable {channel.value} address",
+                enqueue,
             )
         context = {
             **announcement.variables,
@@ -169,17 +178,19 @@ def deliver(
         except TransientFailure as exc:
             return _transient(session, delivery, now(), exc)
         move_delivery(
-            session, delivery_id, DeliveryState.SENT, now=now(),
-            code=None, detail=receipt.provider,
+            session,
+            delivery_id,
+            DeliveryState.SENT,
+            now=now(),
+            code=None,
+            detail=receipt.provider,
             provider=receipt.provider,
             provider_message_id=receipt.provider_message_id,
             sent_at=now(),
             sms_segments=rendered.sms.segments if rendered.sms else None,
         )
         session.commit()
-        log.info(
-            "delivery %s sent on %s via %s", delivery_id, channel.value, receipt.provider
-        )
+        log.info("delivery %s sent on %s via %s", delivery_id, channel.value, receipt.provider)
         return DeliveryOutcome(Outcome.SENT)
 
 
@@ -189,15 +200,25 @@ def _transient(
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery.id)) or 0
     if attempts >= MAX_ATTEMPTS:
         move_delivery(
-            session, delivery.id, DeliveryState.FAILED, now=moment, code=exc.code,
+            session,
+            delivery.id,
+            DeliveryState.FAILED,
+            now=moment,
+            code=exc.code,
             detail=f"gave up after {attempts} attempts: {exc.reason}"[:300],
-            error_code=exc.code, error_reason=exc.reason[:300],
+            error_code=exc.code,
+            error_reason=exc.reason[:300],
         )
         session.commit()
         return DeliveryOutcome(Outcome.FAILED)
     move_delivery(
-        session, delivery.id, DeliveryState.PENDING, now=moment, code=exc.code,
-        detail=exc.reason[:300], only_from=[DeliveryState.SENDING],
+        session,
+        delivery.id,
+        DeliveryState.PENDING,
+        now=moment,
+        code=exc.code,
+        detail=exc.reason[:300],
+        only_from=[DeliveryState.SENDING],
     )
     session.commit()
     log.warning("delivery %s transient failure %s; will retry", delivery.id, exc.code)
@@ -214,8 +235,14 @@ def _fail(
     enqueue: Callable[[list[QueuedWork]], None],
 ) -> DeliveryOutcome:
     move_delivery(
-        session, delivery.id, DeliveryState.FAILED, now=moment, code=code,
-        detail=reason[:300], error_code=code, error_reason=reason[:300],
+        session,
+        delivery.id,
+        DeliveryState.FAILED,
+        now=moment,
+        code=code,
+        detail=reason[:300],
+        error_code=code,
+        error_reason=reason[:300],
     )
     follow_up = start_fallback(session, delivery, moment)
     session.commit()
@@ -270,4 +297,6 @@ def start_fallback(session: Session, failed: Delivery, moment: datetime) -> int 
         "created_at": moment,
         "updated_at": moment,
     }
-    return int(session.execute(insert(Delivery).values(**values).returning(Delivery.id)).scalar_one())
+    return int(
+        session.execute(insert(Delivery).values(**values).returning(Delivery.id)).scalar_one()
+    )

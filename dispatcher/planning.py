@@ -117,9 +117,7 @@ def preview_plan(
     sms_segments_by_language = {
         p.language: p.sms.segments for p in previews if p.channel is Channel.SMS and p.sms
     }
-    summary = PlanSummary(
-        None, school.slug, category.name, category.urgency.value, list(audience)
-    )
+    summary = PlanSummary(None, school.slug, category.name, category.urgency.value, list(audience))
     summary.sms_encodings = {
         p.language: p.sms.encoding for p in previews if p.channel is Channel.SMS and p.sms
     }
@@ -128,7 +126,10 @@ def preview_plan(
     selectors = parse_audience(audience)
     unreachable_ids: list[tuple[int, int | None, str]] = []
     for batch in iter_audience_batches(
-        session, school_row.id, selectors, after_contact_id=0,
+        session,
+        school_row.id,
+        selectors,
+        after_contact_id=0,
         batch_size=runtime.settings.plan_batch_size,
     ):
         for _, decision in _routed(runtime, category, school, batch):
@@ -171,7 +172,10 @@ def describe_contacts(
         row.id: row
         for row in session.execute(
             select(
-                Contact.id, Contact.external_id, Contact.first_name, Contact.last_name,
+                Contact.id,
+                Contact.external_id,
+                Contact.first_name,
+                Contact.last_name,
                 Contact.phone_e164,
             ).where(Contact.id.in_(contact_ids))
         )
@@ -233,8 +237,11 @@ def plan_announcement(
     written = 0
     with runtime.sessions() as read_session:
         batches = iter_audience_batches(
-            read_session, school_row.id, selectors,
-            after_contact_id=cursor, batch_size=runtime.settings.plan_batch_size,
+            read_session,
+            school_row.id,
+            selectors,
+            after_contact_id=cursor,
+            batch_size=runtime.settings.plan_batch_size,
         )
         for batch in batches:
             moment = now()
@@ -287,9 +294,7 @@ def plan_announcement(
             with runtime.sessions.begin() as session:
                 ids: list[int] = []
                 if rows:
-                    ids = list(
-                        session.scalars(insert(Delivery).returning(Delivery.id), rows)
-                    )
+                    ids = list(session.scalars(insert(Delivery).returning(Delivery.id), rows))
                 if outcomes:
                     session.execute(insert(PlanOutcome), outcomes)
                 session.execute(

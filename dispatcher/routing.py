@@ -216,11 +216,7 @@ def route_contact(
         fallback_chain=tuple(order[1:]),
     )
     deliveries = [primary]
-    if (
-        category.email_backup
-        and primary.channel is not Channel.EMAIL
-        and Channel.EMAIL in order
-    ):
+    if category.email_backup and primary.channel is not Channel.EMAIL and Channel.EMAIL in order:
         deliveries.append(
             PlannedDelivery(
                 channel=Channel.EMAIL,

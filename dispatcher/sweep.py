@@ -86,8 +86,7 @@ def replay_lost_deliveries(runtime: Runtime, broker: RedisBroker, now: datetime)
                             Delivery.enqueued_at.is_(None),
                             Delivery.enqueued_at <= now - ENQUEUE_SETTLE,
                         ),
-                        (Delivery.state == DeliveryState.HELD.value)
-                        & (Delivery.not_before <= now),
+                        (Delivery.state == DeliveryState.HELD.value) & (Delivery.not_before <= now),
                     ),
                 )
                 .order_by(Delivery.id)
@@ -126,15 +125,26 @@ def release_stale_sending(runtime: Runtime, broker: RedisBroker, now: datetime) 
             receipt = adapter.find_sent(row.id)
             if receipt is not None:
                 if move_delivery(
-                    session, row.id, DeliveryState.SENT, now=now, code="recovered",
-                    detail="sent before the worker stopped", provider=receipt.provider,
-                    provider_message_id=receipt.provider_message_id, sent_at=now,
+                    session,
+                    row.id,
+                    DeliveryState.SENT,
+                    now=now,
+                    code="recovered",
+                    detail="sent before the worker stopped",
+                    provider=receipt.provider,
+                    provider_message_id=receipt.provider_message_id,
+                    sent_at=now,
                 ):
                     confirmed += 1
             elif move_delivery(
-                session, row.id, DeliveryState.PENDING, now=now, code="released",
+                session,
+                row.id,
+                DeliveryState.PENDING,
+                now=now,
+                code="released",
                 detail="worker stopped mid-send; retrying after grace period",
-                only_from=[DeliveryState.SENDING], enqueued_at=now,
+                only_from=[DeliveryState.SENDING],
+                enqueued_at=now,
             ):
                 released += 1
                 retry.append(QueuedWork(DELIVER_ACTOR[_urgency_of_queue(row.queue)], row.id))
@@ -153,6 +163,9 @@ def sweep(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
         log.warning(
             "sweep: %d plans and %d deliveries re-queued, %d stale sends released, "
             "%d confirmed sent",
-            report.plans, report.deliveries, report.released, report.confirmed_sent,
+            report.plans,
+            report.deliveries,
+            report.released,
+            report.confirmed_sent,
         )
     return report

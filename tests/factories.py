@@ -62,7 +62,9 @@ def write_roster(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def import_roster(runtime: Runtime, rows: list[dict[str, str]], school: str = "demo") -> ImportResult:
+def import_roster(
+    runtime: Runtime, rows: list[dict[str, str]], school: str = "demo"
+) -> ImportResult:
     """Import the rows for ``school`` straight through the store."""
     with runtime.sessions() as session:
         school_row = ensure_school(session, runtime.configuration.school(school))
@@ -90,9 +92,7 @@ def create(
         requested_by="test",
     )
     with runtime.sessions() as session:
-        announcement, _ = create_announcement(
-            session, runtime, request, now or datetime.now(UTC)
-        )
+        announcement, _ = create_announcement(session, runtime, request, now or datetime.now(UTC))
         session.commit()
         return announcement.id
 

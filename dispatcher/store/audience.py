@@ -91,7 +91,9 @@ def iter_audience_batches(
             .order_by(StudentContact.contact_id, StudentContact.student_id)
         ):
             links[row.contact_id].append(
-                StudentLink(row.student_id, row.priority, row.parental_responsibility, row.no_contact)
+                StudentLink(
+                    row.student_id, row.priority, row.parental_responsibility, row.no_contact
+                )
             )
         batch: list[AudienceContact] = []
         for contact in session.execute(

@@ -91,9 +91,7 @@ def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
     session.add(
-        DeliveryEvent(
-            delivery_id=delivery_id, at=now, from_state=state.value, to_state="sending"
-        )
+        DeliveryEvent(delivery_id=delivery_id, at=now, from_state=state.value, to_state="sending")
     )
     return True
 

@@ -87,9 +87,7 @@ class GroupMembership(Base):
     __tablename__ = "group_memberships"
 
     group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), primary_key=True)
-    student_id: Mapped[int] = mapped_column(
-        ForeignKey("students.id"), primary_key=True, index=True
-    )
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True, index=True)
 
 
 class Contact(Base):
@@ -122,9 +120,7 @@ class StudentContact(Base):
     __tablename__ = "student_contacts"
 
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
-    contact_id: Mapped[int] = mapped_column(
-        ForeignKey("contacts.id"), primary_key=True, index=True
-    )
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id"), primary_key=True, index=True)
     relationship: Mapped[str] = mapped_column(String(50), default="")
     priority: Mapped[int] = mapped_column(Integer, default=1)
     parental_responsibility: Mapped[bool] = mapped_column(Boolean, default=True)

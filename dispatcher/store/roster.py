@@ -89,8 +89,9 @@ class RosterWriter:
             "active": True,
         }
         if student is None:
-            student = Student(school_id=self._school_id, external_id=row.student_id,
-                              **student_values)
+            student = Student(
+                school_id=self._school_id, external_id=row.student_id, **student_values
+            )
             self._session.add(student)
             self._students[row.student_id] = student
             changed = True
@@ -111,8 +112,11 @@ class RosterWriter:
         }
         if contact is None:
             contact = Contact(
-                school_id=self._school_id, external_id=row.contact_id,
-                push_token=row.push_token, push_token_dead=False, **contact_values,
+                school_id=self._school_id,
+                external_id=row.contact_id,
+                push_token=row.push_token,
+                push_token_dead=False,
+                **contact_values,
             )
             self._session.add(contact)
             self._contacts[row.contact_id] = contact

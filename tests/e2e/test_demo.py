@@ -22,7 +22,10 @@ def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
     run_env = {**os.environ, **env}
     result = subprocess.run(
         [sys.executable, "-m", "dispatcher", "-v", "demo", "--json"],
-        env=run_env, capture_output=True, text=True, timeout=300,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -57,8 +60,15 @@ def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
     lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == sum(sum(s.values()) for s in report["counts"].values())
     for line in lines:
-        assert {"delivery_id", "announcement_id", "channel", "to", "subject", "body",
-                "language"} <= set(line)
+        assert {
+            "delivery_id",
+            "announcement_id",
+            "channel",
+            "to",
+            "subject",
+            "body",
+            "language",
+        } <= set(line)
     assert {line["language"] for line in lines} >= {"en", "pl"}
 
     # personal data never reaches the logs

@@ -45,7 +45,10 @@ def private_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args], env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "dispatcher", *args],
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=300,
     )
     if check and result.returncode not in (0, 1):
@@ -57,7 +60,9 @@ def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
     log = Path(env["DISPATCHER_DATA_DIR"]) / f"worker-{time.monotonic_ns()}.log"
     return subprocess.Popen(
         [sys.executable, "-m", "dispatcher", "-v", "worker", "--threads", "2", *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
 
 
@@ -70,16 +75,16 @@ def counts(database_url: str) -> dict[str, int]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            states = dict(conn.execute(
-                select(Delivery.state, func.count()).group_by(Delivery.state)
-            ).all())
+            states = dict(
+                conn.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all()
+            )
             states["outbox"] = conn.scalar(select(func.count()).select_from(OutboxMessage)) or 0
-            states["outbox_distinct"] = conn.scalar(
-                select(func.count(func.distinct(OutboxMessage.delivery_id)))
-            ) or 0
-            states["planned"] = conn.scalar(text(
-                "select count(*) from announcements where state = 'planned'"
-            )) or 0
+            states["outbox_distinct"] = (
+                conn.scalar(select(func.count(func.distinct(OutboxMessage.delivery_id)))) or 0
+            )
+            states["planned"] = (
+                conn.scalar(text("select count(*) from announcements where state = 'planned'")) or 0
+            )
             return states
     finally:
         engine.dispose()
@@ -95,19 +100,46 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 def announce_to_demo_school(env: dict[str, str], tmp_path: Path, students: int) -> int:
     roster = tmp_path / "roster.csv"
-    cli(env, "demo-data", "--school", "demo", "--students", str(students), "--seed", "3",
-        "--out", str(roster))
+    cli(
+        env,
+        "demo-data",
+        "--school",
+        "demo",
+        "--students",
+        str(students),
+        "--seed",
+        "3",
+        "--out",
+        str(roster),
+    )
     cli(env, "roster", "import", str(roster), "--school", "demo", "--json")
-    result = cli(env, "announce", "--school", "demo", "--category", "emergency_closure",
-                 "--audience", "school", "--var", "date=Tuesday", "--var", "reason=snow",
-                 "--yes", "--json")
+    result = cli(
+        env,
+        "announce",
+        "--school",
+        "demo",
+        "--category",
+        "emergency_closure",
+        "--audience",
+        "school",
+        "--var",
+        "date=Tuesday",
+        "--var",
+        "reason=snow",
+        "--yes",
+        "--json",
+    )
     return int(json.loads(result.stdout)["announcement_id"])
 
 
 def assert_everything_sent_once(database_url: str) -> dict[str, int]:
     final = counts(database_url)
-    total = sum(v for k, v in final.items() if k in {s for s in (
-        "pending", "held", "sending", "sent", "delivered", "failed", "cancelled")})
+    total = sum(
+        v
+        for k, v in final.items()
+        if k
+        in {s for s in ("pending", "held", "sending", "sent", "delivered", "failed", "cancelled")}
+    )
     assert final.get("sent", 0) == total, final
     assert final["outbox"] == final["outbox_distinct"] == total, final
     return final
@@ -123,9 +155,15 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
         redis.Redis.from_url(private_env["REDIS_URL"]).flushall()
         before = counts(database_url)
         assert before.get("pending", 0) + before.get("sending", 0) > 0, "flushed too late"
-        wait_until(lambda: counts(database_url).get("planned") == 1
-                   and counts(database_url).get("pending", 0) == 0
-                   and counts(database_url).get("sending", 0) == 0, 180, "the sweep to finish")
+        wait_until(
+            lambda: (
+                counts(database_url).get("planned") == 1
+                and counts(database_url).get("pending", 0) == 0
+                and counts(database_url).get("sending", 0) == 0
+            ),
+            180,
+            "the sweep to finish",
+        )
     finally:
         worker.terminate()
         worker.wait(60)
@@ -147,7 +185,8 @@ def test_worker_killed_mid_announcement_loses_nothing(
         code = survivor.wait(240)
     except subprocess.TimeoutExpired:
         survivor.kill()
-        raise AssertionError(f"worker did not finish: {counts(database_url)}\n"
-                             + worker_logs(private_env)) from None
+        raise AssertionError(
+            f"worker did not finish: {counts(database_url)}\n" + worker_logs(private_env)
+        ) from None
     assert code == 0, worker_logs(private_env)
     assert_everything_sent_once(database_url)

@@ -19,8 +19,8 @@ from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver
 from dispatcher.domain import Channel
 from dispatcher.queueing import QueuedWork, enqueue
-from dispatcher.worker import start_workers
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
+from dispatcher.worker import start_workers
 from tests.factories import create, import_roster, plan, row
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -28,8 +28,12 @@ TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 def many_families(n: int) -> list[dict[str, str]]:
     return [
-        row(student_id=f"S{i}", contact_id=f"C{i}", mobile=f"07700 900{i:03d}",
-            email=f"parent{i}@example.com")
+        row(
+            student_id=f"S{i}",
+            contact_id=f"C{i}",
+            mobile=f"07700 900{i:03d}",
+            email=f"parent{i}@example.com",
+        )
         for i in range(n)
     ]
 
@@ -90,20 +94,33 @@ def test_urgent_work_overtakes_bulk_work_already_queued(
 ) -> None:
     import_roster(runtime, many_families(300))
     with time_machine.travel(TUESDAY_10AM, tick=True):
-        newsletter = create(runtime, category="newsletter",
-                            variables={"title": "News", "url": "https://x.example/n"})
+        newsletter = create(
+            runtime,
+            category="newsletter",
+            variables={"title": "News", "url": "https://x.example/n"},
+        )
         bulk = plan(runtime, newsletter, now=TUESDAY_10AM)
         closure = create(runtime, audience=[f"student:S{i}" for i in range(10)])
         urgent = plan(runtime, closure, now=TUESDAY_10AM)
         enqueue(clean_redis, bulk)  # 300 newsletters wait in the queue first
         enqueue(clean_redis, urgent)
         worker(threads=1)
-        wait_for(lambda: count(runtime, Delivery, Delivery.announcement_id == closure,
-                               Delivery.state == "sent") == len(urgent), timeout=60)
-        bulk_sent_meanwhile = count(runtime, Delivery, Delivery.announcement_id == newsletter,
-                                    Delivery.state == "sent")
-        wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent")
-                 == len(bulk) + len(urgent), timeout=120)
+        wait_for(
+            lambda: (
+                count(
+                    runtime, Delivery, Delivery.announcement_id == closure, Delivery.state == "sent"
+                )
+                == len(urgent)
+            ),
+            timeout=60,
+        )
+        bulk_sent_meanwhile = count(
+            runtime, Delivery, Delivery.announcement_id == newsletter, Delivery.state == "sent"
+        )
+        wait_for(
+            lambda: count(runtime, Delivery, Delivery.state == "sent") == len(bulk) + len(urgent),
+            timeout=120,
+        )
     # the closure did not wait for the newsletter queue to drain
     assert len(urgent) == 20
     assert bulk_sent_meanwhile < len(bulk) / 2, bulk_sent_meanwhile
@@ -112,8 +129,9 @@ def test_urgent_work_overtakes_bulk_work_already_queued(
 def test_held_newsletter_goes_when_the_window_opens(runtime: Any) -> None:
     import_roster(runtime, [row()])
     saturday_night = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
-    announcement_id = create(runtime, category="newsletter",
-                             variables={"title": "News", "url": "https://x.example/n"})
+    announcement_id = create(
+        runtime, category="newsletter", variables={"title": "News", "url": "https://x.example/n"}
+    )
     # planned on Friday afternoon, delivered by a worker on Saturday night
     work = plan(runtime, announcement_id, now=datetime(2026, 11, 27, 14, 0, tzinfo=UTC))
     delivery_id = work[0].object_id
@@ -123,10 +141,13 @@ def test_held_newsletter_goes_when_the_window_opens(runtime: Any) -> None:
     monday_8am = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     assert requeued[0].delay_ms == int((monday_8am - saturday_night).total_seconds() * 1000)
     # the delayed message arrives early (clock skew): still held, nothing sent
-    early = deliver(runtime, delivery_id, lambda: monday_8am.replace(minute=0, hour=7),
-                    requeued.extend)
+    early = deliver(
+        runtime, delivery_id, lambda: monday_8am.replace(minute=0, hour=7), requeued.extend
+    )
     assert early.outcome is Outcome.SKIPPED
-    assert deliver(runtime, delivery_id, lambda: monday_8am, requeued.extend).outcome is Outcome.SENT
+    assert (
+        deliver(runtime, delivery_id, lambda: monday_8am, requeued.extend).outcome is Outcome.SENT
+    )
     assert count(runtime, OutboxMessage) == 1
 
 
@@ -158,27 +179,42 @@ def _with_adapter(runtime: Any, adapter: ScriptedAdapter) -> Any:
 
 def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
     import_roster(runtime, [row(email="")])  # no email back-up: the fallback is the only email
-    import_roster(runtime, [row(contact_id="C2", mobile="07700 900002", email="b@example.com",
-                                push_token="tok-123")])
+    import_roster(
+        runtime,
+        [row(contact_id="C2", mobile="07700 900002", email="b@example.com", push_token="tok-123")],
+    )
     adapter = ScriptedAdapter({Channel.SMS: [PermanentFailure("21614", "not a mobile")] * 2})
     scripted = _with_adapter(runtime, adapter)
-    announcement_id = create(runtime, category="payment_request", variables={
-        "item": "Year 6 residential", "amount": "£45.00", "due_date": "1 December",
-        "payment_link": "https://pay.example/x"})
+    announcement_id = create(
+        runtime,
+        category="payment_request",
+        variables={
+            "item": "Year 6 residential",
+            "amount": "£45.00",
+            "due_date": "1 December",
+            "payment_link": "https://pay.example/x",
+        },
+    )
     work = plan(scripted, announcement_id, now=TUESDAY_10AM)
     follow_ups: list[QueuedWork] = []
     for item in work:
-        assert deliver(scripted, item.object_id, lambda: TUESDAY_10AM,
-                       follow_ups.extend).outcome is Outcome.FAILED
+        assert (
+            deliver(scripted, item.object_id, lambda: TUESDAY_10AM, follow_ups.extend).outcome
+            is Outcome.FAILED
+        )
     # C1 has nothing left; C2 falls back to the app, then email
     assert len(follow_ups) == 1
     again: list[QueuedWork] = []
     for item in work:  # redelivery of the failed messages starts nothing new
-        assert deliver(scripted, item.object_id, lambda: TUESDAY_10AM,
-                       again.extend).outcome is Outcome.SKIPPED
+        assert (
+            deliver(scripted, item.object_id, lambda: TUESDAY_10AM, again.extend).outcome
+            is Outcome.SKIPPED
+        )
     assert again == []
-    assert deliver(scripted, follow_ups[0].object_id, lambda: TUESDAY_10AM,
-                   again.extend).outcome is Outcome.SENT
+    assert (
+        deliver(scripted, follow_ups[0].object_id, lambda: TUESDAY_10AM, again.extend).outcome
+        is Outcome.SENT
+    )
     assert [m.channel for m in adapter.sent] == [Channel.PUSH]
     with runtime.sessions() as session:
         failed = session.scalars(select(Delivery).where(Delivery.state == "failed")).all()
@@ -189,8 +225,9 @@ def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
 
 def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
     import_roster(runtime, [row(email="")])
-    adapter = ScriptedAdapter({Channel.SMS: [TransientFailure("20429", "slow down", 1.0)]
-                               * (MAX_ATTEMPTS + 1)})
+    adapter = ScriptedAdapter(
+        {Channel.SMS: [TransientFailure("20429", "slow down", 1.0)] * (MAX_ATTEMPTS + 1)}
+    )
     scripted = _with_adapter(runtime, adapter)
     announcement_id = create(runtime)
     (item,) = plan(scripted, announcement_id)

@@ -22,20 +22,48 @@ def family_rows() -> list[dict[str, str]]:
     return [
         # mother of two siblings: one contact
         row(student_id="S1", contact_id="MUM"),
-        row(student_id="S2", student_first_name="Ben", year="3", **{"class": "3A"},
-            contact_id="MUM"),
+        row(
+            student_id="S2", student_first_name="Ben", year="3", **{"class": "3A"}, contact_id="MUM"
+        ),
         # father under a court order for S1 only: barred from everything about S1
-        row(student_id="S1", contact_id="DAD", contact_first_name="Dan", no_contact="Y",
-            mobile="07700 900002", email="dan@example.com"),
+        row(
+            student_id="S1",
+            contact_id="DAD",
+            contact_first_name="Dan",
+            no_contact="Y",
+            mobile="07700 900002",
+            email="dan@example.com",
+        ),
         # grandmother, emergency only, no parental responsibility
-        row(student_id="S1", contact_id="GRAN", contact_first_name="Gran", priority="3",
-            parental_responsibility="N", mobile="07700 900003", email=""),
+        row(
+            student_id="S1",
+            contact_id="GRAN",
+            contact_first_name="Gran",
+            priority="3",
+            parental_responsibility="N",
+            mobile="07700 900003",
+            email="",
+        ),
         # a carer with only a landline and no email: nobody can reach them
-        row(student_id="S3", contact_id="LAND", mobile="01632 960001", email="",
-            year="3", **{"class": "3A"}),
+        row(
+            student_id="S3",
+            contact_id="LAND",
+            mobile="01632 960001",
+            email="",
+            year="3",
+            **{"class": "3A"},
+        ),
         # a Polish-speaking parent with no mobile
-        row(student_id="S4", contact_id="PL", mobile="", email="ola@example.com",
-            language="pl", year="5", **{"class": "5C"}, groups="trip-paris"),
+        row(
+            student_id="S4",
+            contact_id="PL",
+            mobile="",
+            email="ola@example.com",
+            language="pl",
+            year="5",
+            **{"class": "5C"},
+            groups="trip-paris",
+        ),
     ]
 
 
@@ -87,29 +115,43 @@ def test_audience_selectors(runtime: Any) -> None:
         with runtime.sessions() as session:
             report = announcement_report(session, announcement_id)
             contacted = {
-                c for (c,) in session.execute(
+                c
+                for (c,) in session.execute(
                     select(Delivery.contact_id).where(Delivery.announcement_id == announcement_id)
                 )
             }
         from dispatcher.store.models import Contact
 
         with runtime.sessions() as session:
-            names = set(session.scalars(
-                select(Contact.external_id).where(Contact.id.in_(contacted))
-            ))
+            names = set(
+                session.scalars(select(Contact.external_id).where(Contact.id.in_(contacted)))
+            )
         reached_or_listed = names | {p["contact_id"] for p in report["not_reached"]}
         assert reached_or_listed == expected, spec
 
 
 def test_consent_goes_only_to_parental_responsibility(runtime: Any) -> None:
-    import_roster(runtime, [
-        row(contact_id="MUM"),
-        row(contact_id="STEP", contact_first_name="Sue", parental_responsibility="N",
-            mobile="07700 900009", email="sue@example.com"),
-    ])
+    import_roster(
+        runtime,
+        [
+            row(contact_id="MUM"),
+            row(
+                contact_id="STEP",
+                contact_first_name="Sue",
+                parental_responsibility="N",
+                mobile="07700 900009",
+                email="sue@example.com",
+            ),
+        ],
+    )
     announcement_id = create(
-        runtime, category="consent_request",
-        variables={"activity": "a trip to the zoo", "reply_by": "Friday", "form_url": "https://x.example/f"},
+        runtime,
+        category="consent_request",
+        variables={
+            "activity": "a trip to the zoo",
+            "reply_by": "Friday",
+            "form_url": "https://x.example/f",
+        },
     )
     plan(runtime, announcement_id)
     with runtime.sessions() as session:
@@ -122,7 +164,9 @@ def test_newsletter_planned_at_night_is_held_until_the_window_opens(runtime: Any
     import_roster(runtime, [row()])
     saturday_2am = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
     announcement_id = create(
-        runtime, category="newsletter", variables={"title": "Autumn news", "url": "https://x.example/n"},
+        runtime,
+        category="newsletter",
+        variables={"title": "Autumn news", "url": "https://x.example/n"},
         now=saturday_2am,
     )
     queued = plan(runtime, announcement_id, now=saturday_2am)
@@ -130,16 +174,31 @@ def test_newsletter_planned_at_night_is_held_until_the_window_opens(runtime: Any
         delivery = session.scalars(select(Delivery)).one()
     assert delivery.state == "held"
     assert delivery.not_before.replace(tzinfo=UTC) == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-    assert queued[0].delay_ms == int((delivery.not_before.replace(tzinfo=UTC) - saturday_2am)
-                                     .total_seconds() * 1000)
+    assert queued[0].delay_ms == int(
+        (delivery.not_before.replace(tzinfo=UTC) - saturday_2am).total_seconds() * 1000
+    )
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(runtime: Any) -> None:
     import_roster(runtime, family_rows())
-    result = runner.invoke(app, [
-        "announce", "--school", "demo", "--category", "emergency_closure", "--audience", "school",
-        "--var", "date=Tuesday 24 November", "--var", "reason=heavy snow", "--dry-run", "--json",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "announce",
+            "--school",
+            "demo",
+            "--category",
+            "emergency_closure",
+            "--audience",
+            "school",
+            "--var",
+            "date=Tuesday 24 November",
+            "--var",
+            "reason=heavy snow",
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     plan_json = json.loads(result.stdout)
     assert plan_json["recipients"] == 3
@@ -157,10 +216,21 @@ def test_dry_run_prints_the_plan_and_writes_nothing(runtime: Any) -> None:
 @pytest.mark.parametrize("flag", ["--dry-run", "--yes"])
 def test_missing_template_variable_fails_before_anything_is_stored(runtime: Any, flag: str) -> None:
     import_roster(runtime, [row()])
-    result = runner.invoke(app, [
-        "announce", "--school", "demo", "--category", "emergency_closure", "--audience", "school",
-        "--var", "date=Tuesday", flag,
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "announce",
+            "--school",
+            "demo",
+            "--category",
+            "emergency_closure",
+            "--audience",
+            "school",
+            "--var",
+            "date=Tuesday",
+            flag,
+        ],
+    )
     assert result.exit_code == 2
     assert "reason" in result.stderr
     with runtime.sessions() as session:
@@ -168,12 +238,31 @@ def test_missing_template_variable_fails_before_anything_is_stored(runtime: Any,
 
 
 def test_bad_audience_and_category_are_named(runtime: Any) -> None:
-    result = runner.invoke(app, [
-        "announce", "--school", "demo", "--category", "emergency_closure", "--audience", "yr:6",
-        "--dry-run",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "announce",
+            "--school",
+            "demo",
+            "--category",
+            "emergency_closure",
+            "--audience",
+            "yr:6",
+            "--dry-run",
+        ],
+    )
     assert result.exit_code == 2 and "audience" in result.stderr
-    result = runner.invoke(app, [
-        "announce", "--school", "demo", "--category", "gossip", "--audience", "school", "--dry-run",
-    ])
+    result = runner.invoke(
+        app,
+        [
+            "announce",
+            "--school",
+            "demo",
+            "--category",
+            "gossip",
+            "--audience",
+            "school",
+            "--dry-run",
+        ],
+    )
     assert result.exit_code == 2 and "category" in result.stderr

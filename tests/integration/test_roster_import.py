@@ -42,8 +42,13 @@ def test_good_rows_land_bad_rows_are_reported_by_line_and_column(
     assert code == 1
     assert report["imported"] == 2
     bad = {(e["line"], e["column"]) for e in report["errors"]}
-    assert {(3, "mobile"), (4, "email"), (5, "preferred_channel"), (6, "needs"),
-            (7, "student_id")} <= bad
+    assert {
+        (3, "mobile"),
+        (4, "email"),
+        (5, "preferred_channel"),
+        (6, "needs"),
+        (7, "student_id"),
+    } <= bad
     assert {e["line"] for e in report["errors"]} == {3, 4, 5, 6, 7}
     assert _count(runtime, Student) == 2
     # personal data is not echoed back in the reasons
@@ -57,9 +62,15 @@ def test_all_good_exits_zero_and_reimport_changes_nothing(runtime: Any, tmp_path
         row(student_id="S2", student_first_name="Byron", groups="choir"),
         # the same row twice: one link
         row(student_id="S2", student_first_name="Byron", groups="choir"),
-        row(student_id="S2", student_first_name="Byron", contact_id="C2",
-            contact_first_name="George", relationship="father",
-            mobile="01632 960123", email=""),
+        row(
+            student_id="S2",
+            student_first_name="Byron",
+            contact_id="C2",
+            contact_first_name="George",
+            relationship="father",
+            mobile="01632 960123",
+            email="",
+        ),
     ]
     path = write_roster(tmp_path / "roster.csv", rows)
     code, report = _import(path)
@@ -68,7 +79,9 @@ def test_all_good_exits_zero_and_reimport_changes_nothing(runtime: Any, tmp_path
     assert counts == [2, 2, 3, 3]
     code, again = _import(path)
     assert code == 0 and again["changed"] == 0
-    assert [_count(runtime, m) for m in (Student, Contact, StudentContact, GroupMembership)] == counts
+    assert [
+        _count(runtime, m) for m in (Student, Contact, StudentContact, GroupMembership)
+    ] == counts
     with runtime.sessions() as session:
         father = session.scalar(select(Contact).where(Contact.external_id == "C2"))
         assert father.phone_e164 == "+441632960123"

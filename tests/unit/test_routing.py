@@ -57,9 +57,7 @@ def test_newsletter_goes_by_email_only() -> None:
 
 
 def test_no_email_family_still_gets_a_trip_letter_by_text() -> None:
-    decision = route_contact(
-        POLICY.category("trip_letter"), DEMO, parent(email=None), LANGUAGES
-    )
+    decision = route_contact(POLICY.category("trip_letter"), DEMO, parent(email=None), LANGUAGES)
     assert channels(decision) == [Channel.SMS]
 
 
@@ -236,9 +234,11 @@ def test_routing_promises(
 
 
 @settings(max_examples=400, deadline=None)
-@given(contact=contacts, school=schools, name=st.sampled_from(
-    [n for n, c in POLICY.categories.items() if c.urgency is Urgency.URGENT]
-))
+@given(
+    contact=contacts,
+    school=schools,
+    name=st.sampled_from([n for n, c in POLICY.categories.items() if c.urgency is Urgency.URGENT]),
+)
 def test_every_reachable_contact_gets_urgent_messages(
     contact: ContactProfile, school: SchoolConfig, name: str
 ) -> None:

@@ -44,8 +44,9 @@ def test_postgres_url_gets_the_psycopg_driver(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_audience_specs() -> None:
-    assert parse_audience(["school", "year:R", "class:6B", "group:trip-paris", "student:S1",
-                           "year:6", "year:6"]) == (
+    assert parse_audience(
+        ["school", "year:R", "class:6B", "group:trip-paris", "student:S1", "year:6", "year:6"]
+    ) == (
         AudienceSelector("school"),
         AudienceSelector("year", "0"),
         AudienceSelector("class", "6B"),
