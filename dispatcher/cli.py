@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -288,7 +289,7 @@ def announce(
     except RequestError as exc:
         _fail(str(exc))
     now = datetime.now(UTC)
-    with runtime.sessions() as session:
+    with runtime.sessions() as session, err_console.status("routing the audience"):
         summary = preview_plan(
             runtime,
             session,
@@ -539,9 +540,10 @@ def demo(
     )
     announcement_id, _ = submit(runtime, request, datetime.now(UTC))
     say(f"announcement {announcement_id} queued; running a worker until every message is out")
-    code = subprocess.call(
+    worker_process = subprocess.Popen(
         [sys.executable, "-m", "dispatcher", "worker", "--until-idle", "--threads", "8"]
     )
+    code = _watch_announcement(runtime, announcement_id, worker_process, quiet=json_output)
     if code != 0:
         _fail(f"worker exited with {code}")
     with runtime.sessions() as session:
@@ -551,6 +553,38 @@ def demo(
         return
     print_report(data)
     console.print(f"messages written to {settings.outbox_dir}/announcement-{announcement_id}.jsonl")
+
+
+def _watch_announcement(
+    runtime: Any, announcement_id: int, process: subprocess.Popen[bytes], quiet: bool
+) -> int:
+    """Show deliveries finishing while ``process`` works; return its exit code."""
+    from sqlalchemy import func, select
+
+    from dispatcher.domain import ACTIVE_STATES
+    from dispatcher.store.models import Announcement, Delivery
+
+    with _progress(quiet) as progress:
+        task = progress.add_task("sending", total=None)
+        while process.poll() is None:
+            with runtime.sessions() as session:
+                planned = session.scalar(
+                    select(Announcement.planned_deliveries).where(
+                        Announcement.id == announcement_id
+                    )
+                )
+                open_count = session.scalar(
+                    select(func.count())
+                    .select_from(Delivery)
+                    .where(
+                        Delivery.announcement_id == announcement_id,
+                        Delivery.state.in_([s.value for s in ACTIVE_STATES]),
+                    )
+                )
+            total = int(planned or 0)
+            progress.update(task, total=total or None, completed=total - int(open_count or 0))
+            time.sleep(0.3)
+    return int(process.returncode)
 
 
 # --- processes that arrive with later issues --------------------------------------------------

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -266,3 +267,34 @@ def test_bad_audience_and_category_are_named(runtime: Any) -> None:
         ],
     )
     assert result.exit_code == 2 and "category" in result.stderr
+
+
+def test_weekend_newsletter_waits_for_monday_across_the_clock_change(runtime: Any) -> None:
+    import_roster(runtime, [row()])
+    # Saturday 28 March 2026, 23:00 GMT; the clocks go forward at 01:00 on Sunday 29 March
+    with time_machine.travel(datetime(2026, 3, 28, 23, 0, tzinfo=UTC), tick=False):
+        announcement_id = create(
+            runtime,
+            category="newsletter",
+            variables={"title": "Spring news", "url": "https://x.example/n"},
+            now=datetime.now(UTC),
+        )
+        plan(runtime, announcement_id, now=datetime.now(UTC))
+    with runtime.sessions() as session:
+        delivery = session.scalars(select(Delivery)).one()
+    # Monday 08:00 in London is 07:00 UTC once British Summer Time has started
+    assert delivery.state == "held"
+    assert delivery.not_before.replace(tzinfo=UTC) == datetime(2026, 3, 30, 7, 0, tzinfo=UTC)
+
+
+def test_report_csv_lists_who_to_phone(runtime: Any) -> None:
+    import_roster(runtime, family_rows())
+    announcement_id = create(runtime)
+    plan(runtime, announcement_id)
+    result = runner.invoke(app, ["report", str(announcement_id), "--csv"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "student_id,student_name,contact_id,contact_name,phone,reason"
+    assert len(lines) == 2 and lines[1].startswith("S3,") and "+441632960001" in lines[1]
+    result = runner.invoke(app, ["report", "999", "--json"])
+    assert result.exit_code == 2 and "999" in result.stderr
