@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
 from dispatcher.config import CategoryPolicy, SchoolConfig
-from dispatcher.domain import Channel, MessageFormat
+from dispatcher.domain import Channel
 from dispatcher.rendering import RenderedMessage, TemplateLibrary
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Announcement, AuditEntry
@@ -173,15 +173,3 @@ def create_announcement(
         )
     )
     return announcement, True
-
-
-__all__ = [
-    "AnnouncementRequest",
-    "MessageFormat",
-    "RequestError",
-    "create_announcement",
-    "preview_templates",
-    "sample_context",
-    "school_context",
-    "validate_request",
-]

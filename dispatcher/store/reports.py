@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryState
@@ -97,21 +97,31 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
 
 def _failed_everywhere(session: Session, announcement_id: int) -> list[tuple[int, int | None, str]]:
     """Contacts all of whose deliveries ended without reaching them."""
-    reached_or_open = {s.value for s in DeliveryState} - {
-        s.value for s in FINAL_STATES - REACHED_STATES
+    still_good = [
+        s.value for s in DeliveryState if s not in FINAL_STATES or s in REACHED_STATES
+    ]
+    counts_good = func.sum(case((Delivery.state.in_(still_good), 1), else_=0))
+    failed_contacts = {
+        row.contact_id: row.student_id
+        for row in session.execute(
+            select(Delivery.contact_id, func.min(Delivery.student_id).label("student_id"))
+            .where(Delivery.announcement_id == announcement_id)
+            .group_by(Delivery.contact_id)
+            .having(counts_good == 0)
+            .order_by(Delivery.contact_id)
+        )
     }
-    rows = session.execute(
-        select(Delivery.contact_id, Delivery.student_id, Delivery.state, Delivery.error_code)
-        .where(Delivery.announcement_id == announcement_id)
-        .order_by(Delivery.contact_id, Delivery.id)
-    )
-    by_contact: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_contact[row.contact_id].append(row)
-    failed: list[tuple[int, int | None, str]] = []
-    for contact_id, deliveries in by_contact.items():
-        if any(d.state in reached_or_open for d in deliveries):
-            continue
-        codes = ", ".join(sorted({f"{d.state}:{d.error_code or '-'}" for d in deliveries}))
-        failed.append((contact_id, deliveries[0].student_id, f"all channels failed ({codes})"))
-    return failed
+    if not failed_contacts:
+        return []
+    codes: dict[int, set[str]] = defaultdict(set)
+    for row in session.execute(
+        select(Delivery.contact_id, Delivery.channel, Delivery.state, Delivery.error_code).where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.contact_id.in_(failed_contacts),
+        )
+    ):
+        codes[row.contact_id].add(f"{row.channel} {row.state} ({row.error_code or '-'})")
+    return [
+        (contact_id, student_id, "all channels failed: " + ", ".join(sorted(codes[contact_id])))
+        for contact_id, student_id in failed_contacts.items()
+    ]

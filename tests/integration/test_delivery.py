@@ -20,6 +20,7 @@ from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver
 from dispatcher.domain import Channel
 from dispatcher.queueing import QueuedWork, enqueue
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
+from dispatcher.store.reports import announcement_report
 from dispatcher.worker import start_workers
 from tests.factories import create, import_roster, plan, row
 
@@ -221,6 +222,12 @@ def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
         assert {d.error_code for d in failed} == {"21614"}
         fallback = session.get(Delivery, follow_ups[0].object_id)
         assert fallback.kind == "fallback" and fallback.fallback_of in {d.id for d in failed}
+        report = announcement_report(session, announcement_id)
+    # C1's only channel failed: the office is told to phone, with the provider's code
+    assert [(p["contact_id"], p["phone"]) for p in report["not_reached"]] == [
+        ("C1", "+447700900001")
+    ]
+    assert "21614" in report["not_reached"][0]["reason"]
 
 
 def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
