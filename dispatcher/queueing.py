@@ -8,6 +8,7 @@ happened because the process died after committing the row).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
 MARKER_TTL_SECONDS = 24 * 3600
+GENERATION_KEY = "dispatcher:generation"
 
 
 @dataclass(frozen=True)
@@ -41,22 +43,38 @@ def plan_marker(announcement_id: int) -> str:
     return f"dispatcher:inflight:plan:{announcement_id}"
 
 
+def current_generation(broker: RedisBroker) -> str:
+    """The Redis generation: a random value that lives as long as Redis's data does.
+
+    A FLUSHALL or a restart without persistence wipes it, so a marker written with an older
+    generation (for instance by a process that was half way through a batch when Redis was
+    flushed) is recognised as stale rather than trusted.
+    """
+    client = broker.client
+    value = client.get(GENERATION_KEY)
+    if value is None:
+        client.set(GENERATION_KEY, uuid.uuid4().hex, nx=True)
+        value = client.get(GENERATION_KEY)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def enqueue(broker: RedisBroker, work: Sequence[QueuedWork]) -> None:
     """Enqueue each item, then mark it in flight. Call only after the rows are committed.
 
-    The marker follows the message, never precedes it: a process that dies in between leaves
-    a message without a marker, which the sweep re-enqueues (a harmless duplicate: the claim
-    makes the second one a no-op), and never a marker without a message, which would hide
-    lost work from the sweep.
+    The marker follows the message, never precedes it, and carries the Redis generation read
+    before the first message: work whose marker is missing or from another generation is
+    re-enqueued by the sweep (a harmless duplicate at worst: the claim makes the second copy
+    a no-op), so lost work is never hidden behind a marker.
     """
     if not work:
         return
+    generation = current_generation(broker)
     pipe = broker.client.pipeline(transaction=False)
     for item in work:
         actor = broker.get_actor(item.actor_name)
         broker.enqueue(actor.message(item.object_id), delay=item.delay_ms)
         ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
-        pipe.set(_marker(item.actor_name, item.object_id), 1, ex=ttl)
+        pipe.set(_marker(item.actor_name, item.object_id), generation, ex=ttl)
     pipe.execute()
 
 
@@ -66,14 +84,13 @@ def clear_marker(broker: RedisBroker, key: str) -> None:
 
 
 def missing_markers(broker: RedisBroker, keys: Iterable[str]) -> set[str]:
-    """Those of ``keys`` that Redis does not hold (work that is not in flight)."""
+    """Those of ``keys`` not marked in flight in the current generation (work to replay)."""
     key_list = list(keys)
     if not key_list:
         return set()
-    pipe = broker.client.pipeline(transaction=False)
-    for key in key_list:
-        pipe.exists(key)
-    return {key for key, found in zip(key_list, pipe.execute(), strict=True) if not found}
+    generation = current_generation(broker).encode()
+    values = broker.client.mget(key_list)
+    return {key for key, value in zip(key_list, values, strict=True) if value != generation}
 
 
 def current_broker() -> RedisBroker:

@@ -91,7 +91,12 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
         while not stop.is_set():
             now = datetime.now(UTC)
             if time.monotonic() >= next_sweep:
-                sweep(runtime, broker, now)
+                try:
+                    sweep(runtime, broker, now)
+                except Exception:
+                    # A failed sweep (database busy, Redis restarting) is retried next
+                    # interval; it must never stop the worker.
+                    log.exception("recovery sweep failed; retrying in %.0f s", interval)
                 next_sweep = time.monotonic() + interval
             if until_idle:
                 idle_in_a_row = idle_in_a_row + 1 if outstanding_work(runtime, now) == 0 else 0

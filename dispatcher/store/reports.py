@@ -97,9 +97,7 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
 
 def _failed_everywhere(session: Session, announcement_id: int) -> list[tuple[int, int | None, str]]:
     """Contacts all of whose deliveries ended without reaching them."""
-    still_good = [
-        s.value for s in DeliveryState if s not in FINAL_STATES or s in REACHED_STATES
-    ]
+    still_good = [s.value for s in DeliveryState if s not in FINAL_STATES or s in REACHED_STATES]
     counts_good = func.sum(case((Delivery.state.in_(still_good), 1), else_=0))
     failed_contacts = {
         row.contact_id: row.student_id

@@ -68,7 +68,15 @@ def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
 
 def worker_logs(env: dict[str, str]) -> str:
     logs = sorted(Path(env["DISPATCHER_DATA_DIR"]).glob("worker-*.log"))
-    return "\n".join(p.read_text(errors="replace")[-3000:] for p in logs)
+    interesting = [
+        "\n".join(
+            line
+            for line in p.read_text(errors="replace").splitlines()
+            if " sent on " not in line and "alembic" not in line
+        )[-4000:]
+        for p in logs
+    ]
+    return "\n---\n".join(interesting)
 
 
 def counts(database_url: str) -> dict[str, int]:
@@ -90,11 +98,11 @@ def counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def wait_until(predicate: Any, timeout: float, what: str) -> None:
+def wait_until(predicate: Any, timeout: float, what: str, explain: Any = lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}: {explain()}")
         time.sleep(0.1)
 
 
@@ -163,6 +171,7 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
             ),
             180,
             "the sweep to finish",
+            lambda: f"{counts(database_url)}\n{worker_logs(private_env)}",
         )
     finally:
         worker.terminate()
