@@ -602,6 +602,26 @@ def clock() -> None:
     console.print("the reminder clock arrives with the triggers issue")
 
 
+@app.command()
+def emulate(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8025,
+    latency: Annotated[float, typer.Option(help="Seconds added to every answer.")] = 0.0,
+    service_account_file: Annotated[
+        Path | None, typer.Option(help="Also write the FCM service-account JSON here.")
+    ] = None,
+) -> None:
+    """Run the local emulator of Twilio, SendGrid and FCM (for demos and benchmarks)."""
+    from dispatcher.emulator import run_forever
+
+    run_forever(
+        host,
+        port,
+        latency,
+        service_account_file=str(service_account_file) if service_account_file else None,
+    )
+
+
 @redis_app.command("stop")
 def redis_stop() -> None:
     """Stop the embedded Redis of this data directory."""
