@@ -39,6 +39,8 @@ from typing import Any, Final
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from dispatcher.settings import SettingsError
+
 DEFAULT_TWILIO_BASE_URL: Final = "https://api.twilio.com"
 DEFAULT_SENDGRID_BASE_URL: Final = "https://api.sendgrid.com"
 DEFAULT_FCM_BASE_URL: Final = "https://fcm.googleapis.com"
@@ -49,7 +51,7 @@ _E164: Final = re.compile(r"\+[1-9][0-9]{6,14}")
 _SERVICE_ACCOUNT_FIELDS: Final = ("client_email", "private_key", "token_uri")
 
 
-class ProviderSettingsError(Exception):
+class ProviderSettingsError(SettingsError):
     """A provider variable holds a value we cannot use; the message names the variable and
     never repeats its value."""
 

@@ -36,8 +36,9 @@ def _enqueue(work: list[QueuedWork]) -> None:
     enqueue(broker, work)
 
 
-class RetryLater(Exception):
-    """Raised so that Dramatiq's Retries middleware tries the message again with backoff."""
+class RetryLater(dramatiq.Retry):
+    """Raised so that Dramatiq's Retries middleware tries the message again: after the
+    provider's Retry-After when it gave one, else with exponential backoff."""
 
 
 @dramatiq.actor(
@@ -55,7 +56,8 @@ def plan_announcement_actor(announcement_id: int) -> None:
 def _deliver(delivery_id: int) -> None:
     result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
     if result.outcome is Outcome.RETRY:
-        raise RetryLater(f"delivery {delivery_id}: provider asked to retry")
+        delay = int(result.retry_after * 1000) if result.retry_after else None
+        raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
     if result.outcome is not Outcome.HELD:
         clear_marker(broker, delivery_marker(delivery_id))
 

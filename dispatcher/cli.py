@@ -490,7 +490,11 @@ def demo(
     students: Annotated[int, typer.Option(min=10, help="Students in the demo school.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed for the demo roster.")] = 7,
     providers: Annotated[
-        str, typer.Option(help="outbox (no credentials) is the only choice until issue 4.")
+        str,
+        typer.Option(
+            help="outbox (record messages, no credentials) or emulator (the real Twilio, "
+            "SendGrid and FCM SDKs against a local emulator of their APIs)."
+        ),
     ] = "outbox",
     json_output: JsonFlag = False,
 ) -> None:
@@ -503,9 +507,10 @@ def demo(
     from dispatcher.store.roster import import_rows
     from dispatcher.store.schools import ensure_school
 
-    if providers != "outbox":
-        _fail("--providers: only 'outbox' is available in this version")
+    if providers not in ("outbox", "emulator"):
+        _fail("--providers: expected outbox or emulator")
     settings = _settings()
+    emulator = _start_emulator(settings.data_dir) if providers == "emulator" else None
     upgrade_database(settings.effective_database_url)
     runtime = _runtime()
     school_cfg = runtime.configuration.school("demo")
@@ -548,11 +553,47 @@ def demo(
         _fail(f"worker exited with {code}")
     with runtime.sessions() as session:
         data = announcement_report(session, announcement_id)
+    if emulator is not None:
+        data["emulator"] = {
+            provider: len(emulator.messages(provider)) for provider in ("twilio", "sendgrid", "fcm")
+        }
+        emulator.stop()
     if json_output:
         _print_json(data)
         return
     print_report(data)
-    console.print(f"messages written to {settings.outbox_dir}/announcement-{announcement_id}.jsonl")
+    if emulator is not None:
+        console.print(f"requests the provider emulator accepted: {data['emulator']}")
+    else:
+        console.print(
+            f"messages written to {settings.outbox_dir}/announcement-{announcement_id}.jsonl"
+        )
+
+
+def _start_emulator(data_dir: Path) -> Any:
+    """Start the provider emulator and point this process and its children at it."""
+    from dispatcher.emulator import ProviderEmulator
+
+    emulator = ProviderEmulator().start()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    service_account = data_dir / "emulator-service-account.json"
+    service_account.write_text(json.dumps(emulator.fcm_service_account_info()))
+    service_account.chmod(0o600)
+    os.environ.update(
+        {
+            "TWILIO_ACCOUNT_SID": emulator.TWILIO_ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": emulator.TWILIO_AUTH_TOKEN,
+            "TWILIO_BASE_URL": emulator.url,
+            "SENDGRID_API_KEY": emulator.SENDGRID_API_KEY,
+            "SENDGRID_BASE_URL": emulator.url,
+            "FCM_SERVICE_ACCOUNT_FILE": str(service_account),
+            "FCM_PROJECT_ID": emulator.FCM_PROJECT_ID,
+            "FCM_BASE_URL": emulator.url,
+        }
+    )
+    for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
+        os.environ.pop(variable, None)
+    return emulator
 
 
 def _watch_announcement(

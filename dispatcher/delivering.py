@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import OutgoingMessage, PermanentFailure, TransientFailure
+from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
 from dispatcher.domain import Channel, DeliveryKind, DeliveryState, MessageFormat, Urgency
 from dispatcher.planning import DELIVER_ACTOR, hold_until
@@ -173,6 +174,14 @@ def deliver(
         adapter = runtime.channels.adapter_for(channel)
         try:
             receipt = adapter.send(message)
+        except ConfigurationFailure as exc:
+            return _configuration_problem(session, delivery, now(), adapter.name, exc)
+        except DeadTokenFailure as exc:
+            # The app was uninstalled or the token expired: never route push to it again.
+            session.execute(
+                update(Contact).where(Contact.id == contact.id).values(push_token_dead=True)
+            )
+            return _fail(runtime, session, delivery, now(), exc.code, exc.reason, enqueue)
         except PermanentFailure as exc:
             return _fail(runtime, session, delivery, now(), exc.code, exc.reason, enqueue)
         except TransientFailure as exc:
@@ -192,6 +201,36 @@ def deliver(
         session.commit()
         log.info("delivery %s sent on %s via %s", delivery_id, channel.value, receipt.provider)
         return DeliveryOutcome(Outcome.SENT)
+
+
+#: How long deliveries wait after a provider refused our credentials before trying again.
+CONFIGURATION_RETRY_SECONDS = 300.0
+
+
+def _configuration_problem(
+    session: Session, delivery: Delivery, moment: datetime, provider: str, exc: PermanentFailure
+) -> DeliveryOutcome:
+    """The provider refused our account (bad credentials, suspended, wrong sender): that is
+    not the family's fault, so the delivery goes back to pending instead of failing, and
+    an alert is logged once per attempt for the IT lead."""
+    move_delivery(
+        session,
+        delivery.id,
+        DeliveryState.PENDING,
+        now=moment,
+        code=exc.code,
+        detail=f"provider configuration: {exc.reason}"[:300],
+        only_from=[DeliveryState.SENDING],
+    )
+    session.commit()
+    log.error(
+        "ALERT provider %s refused our configuration (%s); delivery %s waits %.0f s",
+        provider,
+        exc.code,
+        delivery.id,
+        CONFIGURATION_RETRY_SECONDS,
+    )
+    return DeliveryOutcome(Outcome.RETRY, CONFIGURATION_RETRY_SECONDS)
 
 
 def _transient(

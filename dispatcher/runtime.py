@@ -6,13 +6,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from channels.factory import build_channel_registry, unsubscribable_categories
 from channels.outbox import OutboxAdapter
+from channels.provider_settings import ProviderSettings, load_provider_settings
 from channels.registry import ChannelRegistry
 from dispatcher.config import Configuration, load_configuration
-from dispatcher.domain import Channel
 from dispatcher.embedded_redis import ensure_embedded_redis
 from dispatcher.rendering import TemplateLibrary
 from dispatcher.settings import Settings, load_settings
@@ -36,13 +38,32 @@ def resolve_redis_url(settings: Settings) -> str:
     return settings.redis_url or ensure_embedded_redis(settings.data_dir)
 
 
-def build_runtime(settings: Settings) -> Runtime:
-    """Load config and templates and open the database described by ``settings``."""
+def build_runtime(settings: Settings, providers: ProviderSettings | None = None) -> Runtime:
+    """Load config and templates and open the database described by ``settings``; send each
+    channel through its provider where ``providers`` (default: the environment) has
+    credentials, and through the outbox elsewhere."""
     configuration = load_configuration(settings.config_dir)
     engine = make_engine(settings.effective_database_url)
     sessions = make_session_factory(engine)
     outbox = OutboxAdapter(sessions, settings.outbox_dir)
-    registry = ChannelRegistry({channel: outbox for channel in Channel})
+    providers = providers or load_provider_settings()
+    rate_limited = any(
+        rate is not None
+        for rate in (
+            providers.twilio_rate_per_second,
+            providers.sendgrid_rate_per_second,
+            providers.fcm_rate_per_second,
+        )
+    )
+    redis_client = redis.Redis.from_url(resolve_redis_url(settings)) if rate_limited else None
+    registry = build_channel_registry(
+        providers,
+        outbox,
+        redis_client=redis_client,
+        unsubscribable_categories=unsubscribable_categories(
+            configuration.policy.categories.values()
+        ),
+    )
     return Runtime(
         settings=settings,
         configuration=configuration,
@@ -53,17 +74,17 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
-_runtimes: dict[Settings, Runtime] = {}
+_runtimes: dict[tuple[Settings, ProviderSettings], Runtime] = {}
 _runtimes_lock = threading.Lock()
 
 
 def current_runtime() -> Runtime:
     """The runtime for the current environment, built once per distinct settings."""
-    settings = load_settings()
+    key = (load_settings(), load_provider_settings())
     with _runtimes_lock:
-        runtime = _runtimes.get(settings)
+        runtime = _runtimes.get(key)
         if runtime is None:
-            runtime = _runtimes[settings] = build_runtime(settings)
+            runtime = _runtimes[key] = build_runtime(*key)
         return runtime
 
 

@@ -76,3 +76,42 @@ def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
         for value in (contact.phone_e164, contact.email):
             if value:
                 assert value not in result.stderr
+
+
+def test_demo_through_the_real_sdks_against_the_emulator(
+    env: dict[str, str], database_url: str
+) -> None:
+    run_env = {**os.environ, **env}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dispatcher",
+            "-v",
+            "demo",
+            "--students",
+            "60",
+            "--providers",
+            "emulator",
+            "--json",
+        ],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    sent = {channel: states.get("sent", 0) for channel, states in report["counts"].items()}
+    assert report["emulator"] == {
+        "twilio": sent.get("sms", 0),
+        "sendgrid": sent.get("email", 0),
+        "fcm": sent.get("push", 0),
+    }
+    assert sent["sms"] > 0 and sent["email"] > 0
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        providers = {row.provider for row in conn.execute(select(Delivery.provider))}
+    engine.dispose()
+    assert providers <= {"twilio", "sendgrid", "fcm"}
+    assert "emulator-twilio-token" not in result.stderr
