@@ -11,7 +11,7 @@ import tomllib
 from datetime import time
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -154,6 +154,11 @@ class SchoolConfig(_Strict):
     channel_order: dict[str, tuple[Channel, ...]] = Field(
         default_factory=dict,
         description="Per-category channel order where the school's policy differs.",
+    )
+    providers: Literal["live", "outbox"] = Field(
+        default="live",
+        description="live: send through the providers whose credentials are configured; "
+        "outbox: record messages only (a school being set up or trialled).",
     )
     mis: str = ""
     policy_source: str = Field(default="", description="The policy document this follows.")

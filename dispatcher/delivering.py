@@ -171,7 +171,7 @@ def deliver(
             from_email=school.from_email,
             reply_to=school.reply_to,
         )
-        adapter = runtime.channels.adapter_for(channel)
+        adapter = runtime.adapter_for(school, channel)
         try:
             receipt = adapter.send(message)
         except ConfigurationFailure as exc:

@@ -10,11 +10,13 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from channels.base import ChannelAdapter
 from channels.factory import build_channel_registry, unsubscribable_categories
 from channels.outbox import OutboxAdapter
 from channels.provider_settings import ProviderSettings, load_provider_settings
 from channels.registry import ChannelRegistry
-from dispatcher.config import Configuration, load_configuration
+from dispatcher.config import Configuration, SchoolConfig, load_configuration
+from dispatcher.domain import Channel
 from dispatcher.embedded_redis import ensure_embedded_redis
 from dispatcher.rendering import TemplateLibrary
 from dispatcher.settings import Settings, load_settings
@@ -31,6 +33,14 @@ class Runtime:
     sessions: sessionmaker[Session]
     templates: TemplateLibrary
     channels: ChannelRegistry
+    outbox: OutboxAdapter
+
+    def adapter_for(self, school: SchoolConfig, channel: Channel) -> ChannelAdapter:
+        """The adapter that sends ``channel`` for ``school``: the outbox for a school set to
+        ``providers = "outbox"``, else the configured provider (or the outbox without one)."""
+        if school.providers == "outbox":
+            return self.outbox
+        return self.channels.adapter_for(channel)
 
 
 def resolve_redis_url(settings: Settings) -> str:
@@ -71,6 +81,7 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         sessions=sessions,
         templates=TemplateLibrary(settings.templates_dir),
         channels=registry,
+        outbox=outbox,
     )
 
 

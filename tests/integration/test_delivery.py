@@ -246,3 +246,20 @@ def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
     with runtime.sessions() as session:
         delivery = session.get(Delivery, item.object_id)
         assert (delivery.state, delivery.attempts) == ("failed", MAX_ATTEMPTS)
+
+
+def test_a_school_in_outbox_mode_never_reaches_a_provider(runtime: Any) -> None:
+    import_roster(runtime, [row()])
+    adapter = ScriptedAdapter({})
+    demo = runtime.configuration.school("demo").model_copy(update={"providers": "outbox"})
+    configuration = runtime.configuration.model_copy(
+        update={"schools": {**runtime.configuration.schools, "demo": demo}}
+    )
+    trial = dataclasses.replace(_with_adapter(runtime, adapter), configuration=configuration)
+    work = plan(trial, create(trial))
+    for item in work:
+        assert deliver(trial, item.object_id, lambda: TUESDAY_10AM, lambda _: None).outcome is (
+            Outcome.SENT
+        )
+    assert adapter.sent == []
+    assert count(runtime, OutboxMessage) == len(work) == 2
