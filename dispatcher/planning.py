@@ -290,11 +290,25 @@ def plan_announcement(
                             "updated_at": moment,
                         }
                     )
+            first_contact = batch[0].profile.contact_id
             last_contact = batch[-1].profile.contact_id
             with runtime.sessions.begin() as session:
                 ids: list[int] = []
                 if rows:
-                    ids = list(session.scalars(insert(Delivery).returning(Delivery.id), rows))
+                    # A plain executemany (no RETURNING) keeps one short statement that the
+                    # drivers batch and cache; the new ids are the batch's contact range.
+                    session.execute(insert(Delivery), rows)
+                    ids = list(
+                        session.scalars(
+                            select(Delivery.id)
+                            .where(
+                                Delivery.announcement_id == announcement_id,
+                                Delivery.contact_id >= first_contact,
+                                Delivery.contact_id <= last_contact,
+                            )
+                            .order_by(Delivery.id)
+                        )
+                    )
                 if outcomes:
                     session.execute(insert(PlanOutcome), outcomes)
                 session.execute(

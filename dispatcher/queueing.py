@@ -11,12 +11,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.common import current_millis, dq_name
 
 MARKER_TTL_SECONDS = 24 * 3600
 GENERATION_KEY = "dispatcher:generation"
+#: Messages per Redis round trip when enqueueing.
+PIPELINE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -61,21 +65,55 @@ def current_generation(broker: RedisBroker) -> str:
 def enqueue(broker: RedisBroker, work: Sequence[QueuedWork]) -> None:
     """Enqueue each item, then mark it in flight. Call only after the rows are committed.
 
-    The marker follows the message, never precedes it, and carries the Redis generation read
-    before the first message: work whose marker is missing or from another generation is
-    re-enqueued by the sweep (a harmless duplicate at worst: the claim makes the second copy
-    a no-op), so lost work is never hidden behind a marker.
+    Messages go to Redis in pipelines of ``PIPELINE_SIZE`` (one round trip each instead of
+    one per message, which dominated large plans). Within a pipeline each message precedes
+    its marker, and a marker carries the Redis generation read before the first message:
+    work whose marker is missing or from another generation is re-enqueued by the sweep (a
+    harmless duplicate at worst: the claim makes the second copy a no-op), so lost work is
+    never hidden behind a marker.
     """
     if not work:
         return
     generation = current_generation(broker)
-    pipe = broker.client.pipeline(transaction=False)
-    for item in work:
-        actor = broker.get_actor(item.actor_name)
-        broker.enqueue(actor.message(item.object_id), delay=item.delay_ms)
-        ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
-        pipe.set(_marker(item.actor_name, item.object_id), generation, ex=ttl)
-    pipe.execute()
+    for start in range(0, len(work), PIPELINE_SIZE):
+        pipe = broker.client.pipeline(transaction=False)
+        for item in work[start : start + PIPELINE_SIZE]:
+            _pipeline_enqueue(broker, pipe, item)
+            ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
+            pipe.set(_marker(item.actor_name, item.object_id), generation, ex=ttl)
+        pipe.execute()
+
+
+def _pipeline_enqueue(broker: RedisBroker, pipe: Any, item: QueuedWork) -> None:
+    # What RedisBroker.enqueue does for one message (a fresh Redis id, the delay queue and
+    # its eta, the middleware hooks), with the dispatch script sent through ``pipe``.
+    # Depends on Dramatiq 2.x internals: tests/integration/test_delivery.py exercises it.
+    message = broker.get_actor(item.actor_name).message(item.object_id)
+    message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+    queue_name = message.queue_name
+    if item.delay_ms is not None:
+        queue_name = dq_name(queue_name)
+        message = message.copy(
+            queue_name=queue_name, options={"eta": current_millis() + item.delay_ms}
+        )
+    broker.emit_before("enqueue", message, item.delay_ms)
+    broker.scripts["dispatch"](
+        keys=[broker.namespace],
+        args=[
+            "enqueue",
+            current_millis(),
+            queue_name,
+            broker.broker_id,
+            broker.heartbeat_timeout,
+            broker.dead_message_ttl,
+            0,  # no maintenance inside a batch
+            broker._max_unpack_size(),  # type: ignore[no-untyped-call]
+            message.options["redis_message_id"],
+            message.encode(),
+        ],
+        client=pipe,
+    )
+    broker.emit_after("enqueue", message, item.delay_ms)
 
 
 def clear_marker(broker: RedisBroker, key: str) -> None:

@@ -87,7 +87,13 @@ def iter_audience_batches(
                 StudentContact.no_contact,
             )
             .join(Student, Student.id == StudentContact.student_id)
-            .where(in_audience, StudentContact.contact_id.in_(contact_ids))
+            # The batch is exactly the audience's contacts in this id range; a range keeps the
+            # statement the same for every batch and lets SQLite use the index.
+            .where(
+                in_audience,
+                StudentContact.contact_id > cursor,
+                StudentContact.contact_id <= contact_ids[-1],
+            )
             .order_by(StudentContact.contact_id, StudentContact.student_id)
         ):
             links[row.contact_id].append(
