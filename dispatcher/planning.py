@@ -7,7 +7,6 @@ that dies half way resumes from its cursor without duplicating a delivery.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -284,7 +283,6 @@ def plan_announcement(
                             ).value,
                             "attempts": 0,
                             "not_before": held_until,
-                            "message_id": uuid.uuid4().hex,
                             "enqueued_at": moment,
                             "created_at": moment,
                             "updated_at": moment,

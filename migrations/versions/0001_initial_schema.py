@@ -127,7 +127,6 @@ def upgrade() -> None:
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('not_before', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('message_id', sa.String(length=64), nullable=True),
     sa.Column('enqueued_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
