@@ -1,0 +1,76 @@
+"""A provider outage through the whole delivery pipeline: real SDKs, the emulator, Redis and
+Dramatiq workers. When the provider recovers, every family gets one message, not a burst."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from dispatcher.emulator import FailureRule, ProviderEmulator
+from dispatcher.queueing import enqueue
+from dispatcher.store.models import Delivery
+from dispatcher.worker import start_workers
+from tests.factories import create, import_roster, plan, row
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[ProviderEmulator]:
+    with ProviderEmulator() as running:
+        monkeypatch.setenv("TWILIO_ACCOUNT_SID", running.TWILIO_ACCOUNT_SID)
+        monkeypatch.setenv("TWILIO_AUTH_TOKEN", running.TWILIO_AUTH_TOKEN)
+        monkeypatch.setenv("TWILIO_BASE_URL", running.url)
+        monkeypatch.setenv("SENDGRID_API_KEY", running.SENDGRID_API_KEY)
+        monkeypatch.setenv("SENDGRID_BASE_URL", running.url)
+        for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
+            monkeypatch.delenv(variable, raising=False)
+        yield running
+
+
+def test_an_outage_then_recovery_sends_each_message_once(
+    emulator: ProviderEmulator, clean_redis: Any
+) -> None:
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    runtime = current_runtime()
+    try:
+        families = [
+            row(
+                student_id=f"S{i}",
+                contact_id=f"C{i}",
+                mobile=f"07700 900{i:03d}",
+                email=f"parent{i}@example.com",
+            )
+            for i in range(15)
+        ]
+        import_roster(runtime, families)
+        work = plan(runtime, create(runtime))
+        # Twilio is down for the first 25 requests: timeouts-worth of 503s, then recovers.
+        emulator.add_failure(FailureRule("twilio", status=503, count=25))
+        enqueue(clean_redis, work)
+        workers = start_workers(clean_redis, threads=4)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                with runtime.sessions() as session:
+                    sent = session.scalar(
+                        select(func.count()).select_from(Delivery).where(Delivery.state == "sent")
+                    )
+                if sent == len(work) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+        finally:
+            for worker in workers:
+                worker.stop()
+        assert sent == len(work) == 30
+        assert len(emulator.messages("twilio")) == 15
+        assert len(emulator.messages("sendgrid")) == 15
+        assert emulator.stats()["duplicates"].get("twilio", 0) == 0
+        with runtime.sessions() as session:
+            providers = set(session.scalars(select(Delivery.provider)))
+        assert providers == {"twilio", "sendgrid"}
+    finally:
+        dispose_runtimes()
