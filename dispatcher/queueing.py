@@ -13,7 +13,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 
@@ -129,10 +128,3 @@ def missing_markers(broker: RedisBroker, keys: Iterable[str]) -> set[str]:
     generation = current_generation(broker).encode()
     values = broker.client.mget(key_list)
     return {key for key, value in zip(key_list, values, strict=True) if value != generation}
-
-
-def current_broker() -> RedisBroker:
-    """The broker set up for this process."""
-    broker = dramatiq.get_broker()
-    assert isinstance(broker, RedisBroker)
-    return broker

@@ -107,10 +107,3 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
         for worker in workers:
             worker.stop(timeout=30_000)
         log.info("worker stopped")
-
-
-def ensure_actors_loaded() -> dramatiq.Broker:
-    """Import the actors (setting up the broker) and return the broker."""
-    from dispatcher.actors import broker
-
-    return broker
