@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck check bench-plan clean install install-dev
+.PHONY: demo test lint typecheck check bench-plan bench-deliver clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -42,6 +42,9 @@ check: lint typecheck test
 
 bench-plan: install-dev
 	$(BIN)/python bench/plan.py
+
+bench-deliver: install-dev
+	$(BIN)/python bench/deliver.py
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1189 @@
+"""Benchmark: deliver an emergency closure through the whole pipeline, against the provider
+emulator, and compare it with a bare loop over the same SDK adapters.
+
+Printed figures, not a test. Three runs, each against a ``ProviderEmulator`` started in this
+process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
+
+1. **Pipeline.** A fresh database with the ``demo`` school and a roster sized so that one
+   ``emergency_closure`` to the whole school gives ~``--deliveries`` deliveries (SMS, email
+   and the few app pushes the demo roster has). Timed from ``dispatcher announce ... --yes``
+   to the exit of ``dispatcher worker --processes P --threads T --until-idle`` (everything
+   sent). The emulator must have accepted exactly one message per delivery, no duplicates.
+2. **Bare loop.** The same messages (rendered from the same templates with the same
+   context, to the same addresses) sent by P processes with a pool of T threads each, calling
+   the same adapters' ``send()`` (``TwilioSmsAdapter``, ``SendGridEmailAdapter``,
+   ``FcmPushAdapter``) against the same emulator. Target: pipeline >= 80% of this rate.
+3. **Rate-limited.** A fresh database and announcement of ``--limited-deliveries``, the
+   emulator answering after 200 ms, ``TWILIO/SENDGRID/FCM_RATE_PER_SECOND=50``: the most
+   requests the emulator saw in any one (sliding) second per provider (must be <= 50) and the
+   time to the last delivery.
+
+    .venv/bin/python bench/deliver.py                      # defaults: 10,000 deliveries, PostgreSQL
+    .venv/bin/python bench/deliver.py --deliveries 1000 --limited-deliveries 300   # quick trial
+    .venv/bin/python bench/deliver.py --database sqlite --threads 32 --json
+
+Also printed, to show where the time goes: the announce command, the plan, the first and
+last send and the workers' exit (from the database's timestamps); the CPU seconds of the
+dispatcher processes, of the emulator (this process) and of the rest of the machine
+(PostgreSQL, Redis, kernel), from ``getrusage`` and ``/proc/stat``; and on PostgreSQL the
+transactions committed and sessions opened (``pg_stat_database``).
+
+Needs nothing running: PostgreSQL at ``--postgres-url`` if there is one (the bench creates
+and drops the database ``dispatcher_bench_deliver``; SQLite otherwise), a private embedded
+Redis (or ``--redis-url``, which it FLUSHES). Exit status 1 when a target or check is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue as MPQueue
+    from multiprocessing.synchronize import Event as MPEvent
+
+    from channels.base import OutgoingMessage
+    from dispatcher.emulator import ProviderEmulator
+
+REPO = Path(__file__).resolve().parents[1]
+SCHOOL = "demo"
+CATEGORY = "emergency_closure"
+VARIABLES = {"date": "Tuesday 24 November", "reason": "heavy snow"}
+SEED = 20_241_124
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
+BENCH_DATABASE = "dispatcher_bench_deliver"
+PROVIDERS = ("twilio", "sendgrid", "fcm")
+PUBLIC_BASE_URL = "https://dispatcher.bench.invalid"
+
+#: Deliveries an emergency closure to the whole demo school makes per student, to size the
+#: roster for ``--deliveries``. Measured with this seed: 595 students give 1,474 deliveries
+#: (2.48), 4,000 give 10,201 (2.55: 1.47 contacts per student, siblings sharing parents, and
+#: 1.77 deliveries per contact, most getting an SMS or push plus the email back-up).
+DELIVERIES_PER_STUDENT = 2.55
+
+DEFAULT_DELIVERIES = 10_000
+DEFAULT_LIMITED_DELIVERIES = 2_000
+DEFAULT_PROCESSES = 2
+DEFAULT_THREADS = 16
+LIMITED_LATENCY_SECONDS = 0.2
+RATE_LIMIT_PER_SECOND = 50
+TARGET_RATIO = 0.80
+#: Longest a worker run may take before the bench gives up on it.
+WORKER_TIMEOUT_SECONDS = 900
+
+#: Variables of the caller's environment never passed on (credentials, other settings).
+_STRIPPED_PREFIXES = ("TWILIO_", "SENDGRID_", "FCM_", "DISPATCHER_")
+_STRIPPED = ("DATABASE_URL", "REDIS_URL")
+
+
+def _log_to(stream_is_stderr: bool) -> Callable[[str], None]:
+    def log(message: str) -> None:
+        print(message, file=sys.stderr if stream_is_stderr else sys.stdout, flush=True)
+
+    return log
+
+
+# --- databases and Redis ---------------------------------------------------------------------
+
+
+def _admin_engine(server_url: str) -> Any:
+    from sqlalchemy import create_engine
+
+    return create_engine(
+        f"{server_url.rstrip('/')}/postgres",
+        isolation_level="AUTOCOMMIT",
+        connect_args={"connect_timeout": 5},
+    )
+
+
+def postgres_problem(server_url: str) -> str | None:
+    """Why PostgreSQL at ``server_url`` cannot be used, or None if it answers."""
+    from sqlalchemy import text
+
+    try:
+        engine = _admin_engine(server_url)
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def _admin_execute(server_url: str, statement: str) -> None:
+    from sqlalchemy import text
+
+    engine = _admin_engine(server_url)
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def _drop_postgres(server_url: str) -> None:
+    _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+
+
+def fresh_database(kind: str, workdir: Path, postgres_url: str, label: str) -> str:
+    """A new, empty database at the newest schema; returns its URL."""
+    from dispatcher.store.engine import upgrade_database
+
+    if kind == "sqlite":
+        path = workdir / f"{label}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+    else:
+        _drop_postgres(postgres_url)
+        _admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
+        url = f"{postgres_url.rstrip('/')}/{BENCH_DATABASE}"
+    upgrade_database(url)
+    return url
+
+
+@contextmanager
+def private_redis(workdir: Path, redis_url: str | None) -> Iterator[str]:
+    """``redis_url``, or an embedded Redis of the bench's own, stopped afterwards."""
+    if redis_url:
+        yield redis_url
+        return
+    from dispatcher.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+
+    home = workdir / "redis-home"
+    url = ensure_embedded_redis(home)
+    try:
+        yield url
+    finally:
+        stop_embedded_redis(home)
+
+
+def flush_redis(redis_url: str) -> None:
+    """Empty the bench's Redis database (queues, in-flight markers, rate-limit buckets)."""
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+
+
+def server_versions(redis_url: str, database_url: str) -> str:
+    """Versions of the Redis and database servers the bench talks to."""
+    import sqlite3
+
+    import redis
+    from sqlalchemy import create_engine, text
+
+    info = redis.Redis.from_url(redis_url).info("server")
+    parts = [f"Redis {info.get('redis_version', '?')}"]
+    if database_url.startswith("postgresql"):
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            parts.append(f"PostgreSQL {connection.execute(text('SHOW server_version')).scalar()}")
+        engine.dispose()
+    else:
+        parts.append(f"SQLite {sqlite3.sqlite_version}")
+    return ", ".join(parts)
+
+
+# --- where the CPU went ---------------------------------------------------------------------
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, iowait) CPU seconds of the whole machine since boot, from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            values = [int(v) for v in stat.readline().split()[1:9]]
+    except OSError:
+        return 0.0, 0.0
+    user, nice, system, _idle, iowait, irq, softirq, steal = values
+    ticks = float(os.sysconf("SC_CLK_TCK"))
+    return (user + nice + system + irq + softirq + steal) / ticks, iowait / ticks
+
+
+@dataclass
+class CpuUsage:
+    """CPU seconds spent during one timed run, by whom (both cores together)."""
+
+    wall_seconds: float = 0.0
+    machine_busy: float = 0.0
+    machine_iowait: float = 0.0
+    #: The dispatcher processes (announce and workers), or the bare loop's processes.
+    dispatcher: float = 0.0
+    #: This process: the emulator's threads (the bench itself only waits).
+    emulator: float = 0.0
+    #: The rest of the machine: PostgreSQL, Redis, the kernel, anything else running.
+    other: float = 0.0
+
+
+class CpuMeter:
+    """Measures ``CpuUsage`` from its creation to ``stop``."""
+
+    def __init__(self) -> None:
+        self._wall = time.perf_counter()
+        self._busy, self._iowait = _machine_cpu()
+        self._self = self._own()
+        self._children = self._waited_children()
+
+    @staticmethod
+    def _own() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    @staticmethod
+    def _waited_children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def stop(self, dispatcher_seconds: float | None = None) -> CpuUsage:
+        """The usage so far; ``dispatcher_seconds`` replaces the CPU of waited-for children
+        (for processes that report their own)."""
+        busy, iowait = _machine_cpu()
+        usage = CpuUsage(
+            wall_seconds=time.perf_counter() - self._wall,
+            machine_busy=busy - self._busy,
+            machine_iowait=iowait - self._iowait,
+            dispatcher=(
+                self._waited_children() - self._children
+                if dispatcher_seconds is None
+                else dispatcher_seconds
+            ),
+            emulator=self._own() - self._self,
+        )
+        usage.other = max(0.0, usage.machine_busy - usage.dispatcher - usage.emulator)
+        return usage
+
+
+def postgres_counters(database_url: str) -> dict[str, int]:
+    """``sessions`` and ``xact_commit`` of the bench database (PostgreSQL only, else {})."""
+    if not database_url.startswith("postgresql"):
+        return {}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text(
+                    "SELECT sessions, xact_commit FROM pg_stat_database "
+                    "WHERE datname = current_database()"
+                )
+            ).one()
+    finally:
+        engine.dispose()
+    return {"sessions": int(row.sessions), "commits": int(row.xact_commit)}
+
+
+# --- environment and the dispatcher command ----------------------------------------------------
+
+
+def emulator_env(emulator: ProviderEmulator, service_account: Path) -> dict[str, str]:
+    """What ``dispatcher.cli._start_emulator`` sets: every provider pointed at the emulator."""
+    service_account.write_text(json.dumps(emulator.fcm_service_account_info()))
+    service_account.chmod(0o600)
+    return {
+        "TWILIO_ACCOUNT_SID": emulator.TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": emulator.TWILIO_AUTH_TOKEN,
+        "TWILIO_BASE_URL": emulator.url,
+        "SENDGRID_API_KEY": emulator.SENDGRID_API_KEY,
+        "SENDGRID_BASE_URL": emulator.url,
+        "FCM_SERVICE_ACCOUNT_FILE": str(service_account),
+        "FCM_PROJECT_ID": emulator.FCM_PROJECT_ID,
+        "FCM_BASE_URL": emulator.url,
+    }
+
+
+def bench_env(
+    workdir: Path, database_url: str, redis_url: str, providers: dict[str, str]
+) -> dict[str, str]:
+    """The environment of every dispatcher process the bench starts."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(_STRIPPED_PREFIXES) and key not in _STRIPPED
+    }
+    env.update(providers)
+    env.update(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "DISPATCHER_DATA_DIR": str(workdir / "data"),
+            "DISPATCHER_CONFIG_DIR": str(REPO / "config"),
+            "DISPATCHER_TEMPLATES_DIR": str(REPO / "templates"),
+            # Twilio sends then carry the delivery id in their StatusCallback URL (as in
+            # production), so the bench can count sends per delivery; nothing calls it.
+            "DISPATCHER_PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+        }
+    )
+    return env
+
+
+def dispatcher(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``dispatcher ARGS`` (exit 0 or 1 accepted: roster import exits 1 on bad rows)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if result.returncode not in (0, 1):
+        sys.stderr.write(result.stderr[-4000:])
+        raise SystemExit(f"dispatcher {' '.join(args[:2])} failed with {result.returncode}")
+    return result
+
+
+# --- roster (setup, not measured) -------------------------------------------------------------
+
+
+@dataclass
+class Roster:
+    """What the roster import put in the database."""
+
+    students: int
+    contacts: int
+    rows: int
+    imported: int
+    seconds: float
+
+
+def load_roster(env: dict[str, str], workdir: Path, deliveries: int, label: str) -> Roster:
+    """``dispatcher demo-data`` and ``dispatcher roster import`` for about ``deliveries``."""
+    students = max(10, round(deliveries / DELIVERIES_PER_STUDENT))
+    path = workdir / f"roster-{label}.csv"
+    started = time.perf_counter()
+    written = json.loads(
+        dispatcher(
+            env,
+            "demo-data",
+            "--school",
+            SCHOOL,
+            "--students",
+            str(students),
+            "--seed",
+            str(SEED),
+            "--out",
+            str(path),
+            "--json",
+        ).stdout
+    )
+    imported = json.loads(
+        dispatcher(env, "roster", "import", str(path), "--school", SCHOOL, "--json").stdout
+    )
+    return Roster(
+        students=int(written["students"]),
+        contacts=int(written["contacts"]),
+        rows=int(written["rows"]),
+        imported=int(imported["imported"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def sends_per_delivery(emulator: ProviderEmulator) -> dict[str, Counter[str]]:
+    """How many accepted sends each delivery id got, per provider: from the StatusCallback
+    URL (Twilio), each personalization's ``custom_args`` (SendGrid) and ``data`` (FCM)."""
+    counts: dict[str, Counter[str]] = {provider: Counter() for provider in PROVIDERS}
+    for record in emulator.messages("twilio"):
+        callback = (record.form or {}).get("StatusCallback", "")
+        counts["twilio"].update(parse_qs(urlsplit(callback).query).get("delivery_id", ["?"]))
+    for record in emulator.messages("sendgrid"):
+        body = record.json if isinstance(record.json, dict) else {}
+        for personalization in body.get("personalizations") or []:
+            args = personalization.get("custom_args") or {}
+            counts["sendgrid"][str(args.get("delivery_id", "?"))] += 1
+    for record in emulator.messages("fcm"):
+        body = record.json if isinstance(record.json, dict) else {}
+        data = (body.get("message") or {}).get("data") or {}
+        counts["fcm"][str(data.get("delivery_id", "?"))] += 1
+    return counts
+
+
+@dataclass
+class EmulatorCounts:
+    """What the emulator accepted, per provider."""
+
+    accepted: dict[str, int] = field(default_factory=dict)
+    #: Sends beyond the first for one delivery id (must be 0).
+    duplicate_sends: dict[str, int] = field(default_factory=dict)
+    #: Distinct delivery ids the emulator accepted a send for, all providers.
+    deliveries_reached: int = 0
+    #: The emulator's own ``duplicates``: the same (recipient, content) accepted twice. Not 0
+    #: for the demo roster: its mobiles come from the 1,000-number drama range, so different
+    #: contacts share a number, and the SMS text names no one. Equal for pipeline and loop.
+    same_recipient_and_content: dict[str, int] = field(default_factory=dict)
+    max_requests_in_any_second: dict[str, int] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+
+
+def emulator_counts(emulator: ProviderEmulator) -> EmulatorCounts:
+    """Count what the emulator accepted since its last reset."""
+    result = EmulatorCounts()
+    stats = emulator.stats()
+    per_delivery = sends_per_delivery(emulator)
+    reached: set[str] = set()
+    for provider in PROVIDERS:
+        result.accepted[provider] = len(emulator.messages(provider))
+        result.duplicate_sends[provider] = sum(
+            n - 1 for n in per_delivery[provider].values() if n > 1
+        )
+        reached.update(per_delivery[provider])
+        result.same_recipient_and_content[provider] = int(stats["duplicates"].get(provider, 0))
+        result.max_requests_in_any_second[provider] = emulator.max_requests_in_any_second(provider)
+        result.requests[provider] = int(stats["requests"].get(provider, 0))
+    result.deliveries_reached = len(reached)
+    return result
+
+
+# --- one pipeline run -----------------------------------------------------------------------
+
+
+@dataclass
+class PipelineRun:
+    """One announcement through ``dispatcher announce`` and the workers."""
+
+    announcement_id: int = 0
+    deliveries: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    states: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rate: float = 0.0
+    announce_seconds: float = 0.0
+    plan_seconds: float = 0.0
+    first_send_after: float = 0.0
+    last_send_after: float = 0.0
+    send_phase_seconds: float = 0.0
+    send_phase_rate: float = 0.0
+    worker_exit_after_last_send: float = 0.0
+    worker_exit_code: int = 0
+    retried_deliveries: int = 0
+    rate_limited_retries: int = 0
+    emulator: EmulatorCounts = field(default_factory=EmulatorCounts)
+    cpu: CpuUsage = field(default_factory=CpuUsage)
+    #: PostgreSQL only: sessions opened and transactions committed during the run.
+    database_sessions: int = 0
+    database_commits: int = 0
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """End the worker process we started and its children (they share its session)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+
+
+def run_pipeline(
+    env: dict[str, str],
+    workdir: Path,
+    emulator: ProviderEmulator,
+    processes: int,
+    threads: int,
+    label: str,
+    log: Callable[[str], None],
+) -> PipelineRun:
+    """Announce to the whole school, run the workers until idle; time and check it."""
+    run = PipelineRun()
+    worker_log = workdir / f"worker-{label}.log"
+    before = postgres_counters(env["DATABASE_URL"])
+    meter = CpuMeter()
+    started_wall = time.time()
+    started = time.perf_counter()
+    announced = dispatcher(
+        env,
+        "announce",
+        "--school",
+        SCHOOL,
+        "--category",
+        CATEGORY,
+        "--audience",
+        "school",
+        *(part for key, value in VARIABLES.items() for part in ("--var", f"{key}={value}")),
+        "--yes",
+        "--json",
+    )
+    run.announce_seconds = time.perf_counter() - started
+    if announced.returncode != 0:
+        sys.stderr.write(announced.stderr[-4000:])
+        raise SystemExit("dispatcher announce failed")
+    run.announcement_id = int(json.loads(announced.stdout)["announcement_id"])
+    with worker_log.open("wb") as stderr:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "dispatcher",
+                "worker",
+                "--processes",
+                str(processes),
+                "--threads",
+                str(threads),
+                "--until-idle",
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+        try:
+            run.worker_exit_code = worker.wait(WORKER_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            _kill_group(worker)
+            log(worker_log.read_text(errors="replace")[-3000:])
+            raise SystemExit(
+                f"the workers did not finish within {WORKER_TIMEOUT_SECONDS} s"
+            ) from None
+    run.seconds = time.perf_counter() - started
+    run.cpu = meter.stop()
+    if run.worker_exit_code != 0:
+        log(worker_log.read_text(errors="replace")[-3000:])
+    _read_database(run, env["DATABASE_URL"], started_wall)
+    run.rate = run.deliveries / run.seconds if run.seconds else 0.0
+    run.worker_exit_after_last_send = run.seconds - run.last_send_after
+    run.emulator = emulator_counts(emulator)
+    if before:
+        time.sleep(1.0)  # backends report their statistics when they exit
+        after = postgres_counters(env["DATABASE_URL"])
+        run.database_sessions = after["sessions"] - before["sessions"] - 1
+        run.database_commits = after["commits"] - before["commits"]
+    return run
+
+
+def _seconds_after(moment: datetime | None, started_wall: float) -> float:
+    from dispatcher.store.deliveries import as_utc
+
+    return as_utc(moment).timestamp() - started_wall if moment is not None else 0.0
+
+
+def _read_database(run: PipelineRun, database_url: str, started_wall: float) -> None:
+    """Fill in what the database says about the run's announcement."""
+    from sqlalchemy import func, select
+
+    from dispatcher.store.engine import make_engine
+    from dispatcher.store.models import Announcement, Delivery, DeliveryEvent
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            announcement = connection.execute(
+                select(Announcement.created_at, Announcement.planned_at).where(
+                    Announcement.id == run.announcement_id
+                )
+            ).one()
+            mine = Delivery.announcement_id == run.announcement_id
+            for channel, state, count in connection.execute(
+                select(Delivery.channel, Delivery.state, func.count())
+                .where(mine)
+                .group_by(Delivery.channel, Delivery.state)
+            ):
+                run.by_channel[channel] = run.by_channel.get(channel, 0) + int(count)
+                run.states[state] = run.states.get(state, 0) + int(count)
+            run.deliveries = sum(run.by_channel.values())
+            first_claim, first_sent, last_sent = connection.execute(
+                select(
+                    func.min(Delivery.claimed_at),
+                    func.min(Delivery.sent_at),
+                    func.max(Delivery.sent_at),
+                ).where(mine)
+            ).one()
+            run.retried_deliveries = int(
+                connection.scalar(
+                    select(func.count()).select_from(Delivery).where(mine, Delivery.attempts > 1)
+                )
+                or 0
+            )
+            run.rate_limited_retries = int(
+                connection.scalar(
+                    select(func.count())
+                    .select_from(DeliveryEvent)
+                    .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
+                    .where(mine, DeliveryEvent.code == "rate_limited")
+                )
+                or 0
+            )
+    finally:
+        engine.dispose()
+    created_at, planned_at = announcement
+    if planned_at is not None:
+        run.plan_seconds = _seconds_after(planned_at, 0) - _seconds_after(created_at, 0)
+    run.first_send_after = _seconds_after(first_sent, started_wall)
+    run.last_send_after = _seconds_after(last_sent, started_wall)
+    run.send_phase_seconds = run.last_send_after - _seconds_after(first_claim, started_wall)
+    if run.send_phase_seconds > 0:
+        run.send_phase_rate = run.deliveries / run.send_phase_seconds
+
+
+# --- the bare loop --------------------------------------------------------------------------
+
+
+def rendered_messages(database_url: str, announcement_id: int) -> list[OutgoingMessage]:
+    """The announcement's messages as ``dispatcher.delivering.deliver`` builds them: the same
+    templates, context (variables, school, contact's first name, students' first names) and
+    addresses, in delivery order."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from channels.base import OutgoingMessage
+    from dispatcher.announcements import school_context
+    from dispatcher.config import load_configuration
+    from dispatcher.domain import Channel, MessageFormat
+    from dispatcher.rendering import TemplateLibrary
+    from dispatcher.store.engine import make_engine
+    from dispatcher.store.models import (
+        Announcement,
+        Contact,
+        Delivery,
+        School,
+        Student,
+        StudentContact,
+    )
+
+    configuration = load_configuration(REPO / "config")
+    templates = TemplateLibrary(REPO / "templates")
+    engine = make_engine(database_url)
+    messages: list[OutgoingMessage] = []
+    try:
+        with Session(engine) as session:
+            announcement = session.get(Announcement, announcement_id)
+            assert announcement is not None
+            school_row = session.get(School, announcement.school_id)
+            assert school_row is not None
+            school = configuration.school(school_row.slug)
+            category = configuration.policy.category(announcement.category)
+            names: dict[int, list[str]] = {}
+            for contact_id, first_name in session.execute(
+                select(StudentContact.contact_id, Student.first_name)
+                .join(Student, Student.id == StudentContact.student_id)
+                .where(
+                    StudentContact.no_contact.is_(False),
+                    Student.school_id == announcement.school_id,
+                    Student.active.is_(True),
+                )
+                .order_by(StudentContact.contact_id, Student.first_name)
+            ):
+                names.setdefault(contact_id, []).append(first_name)
+            rows = session.execute(
+                select(Delivery, Contact)
+                .join(Contact, Contact.id == Delivery.contact_id)
+                .where(Delivery.announcement_id == announcement_id)
+                .order_by(Delivery.id)
+            ).all()
+            for delivery, contact in rows:
+                channel = Channel(delivery.channel)
+                if channel is Channel.SMS:
+                    to = contact.phone_e164
+                elif channel is Channel.EMAIL:
+                    to = contact.email
+                else:
+                    to = contact.push_token
+                assert to is not None, f"delivery {delivery.id} has no {channel.value} address"
+                context = {
+                    **announcement.variables,
+                    "school": school_context(school),
+                    "contact": {"first_name": contact.first_name},
+                    "students": names.get(contact.id, []),
+                }
+                messages.append(
+                    OutgoingMessage(
+                        delivery_id=delivery.id,
+                        announcement_id=announcement.id,
+                        school_slug=school.slug,
+                        category=category.name,
+                        channel=channel,
+                        to=to,
+                        rendered=templates.render(
+                            category.name,
+                            channel,
+                            delivery.language,
+                            MessageFormat(delivery.format),
+                            context,
+                        ),
+                        sender_id=school.sender_id,
+                        from_email=school.from_email,
+                        reply_to=school.reply_to,
+                    )
+                )
+    finally:
+        engine.dispose()
+    return messages
+
+
+def bare_child(
+    messages: list[OutgoingMessage],
+    threads: int,
+    env: dict[str, str],
+    ready: MPQueue[int],
+    go: MPEvent,
+    results: MPQueue[dict[str, Any]],
+) -> None:
+    """One bare-loop process: the adapters the runtime would build, a pool of ``threads``
+    threads calling ``send()`` on each message once."""
+    os.environ.clear()
+    os.environ.update(env)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from channels.base import ChannelAdapter, ChannelError
+    from channels.factory import unsubscribable_categories
+    from channels.fcm_push import FcmPushAdapter
+    from channels.provider_settings import load_provider_settings
+    from channels.sendgrid_email import SendGridEmailAdapter
+    from channels.twilio_sms import TwilioSmsAdapter
+    from dispatcher.config import load_configuration
+    from dispatcher.domain import Channel
+
+    settings = load_provider_settings()
+    policy = load_configuration(Path(env["DISPATCHER_CONFIG_DIR"])).policy
+    adapters: dict[Channel, ChannelAdapter] = {
+        Channel.SMS: TwilioSmsAdapter.from_settings(settings),
+        Channel.EMAIL: SendGridEmailAdapter.from_settings(
+            settings,
+            unsubscribable_categories=unsubscribable_categories(policy.categories.values()),
+        ),
+        Channel.PUSH: FcmPushAdapter.from_settings(settings),
+    }
+
+    def send(message: OutgoingMessage) -> str | None:
+        try:
+            adapters[message.channel].send(message)
+        except ChannelError as exc:
+            return exc.code
+        return None
+
+    ready.put(os.getpid())
+    go.wait()
+    started = time.time()
+    cpu = time.process_time()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        outcomes = list(pool.map(send, messages))
+    cpu = time.process_time() - cpu
+    finished = time.time()
+    errors = Counter(code for code in outcomes if code is not None)
+    results.put(
+        {
+            "sent": len(outcomes) - sum(errors.values()),
+            "errors": dict(errors),
+            "started": started,
+            "finished": finished,
+            "cpu": cpu,
+        }
+    )
+
+
+@dataclass
+class BareRun:
+    """The same messages from a plain loop over the adapters."""
+
+    messages: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rate: float = 0.0
+    emulator: EmulatorCounts = field(default_factory=EmulatorCounts)
+    cpu: CpuUsage = field(default_factory=CpuUsage)
+
+
+def run_bare_loop(
+    messages: list[OutgoingMessage],
+    env: dict[str, str],
+    emulator: ProviderEmulator,
+    processes: int,
+    threads: int,
+) -> BareRun:
+    """Send ``messages`` from ``processes`` processes of ``threads`` threads; time from the
+    moment every process is ready (adapters built) to the last answer."""
+    run = BareRun(messages=len(messages))
+    run.by_channel = dict(Counter(m.channel.value for m in messages))
+    context = multiprocessing.get_context("spawn")
+    ready: MPQueue[int] = context.Queue()
+    results: MPQueue[dict[str, Any]] = context.Queue()
+    go = context.Event()
+    children = [
+        context.Process(
+            target=bare_child,
+            args=(messages[index::processes], threads, env, ready, go, results),
+            name=f"bare-loop-{index}",
+        )
+        for index in range(processes)
+    ]
+    for child in children:
+        child.start()
+    try:
+        for _ in children:
+            ready.get(timeout=120)
+        meter = CpuMeter()
+        started = time.perf_counter()
+        go.set()
+        reports = [results.get(timeout=WORKER_TIMEOUT_SECONDS) for _ in children]
+        run.seconds = time.perf_counter() - started
+        run.cpu = meter.stop(sum(float(r["cpu"]) for r in reports))
+    finally:
+        for child in children:
+            child.join(30)
+            if child.is_alive():
+                child.terminate()
+                child.join(10)
+    run.sent = sum(int(r["sent"]) for r in reports)
+    errors: Counter[str] = Counter()
+    for report in reports:
+        errors.update(report["errors"])
+    run.errors = dict(errors)
+    run.rate = run.messages / run.seconds if run.seconds else 0.0
+    run.emulator = emulator_counts(emulator)
+    return run
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+@dataclass
+class Results:
+    """Every figure the bench prints."""
+
+    machine: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    roster: dict[str, Any] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)
+    bare_loop: dict[str, Any] = field(default_factory=dict)
+    ratio: float = 0.0
+    send_phase_ratio: float = 0.0
+    limited_roster: dict[str, Any] = field(default_factory=dict)
+    limited: dict[str, Any] = field(default_factory=dict)
+    verdicts: dict[str, str] = field(default_factory=dict)
+    bench_seconds: float = 0.0
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def _delivered_once(run: dict[str, Any], deliveries: int) -> bool:
+    emu = run["emulator"]
+    return bool(
+        sum(emu["accepted"].values()) == deliveries
+        and emu["deliveries_reached"] == deliveries
+        and sum(emu["duplicate_sends"].values()) == 0
+    )
+
+
+def judge(results: Results) -> None:
+    """Mark each figure against its target or check."""
+    pipeline, bare, limited = results.pipeline, results.bare_loop, results.limited
+    verdicts = results.verdicts
+    verdicts["pipeline: every delivery sent"] = _mark(
+        pipeline["states"].get("sent", 0) == pipeline["deliveries"]
+        and pipeline["worker_exit_code"] == 0
+    )
+    verdicts["pipeline: emulator accepted each delivery once"] = _mark(
+        _delivered_once(pipeline, pipeline["deliveries"])
+    )
+    verdicts["bare loop: emulator accepted each message once"] = _mark(
+        bare["sent"] == bare["messages"] and _delivered_once(bare, bare["messages"])
+    )
+    verdicts[f"pipeline >= {TARGET_RATIO:.0%} of bare loop"] = _mark(results.ratio >= TARGET_RATIO)
+    if limited:
+        verdicts["rate-limited: every delivery sent once"] = _mark(
+            limited["states"].get("sent", 0) == limited["deliveries"]
+            and limited["worker_exit_code"] == 0
+            and _delivered_once(limited, limited["deliveries"])
+        )
+        verdicts[f"rate-limited: at most {RATE_LIMIT_PER_SECOND} in any second"] = _mark(
+            all(
+                n <= RATE_LIMIT_PER_SECOND
+                for n in limited["emulator"]["max_requests_in_any_second"].values()
+            )
+        )
+
+
+def _channels(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items()))
+
+
+def _emulator_line(emu: dict[str, Any]) -> str:
+    return (
+        f"emulator accepted {_channels(emu['accepted'])} = {sum(emu['accepted'].values()):,} "
+        f"for {emu['deliveries_reached']:,} delivery ids; second sends of one delivery "
+        f"{sum(emu['duplicate_sends'].values())}; same number/address and text "
+        f"{sum(emu['same_recipient_and_content'].values())}"
+    )
+
+
+def _cpu_line(cpu: dict[str, Any], messages: int) -> str:
+    per = 1000.0 / max(messages, 1)
+    capacity = cpu["wall_seconds"] * (os.cpu_count() or 1)
+    return (
+        f"CPU s (ms per message): dispatcher {cpu['dispatcher']:.1f} "
+        f"({cpu['dispatcher'] * per:.1f}), emulator {cpu['emulator']:.1f} "
+        f"({cpu['emulator'] * per:.1f}), rest of machine (PostgreSQL, Redis, kernel) "
+        f"{cpu['other']:.1f} ({cpu['other'] * per:.1f}); machine busy "
+        f"{cpu['machine_busy']:.0f} of {capacity:.0f} CPU s, iowait {cpu['machine_iowait']:.0f}"
+    )
+
+
+def print_report(results: Results) -> None:
+    """The figures as text."""
+    p, b, lim = results.pipeline, results.bare_loop, results.limited
+    s = results.settings
+    print()
+    print(
+        f"concurrency: {s['processes']} processes x {s['threads']} threads; "
+        f"database {s['database']}; emulator latency 0"
+    )
+    print(
+        f"roster: {results.roster['students']:,} students, {results.roster['contacts']:,} "
+        f"contacts (import {results.roster['seconds']:.0f} s, not measured)"
+    )
+    print()
+    print(f"{'':<36} {'messages':>9} {'seconds':>8} {'msg/s':>8}")
+    print(
+        f"{'pipeline (announce -> workers exit)':<36} {p['deliveries']:>9,} "
+        f"{p['seconds']:>8.1f} {p['rate']:>8.0f}"
+    )
+    print(
+        f"{'bare loop (same adapters)':<36} {b['messages']:>9,} "
+        f"{b['seconds']:>8.1f} {b['rate']:>8.0f}"
+    )
+    print(f"ratio pipeline / bare loop: {results.ratio:.0%} (target >= {TARGET_RATIO:.0%})")
+    print()
+    print(f"pipeline: by channel {_channels(p['by_channel'])}; states {_channels(p['states'])}")
+    print(
+        f"  announce command {p['announce_seconds']:.1f} s; plan (created -> planned) "
+        f"{p['plan_seconds']:.1f} s; first send at {p['first_send_after']:.1f} s, last at "
+        f"{p['last_send_after']:.1f} s; workers exit {p['worker_exit_after_last_send']:.1f} s "
+        "after the last send"
+    )
+    print(
+        f"  send phase (first claim -> last send) {p['send_phase_seconds']:.1f} s = "
+        f"{p['send_phase_rate']:.0f} msg/s, {results.send_phase_ratio:.0%} of the bare loop; "
+        f"deliveries that needed a retry {p['retried_deliveries']}"
+    )
+    print("  " + _emulator_line(p["emulator"]))
+    print("  " + _cpu_line(p["cpu"], p["deliveries"]))
+    if p["database_commits"]:
+        print(
+            f"  PostgreSQL: {p['database_commits']:,} commits "
+            f"({p['database_commits'] / max(p['deliveries'], 1):.1f} per delivery), "
+            f"{p['database_sessions']:,} sessions opened"
+        )
+    print(f"bare loop: sent {b['sent']:,}, errors {b['errors'] or 'none'}")
+    print("  " + _emulator_line(b["emulator"]))
+    print("  " + _cpu_line(b["cpu"], b["messages"]))
+    if lim:
+        emu = lim["emulator"]
+        print()
+        print(
+            f"rate-limited run: {lim['deliveries']:,} deliveries ({_channels(lim['by_channel'])})"
+            f", emulator latency {LIMITED_LATENCY_SECONDS * 1000:.0f} ms, "
+            f"*_RATE_PER_SECOND={RATE_LIMIT_PER_SECOND}"
+        )
+        print(
+            "  most requests in any one second: "
+            f"{_channels(emu['max_requests_in_any_second'])} (limit {RATE_LIMIT_PER_SECOND})"
+        )
+        print(
+            f"  last delivery {lim['last_send_after']:.1f} s after the announce "
+            f"(first at {lim['first_send_after']:.1f} s); workers exited at "
+            f"{lim['seconds']:.1f} s; states {_channels(lim['states'])}"
+        )
+        print(
+            f"  {_emulator_line(emu)}; requests {_channels(emu['requests'])}; "
+            f"retries after 'rate_limited' {lim['rate_limited_retries']}"
+        )
+    print()
+    print("verdicts:")
+    for name, mark in results.verdicts.items():
+        print(f"  {name}: {mark}")
+
+
+# --- main -----------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="postgresql",
+        help="PostgreSQL (default; falls back to SQLite when unreachable) or SQLite",
+    )
+    parser.add_argument(
+        "--postgres-url",
+        default=DEFAULT_POSTGRES_URL,
+        help=f"server URL without a database name; the bench creates and drops "
+        f"{BENCH_DATABASE} there",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis to use (it is FLUSHED before each run); default: a private embedded Redis",
+    )
+    parser.add_argument(
+        "--deliveries",
+        type=int,
+        default=DEFAULT_DELIVERIES,
+        help="about how many deliveries the measured announcement makes",
+    )
+    parser.add_argument(
+        "--limited-deliveries",
+        type=int,
+        default=DEFAULT_LIMITED_DELIVERIES,
+        help="about how many deliveries the rate-limited run makes (0: skip it)",
+    )
+    parser.add_argument("--processes", type=int, default=DEFAULT_PROCESSES)
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="per process")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args(argv)
+    if args.deliveries < 20 or args.limited_deliveries < 0:
+        parser.error("--deliveries must be at least 20, --limited-deliveries at least 0")
+    if args.processes < 1 or args.threads < 1:
+        parser.error("--processes and --threads must be at least 1")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    """Run the bench."""
+    args = parse_args(argv)
+    log = _log_to(args.json)
+    from dispatcher.emulator import ProviderEmulator
+
+    results = Results()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    results.machine = {
+        "cpus": cpus,
+        "python": platform.python_version(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    log(
+        f"machine: {cpus} CPUs, Python {platform.python_version()}, load average "
+        + " ".join(f"{x:.1f}" for x in os.getloadavg())
+    )
+    database = args.database
+    if database == "postgresql":
+        problem = postgres_problem(args.postgres_url)
+        if problem:
+            log(f"PostgreSQL at {args.postgres_url} is unreachable ({problem}); using SQLite")
+            database = "sqlite"
+    results.settings = {
+        "database": database,
+        "processes": args.processes,
+        "threads": args.threads,
+        "deliveries_asked": args.deliveries,
+        "limited_deliveries_asked": args.limited_deliveries,
+        "rate_limit_per_second": RATE_LIMIT_PER_SECOND,
+        "limited_latency_seconds": LIMITED_LATENCY_SECONDS,
+    }
+    bench_started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="dispatcher-bench-deliver-"))
+    emulator = ProviderEmulator().start()
+    try:
+        with private_redis(workdir, args.redis_url) as redis_url:
+            providers = emulator_env(emulator, workdir / "emulator-service-account.json")
+
+            # 1. the pipeline
+            url = fresh_database(database, workdir, args.postgres_url, "main")
+            env = bench_env(workdir, url, redis_url, providers)
+            log("servers: " + server_versions(redis_url, url))
+            log(f"loading a roster for ~{args.deliveries:,} deliveries (not measured)")
+            results.roster = asdict(load_roster(env, workdir, args.deliveries, "main"))
+            flush_redis(redis_url)
+            emulator.reset()
+            emulator.latency = 0.0
+            log(
+                f"pipeline: announce, then dispatcher worker --processes {args.processes} "
+                f"--threads {args.threads} --until-idle"
+            )
+            pipeline = run_pipeline(
+                env, workdir, emulator, args.processes, args.threads, "pipeline", log
+            )
+            results.pipeline = asdict(pipeline)
+            log(
+                f"  {pipeline.deliveries:,} deliveries in {pipeline.seconds:.1f} s = "
+                f"{pipeline.rate:.0f}/s"
+            )
+
+            # 2. the bare loop
+            log("bare loop: rendering the same messages (not measured)")
+            messages = rendered_messages(url, pipeline.announcement_id)
+            emulator.reset()
+            log(f"bare loop: {len(messages):,} messages, {args.processes} x {args.threads}")
+            bare = run_bare_loop(messages, env, emulator, args.processes, args.threads)
+            results.bare_loop = asdict(bare)
+            log(f"  {bare.messages:,} messages in {bare.seconds:.1f} s = {bare.rate:.0f}/s")
+            results.ratio = pipeline.rate / bare.rate if bare.rate else 0.0
+            results.send_phase_ratio = pipeline.send_phase_rate / bare.rate if bare.rate else 0.0
+            del messages
+
+            # 3. rate-limited
+            if args.limited_deliveries:
+                url = fresh_database(database, workdir, args.postgres_url, "limited")
+                limited_env = bench_env(
+                    workdir,
+                    url,
+                    redis_url,
+                    {
+                        **providers,
+                        "TWILIO_RATE_PER_SECOND": str(RATE_LIMIT_PER_SECOND),
+                        "SENDGRID_RATE_PER_SECOND": str(RATE_LIMIT_PER_SECOND),
+                        "FCM_RATE_PER_SECOND": str(RATE_LIMIT_PER_SECOND),
+                    },
+                )
+                log(f"rate-limited: loading a roster for ~{args.limited_deliveries:,} deliveries")
+                results.limited_roster = asdict(
+                    load_roster(limited_env, workdir, args.limited_deliveries, "limited")
+                )
+                flush_redis(redis_url)
+                emulator.reset()
+                emulator.latency = LIMITED_LATENCY_SECONDS
+                log(
+                    f"rate-limited: latency {LIMITED_LATENCY_SECONDS}s, "
+                    f"{RATE_LIMIT_PER_SECOND}/s per provider"
+                )
+                limited = run_pipeline(
+                    limited_env, workdir, emulator, args.processes, args.threads, "limited", log
+                )
+                results.limited = asdict(limited)
+                log(
+                    f"  last delivery at {limited.last_send_after:.1f} s; most in one second "
+                    f"{_channels(limited.emulator.max_requests_in_any_second)}"
+                )
+    finally:
+        emulator.stop()
+        if database == "postgresql":
+            _drop_postgres(args.postgres_url)
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results.bench_seconds = time.perf_counter() - bench_started
+    results.machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    judge(results)
+    log(f"bench total {results.bench_seconds:.0f} s")
+    if args.json:
+        print(json.dumps(asdict(results), indent=2, default=str))
+    else:
+        print_report(results)
+    return 1 if "MISSED" in results.verdicts.values() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
