@@ -3,6 +3,7 @@ channels and the Redis URL. Actors, the CLI and the sweep all receive a ``Runtim
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 
@@ -86,16 +87,29 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
 
 
 _runtimes: dict[tuple[Settings, ProviderSettings], Runtime] = {}
+_runtimes_by_env: dict[tuple[tuple[str, str], ...], Runtime] = {}
 _runtimes_lock = threading.Lock()
+_RUNTIME_PREFIXES = ("DISPATCHER_", "TWILIO_", "SENDGRID_", "FCM_")
 
 
 def current_runtime() -> Runtime:
     """The runtime for the current environment, built once per distinct settings."""
-    key = (load_settings(), load_provider_settings())
+    # Called once per delivery: look the runtime up by the raw environment (cheap) and
+    # parse settings only when the environment changed.
+    env_key = tuple(
+        (name, value)
+        for name, value in sorted(os.environ.items())
+        if name.startswith(_RUNTIME_PREFIXES) or name in ("DATABASE_URL", "REDIS_URL")
+    )
     with _runtimes_lock:
+        runtime = _runtimes_by_env.get(env_key)
+        if runtime is not None:
+            return runtime
+        key = (load_settings(), load_provider_settings())
         runtime = _runtimes.get(key)
         if runtime is None:
             runtime = _runtimes[key] = build_runtime(*key)
+        _runtimes_by_env[env_key] = runtime
         return runtime
 
 
@@ -105,3 +119,4 @@ def dispose_runtimes() -> None:
         for runtime in _runtimes.values():
             runtime.engine.dispose()
         _runtimes.clear()
+        _runtimes_by_env.clear()
