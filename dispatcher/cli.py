@@ -628,21 +628,6 @@ def _watch_announcement(
     return int(process.returncode)
 
 
-# --- processes that arrive with later issues --------------------------------------------------
-
-
-@app.command()
-def web() -> None:
-    """The HTTP service (API, webhooks): arrives with the delivery-tracking issue."""
-    console.print("the web service arrives with the delivery-tracking and triggers issues")
-
-
-@app.command()
-def clock() -> None:
-    """The reminder scheduler: arrives with the triggers issue."""
-    console.print("the reminder clock arrives with the triggers issue")
-
-
 @app.command()
 def emulate(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback only).")] = "127.0.0.1",
@@ -670,6 +655,14 @@ def redis_stop() -> None:
 
     stopped = stop_embedded_redis(_settings().data_dir)
     console.print("stopped" if stopped else "no embedded Redis was running")
+
+
+# Commands owned by other modules (web service, clock and calendar, API tokens).
+from dispatcher import cli_access, cli_schedule, cli_tracking  # noqa: E402
+
+cli_tracking.register(app)
+cli_schedule.register(app)
+cli_access.register(app)
 
 
 def main() -> None:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from channels.base import OutgoingMessage, PermanentFailure, TransientFailure
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
-from dispatcher.domain import Channel, DeliveryKind, DeliveryState, MessageFormat, Urgency
+from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
+from dispatcher.fallback import start_fallback
 from dispatcher.planning import DELIVER_ACTOR, hold_until
 from dispatcher.queueing import QueuedWork
 from dispatcher.rendering import TemplateError
@@ -297,45 +298,3 @@ def _urgency(session: Session, delivery: Delivery) -> str:
         select(Announcement.urgency).where(Announcement.id == delivery.announcement_id)
     )
     return urgency or Urgency.NORMAL.value
-
-
-def start_fallback(session: Session, failed: Delivery, moment: datetime) -> int | None:
-    """Create the next delivery in ``failed``'s fallback chain, once; return its id.
-
-    Skips channels this contact already has a delivery on for the announcement (an urgent
-    email back-up counts), so a fallback never sends a second copy on the same channel.
-    """
-    chain = [Channel(c) for c in failed.fallback_chain.split(",") if c]
-    used = set(
-        session.scalars(
-            select(Delivery.channel).where(
-                Delivery.announcement_id == failed.announcement_id,
-                Delivery.contact_id == failed.contact_id,
-            )
-        )
-    )
-    remaining = [c for c in chain if c.value not in used]
-    if not remaining:
-        return None
-    nxt = remaining[0]
-    values = {
-        "announcement_id": failed.announcement_id,
-        "contact_id": failed.contact_id,
-        "student_id": failed.student_id,
-        "channel": nxt.value,
-        "kind": DeliveryKind.FALLBACK.value,
-        "queue": failed.queue,
-        "language": failed.language,
-        "language_fallback": failed.language_fallback,
-        "format": failed.format,
-        "fallback_chain": ",".join(c.value for c in remaining[1:]),
-        "fallback_of": failed.id,
-        "state": DeliveryState.PENDING.value,
-        "attempts": 0,
-        "enqueued_at": moment,
-        "created_at": moment,
-        "updated_at": moment,
-    }
-    return int(
-        session.execute(insert(Delivery).values(**values).returning(Delivery.id)).scalar_one()
-    )

@@ -54,11 +54,13 @@ class MessageFormat(StrEnum):
 
 
 class DeliveryKind(StrEnum):
-    """Why a delivery exists: the primary message, the urgent email back-up, or a fallback."""
+    """Why a delivery exists: the primary message, the urgent email back-up, a fallback to the
+    contact's next channel, or an escalation to the student's next contact."""
 
     PRIMARY = "primary"
     BACKUP = "backup"
     FALLBACK = "fallback"
+    ESCALATION = "escalation"
 
 
 class DeliveryState(StrEnum):

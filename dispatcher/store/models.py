@@ -96,6 +96,7 @@ class Contact(Base):
     __tablename__ = "contacts"
     __table_args__ = (
         UniqueConstraint("school_id", "external_id", name="uq_contacts_school_external"),
+        Index("ix_contacts_phone", "phone_e164"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -202,8 +203,9 @@ class Delivery(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provider: Mapped[str | None] = mapped_column(String(32))
-    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_reason: Mapped[str | None] = mapped_column(String(300))
     sms_segments: Mapped[int | None] = mapped_column(Integer)
@@ -254,3 +256,99 @@ class OutboxMessage(Base):
     html: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(35))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class SmsOptOut(Base):
+    """A mobile number that texted STOP (or UNSUBSCRIBE...) to our sender: no more SMS to it
+    for categories that allow opting out, until it texts START. Holds personal data."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone_e164: Mapped[str] = mapped_column(String(20), primary_key=True)
+    keyword: Mapped[str] = mapped_column(String(16))
+    opted_out_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InboundMessage(Base):
+    """A text a family sent to our number: a keyword (STOP/START) or a reply, matched to the
+    latest delivery to that number where there is one. Holds personal data."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    provider_message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    from_phone: Mapped[str] = mapped_column(String(20), index=True)
+    to_phone: Mapped[str | None] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(16))  # stop | start | reply
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+
+
+class ApiToken(Base):
+    """An API credential: only the SHA-256 of the token is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # office | senior | admin
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # None: whole trust
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyRecord(Base):
+    """The first answer to a request carrying an ``Idempotency-Key``, replayed for repeats."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("scope", "key", name="uq_idempotency_records_scope_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(100))  # e.g. the token's id
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MisEvent(Base):
+    """An event from a school's management system, stored before it is acknowledged."""
+
+    __tablename__ = "mis_events"
+    __table_args__ = (UniqueConstraint("school_id", "event_id", name="uq_mis_events_school_event"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    event_id: Mapped[str] = mapped_column(String(100))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # received | processed | failed
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(String(300))
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
+
+
+class ReminderFire(Base):
+    """A calendar reminder that has been handled (sent, or reported as missed): exactly once."""
+
+    __tablename__ = "reminder_fires"
+    __table_args__ = (
+        UniqueConstraint("school_id", "reminder_key", name="uq_reminder_fires_school_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    reminder_key: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    handled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | missed
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
+    detail: Mapped[str | None] = mapped_column(String(300))

@@ -1,0 +1,7 @@
+"""Routes: mis_webhooks (to be filled in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
