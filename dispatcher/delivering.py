@@ -17,7 +17,7 @@ from channels.base import OutgoingMessage, PermanentFailure, TransientFailure
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
 from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
-from dispatcher.fallback import start_fallback
+from dispatcher.fallback import start_follow_ups
 from dispatcher.planning import DELIVER_ACTOR, hold_until
 from dispatcher.queueing import QueuedWork
 from dispatcher.rendering import TemplateError
@@ -284,12 +284,12 @@ def _fail(
         error_code=code,
         error_reason=reason[:300],
     )
-    follow_up = start_fallback(session, delivery, moment)
+    follow_ups = start_follow_ups(session, delivery, moment)
     session.commit()
     log.warning("delivery %s failed permanently (%s)", delivery.id, code)
-    if follow_up is not None:
+    if follow_ups:
         actor = DELIVER_ACTOR[Urgency(_urgency(session, delivery))]
-        enqueue([QueuedWork(actor, follow_up)])
+        enqueue([QueuedWork(actor, follow_up) for follow_up in follow_ups])
     return DeliveryOutcome(Outcome.FAILED)
 
 

@@ -1,4 +1,5 @@
-"""What happens after a delivery fails: the contact's next channel (fallback)."""
+"""What happens after a delivery fails: the contact's next channel (fallback) or, with no
+channel left, the student's next contact (escalation)."""
 
 from __future__ import annotations
 
@@ -51,3 +52,10 @@ def start_fallback(session: Session, failed: Delivery, moment: datetime) -> int 
     return int(
         session.execute(insert(Delivery).values(**values).returning(Delivery.id)).scalar_one()
     )
+
+
+def start_follow_ups(session: Session, failed: Delivery, moment: datetime) -> list[int]:
+    """Create the deliveries owed because ``failed`` failed, each at most once, and return
+    their ids for enqueueing (the caller commits, then enqueues)."""
+    follow_up = start_fallback(session, failed, moment)
+    return [follow_up] if follow_up is not None else []
