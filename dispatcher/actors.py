@@ -18,7 +18,7 @@ from dispatcher.broker import (
     QUEUE_PRIORITY,
     setup_broker,
 )
-from dispatcher.delivering import Outcome, deliver
+from dispatcher.delivering import Outcome, deliver, deliver_batch
 from dispatcher.domain import Urgency
 from dispatcher.planning import plan_announcement
 from dispatcher.queueing import QueuedWork, clear_marker, delivery_marker, enqueue, plan_marker
@@ -73,6 +73,23 @@ def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
     return decorator(_deliver)
 
 
+def _deliver_batch(delivery_ids: list[int]) -> None:
+    result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
+    done = [i for i in delivery_ids if i not in result.handed_on]
+    clear_marker(broker, *(delivery_marker(i) for i in done))
+
+
+def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], None]:
+    queue = DELIVERY_QUEUES[urgency]
+    decorator = dramatiq.actor(
+        actor_name=f"deliver_{urgency.value}_batch",
+        queue_name=queue,
+        priority=QUEUE_PRIORITY[queue],
+        max_retries=MAX_RETRIES,
+    )
+    return decorator(_deliver_batch)
+
+
 def _retry_when(retries: int, exc: Exception) -> bool:
     # Only a provider's "try again" is retried; a bug fails loudly instead of looping.
     return isinstance(exc, RetryLater) and retries < MAX_RETRIES
@@ -81,5 +98,27 @@ def _retry_when(retries: int, exc: Exception) -> bool:
 deliver_urgent = _delivery_actor(Urgency.URGENT)
 deliver_normal = _delivery_actor(Urgency.NORMAL)
 deliver_bulk = _delivery_actor(Urgency.BULK)
+deliver_urgent_batch = _delivery_batch_actor(Urgency.URGENT)
+deliver_normal_batch = _delivery_batch_actor(Urgency.NORMAL)
+deliver_bulk_batch = _delivery_batch_actor(Urgency.BULK)
 
 ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})
+
+
+# --- MIS events (issue 6) ----------------------------------------------------------------------
+# On the "plan" queue: events are few, quick to apply, and what they usually produce (a payment
+# request) is itself planned there; the queue already has a lane in every worker.
+
+
+@dramatiq.actor(
+    actor_name="process_mis_event",
+    queue_name=PLAN_QUEUE,
+    priority=QUEUE_PRIORITY[PLAN_QUEUE],
+    max_retries=20,
+)
+def process_mis_event(mis_event_id: int) -> None:
+    """Apply one stored MIS event (roster change or payment request) and mark it done."""
+    from dispatcher.mis import mis_marker, process_event
+
+    process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
+    clear_marker(broker, mis_marker(mis_event_id))

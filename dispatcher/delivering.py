@@ -1,28 +1,47 @@
-"""Delivering one message: hold it for the send window, claim it, render it, hand it to the
-channel adapter, and record what happened. Safe to call any number of times for one delivery:
-only the call that claims the row sends."""
+"""Delivering messages: hold them for the send window, claim them, render them, hand them to
+the channel adapter, and record what happened. Safe to call any number of times for one
+delivery: only the call that claims the row sends.
+
+Two entry points share every step:
+
+- ``deliver_batch`` takes the ids planning put in one queue message (``delivery_batch_size``
+  of them): one query loads them, one statement claims them, one commit records a run of
+  sends. This is the fast path for the thousands of messages of one announcement.
+- ``deliver`` takes one id: retries, fallbacks and the recovery sweep use it, and
+  ``deliver_batch`` hands it every delivery that needs Dramatiq's retry with backoff.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from channels.base import OutgoingMessage, PermanentFailure, TransientFailure
+from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
+from dispatcher.config import CategoryPolicy, SchoolConfig
 from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
 from dispatcher.fallback import start_follow_ups
-from dispatcher.planning import DELIVER_ACTOR, hold_until
+from dispatcher.planning import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, batched_work, hold_until
 from dispatcher.queueing import QueuedWork
 from dispatcher.rendering import TemplateError
 from dispatcher.runtime import Runtime
-from dispatcher.store.deliveries import as_utc, claim_delivery, move_delivery
+from dispatcher.store.deliveries import (
+    SentRecord,
+    as_utc,
+    claim_deliveries,
+    claim_delivery,
+    hold_deliveries,
+    move_delivery,
+    record_sent,
+)
 from dispatcher.store.models import (
     Announcement,
     Contact,
@@ -36,6 +55,9 @@ log = logging.getLogger("dispatcher.deliver")
 
 #: After this many attempts a transiently failing delivery is given up as failed.
 MAX_ATTEMPTS = 8
+#: Sends recorded per commit in a batch: a worker killed mid-batch leaves at most this many
+#: sent messages still marked ``sending`` (settled by the sweep).
+RECORD_EVERY = 5
 
 
 class Outcome(StrEnum):
@@ -56,6 +78,44 @@ class DeliveryOutcome:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True)
+class AnnouncementFacts:
+    """What delivering needs from an announcement; none of it changes once written."""
+
+    id: int
+    school_id: int
+    school: SchoolConfig
+    category: CategoryPolicy
+    variables: dict[str, Any]
+
+
+def announcement_facts(
+    runtime: Runtime, session: Session, announcement_id: int
+) -> AnnouncementFacts | None:
+    """The announcement's facts, read once per process (``runtime.memo``)."""
+    key = ("announcement", announcement_id)
+    facts: AnnouncementFacts | None = runtime.memo.get(key)
+    if facts is not None:
+        return facts
+    row = session.execute(
+        select(Announcement.school_id, Announcement.category, Announcement.variables, School.slug)
+        .join(School, School.id == Announcement.school_id)
+        .where(Announcement.id == announcement_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    config = runtime.configuration
+    facts = AnnouncementFacts(
+        id=announcement_id,
+        school_id=row.school_id,
+        school=config.school(row.slug),
+        category=config.policy.category(row.category),
+        variables=dict(row.variables),
+    )
+    runtime.memo[key] = facts
+    return facts
+
+
 def _address(contact: Contact, channel: Channel) -> str | None:
     if channel is Channel.SMS:
         return contact.phone_e164 if contact.phone_sms_capable else None
@@ -64,19 +124,129 @@ def _address(contact: Contact, channel: Channel) -> str | None:
     return None if contact.push_token_dead else contact.push_token
 
 
-def _student_names(session: Session, announcement: Announcement, contact_id: int) -> list[str]:
-    rows = session.scalars(
-        select(Student.first_name)
-        .join(StudentContact, StudentContact.student_id == Student.id)
+def _student_names(
+    session: Session, school_id: int, contact_ids: Sequence[int]
+) -> dict[int, list[str]]:
+    """First names of the active students each contact may hear about, sorted."""
+    names: dict[int, list[str]] = {contact_id: [] for contact_id in contact_ids}
+    rows = session.execute(
+        select(StudentContact.contact_id, Student.first_name)
+        .join(Student, StudentContact.student_id == Student.id)
         .where(
-            StudentContact.contact_id == contact_id,
+            StudentContact.contact_id.in_(list(contact_ids)),
             StudentContact.no_contact.is_(False),
-            Student.school_id == announcement.school_id,
+            Student.school_id == school_id,
             Student.active.is_(True),
         )
         .order_by(Student.first_name)
     )
-    return list(rows)
+    for contact_id, first_name in rows:
+        names[contact_id].append(first_name)
+    return names
+
+
+def _load(session: Session, ids: Sequence[int]) -> list[tuple[Delivery, Contact]]:
+    rows = session.execute(
+        select(Delivery, Contact)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.id.in_(list(ids)))
+        .order_by(Delivery.id)
+    )
+    return [(d, c) for d, c in rows]
+
+
+@dataclass
+class _Prepared:
+    """A claimed delivery ready to send, or the reason it cannot be."""
+
+    delivery: Delivery
+    message: OutgoingMessage | None = None
+    segments: int | None = None
+    problem: tuple[str, str] | None = None
+
+
+def _prepare(
+    runtime: Runtime,
+    facts: AnnouncementFacts,
+    delivery: Delivery,
+    contact: Contact,
+    students: list[str],
+) -> _Prepared:
+    channel = Channel(delivery.channel)
+    to = _address(contact, channel)
+    if to is None:
+        return _Prepared(
+            delivery, problem=("no_address", f"contact has no usable {channel.value} address")
+        )
+    school = facts.school
+    context = {
+        **facts.variables,
+        "school": school_context(school),
+        "contact": {"first_name": contact.first_name},
+        "students": students,
+    }
+    try:
+        rendered = runtime.templates.render(
+            facts.category.name, channel, delivery.language, MessageFormat(delivery.format), context
+        )
+    except TemplateError as exc:
+        return _Prepared(delivery, problem=("template_error", str(exc)))
+    message = OutgoingMessage(
+        delivery_id=delivery.id,
+        announcement_id=facts.id,
+        school_slug=school.slug,
+        category=facts.category.name,
+        channel=channel,
+        to=to,
+        rendered=rendered,
+        sender_id=school.sender_id,
+        from_email=school.from_email,
+        reply_to=school.reply_to,
+    )
+    return _Prepared(delivery, message, rendered.sms.segments if rendered.sms else None)
+
+
+def _send(
+    runtime: Runtime,
+    session: Session,
+    facts: AnnouncementFacts,
+    prepared: _Prepared,
+    now: Callable[[], datetime],
+    enqueue: Callable[[list[QueuedWork]], None],
+) -> tuple[DeliveryOutcome, ProviderReceipt | None]:
+    """Send one claimed delivery. Failures are recorded (and committed) here; a success is
+    returned with its receipt for the caller to record."""
+    delivery = prepared.delivery
+    if prepared.problem is not None or prepared.message is None:
+        code, reason = prepared.problem or ("internal", "no message")
+        return _fail(session, facts, delivery, now(), code, reason, enqueue), None
+    message = prepared.message
+    adapter = runtime.adapter_for(facts.school, message.channel)
+    try:
+        receipt = adapter.send(message)
+    except ConfigurationFailure as exc:
+        return _configuration_problem(session, delivery, now(), adapter.name, exc), None
+    except DeadTokenFailure as exc:
+        # The app was uninstalled or the token expired: never route push to it again.
+        session.execute(
+            update(Contact).where(Contact.id == delivery.contact_id).values(push_token_dead=True)
+        )
+        return _fail(session, facts, delivery, now(), exc.code, exc.reason, enqueue), None
+    except PermanentFailure as exc:
+        return _fail(session, facts, delivery, now(), exc.code, exc.reason, enqueue), None
+    except TransientFailure as exc:
+        return _transient(session, delivery, now(), exc), None
+    return DeliveryOutcome(Outcome.SENT), receipt
+
+
+def _sent_record(prepared: _Prepared, receipt: ProviderReceipt, moment: datetime) -> SentRecord:
+    return SentRecord(
+        delivery_id=prepared.delivery.id,
+        at=moment,
+        provider=receipt.provider,
+        provider_message_id=receipt.provider_message_id,
+        sms_segments=prepared.segments,
+    )
 
 
 def deliver(
@@ -89,25 +259,23 @@ def deliver(
 
     - Outside the school's send window a non-urgent pending delivery is held until it opens.
     - Only the caller whose conditional claim succeeds calls the provider.
-    - A permanent failure marks it failed and starts the next channel of its fallback chain.
+    - A permanent failure marks it failed and starts its follow-ups (next channel, or the
+      next contact).
     - A transient failure puts it back to pending and returns ``RETRY`` (the actor raises so
       that Dramatiq retries with backoff), until ``MAX_ATTEMPTS``.
     """
-    config = runtime.configuration
     with runtime.sessions() as session:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
+        loaded = _load(session, [delivery_id])
+        if not loaded:
             return DeliveryOutcome(Outcome.SKIPPED)
-        announcement = session.get(Announcement, delivery.announcement_id)
-        school_row = session.get(School, announcement.school_id) if announcement else None
-        if announcement is None or school_row is None:
+        delivery, contact = loaded[0]
+        facts = announcement_facts(runtime, session, delivery.announcement_id)
+        if facts is None:
             return DeliveryOutcome(Outcome.SKIPPED)
-        school = config.school(school_row.slug)
-        category = config.policy.category(announcement.category)
         moment = now()
 
         if delivery.state == DeliveryState.PENDING.value:
-            opening = hold_until(category, school, moment)
+            opening = hold_until(facts.category, facts.school, moment)
             if opening is not None:
                 if move_delivery(
                     session,
@@ -119,89 +287,136 @@ def deliver(
                 ):
                     session.commit()
                     delay_ms = int((opening - moment).total_seconds() * 1000)
-                    enqueue([QueuedWork(DELIVER_ACTOR[category.urgency], delivery_id, delay_ms)])
+                    actor = DELIVER_ACTOR[facts.category.urgency]
+                    enqueue([QueuedWork(actor, delivery_id, delay_ms)])
                     return DeliveryOutcome(Outcome.HELD)
                 return DeliveryOutcome(Outcome.SKIPPED)
-        elif (
-            delivery.state == DeliveryState.HELD.value
-            and delivery.not_before is not None
-            and as_utc(delivery.not_before) > moment
-        ):
-            return DeliveryOutcome(Outcome.SKIPPED)
 
-        if not claim_delivery(session, delivery_id, moment):
+        if not claim_delivery(
+            session, delivery_id, moment, DeliveryState(delivery.state), delivery.not_before
+        ):
             session.rollback()
             return DeliveryOutcome(Outcome.SKIPPED)
         session.commit()
 
-        contact = session.get(Contact, delivery.contact_id)
-        assert contact is not None
-        channel = Channel(delivery.channel)
-        to = _address(contact, channel)
-        if to is None:
-            return _fail(
-                runtime,
-                session,
-                delivery,
-                now(),
-                "no_address",
-                f"contact has no usable {channel.value} address",
-                enqueue,
+        names = _student_names(session, facts.school_id, [contact.id])
+        prepared = _prepare(runtime, facts, delivery, contact, names[contact.id])
+        outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
+        if receipt is not None:
+            record_sent(session, [_sent_record(prepared, receipt, now())])
+            session.commit()
+            log.info(
+                "delivery %s sent on %s via %s", delivery_id, delivery.channel, receipt.provider
             )
-        context = {
-            **announcement.variables,
-            "school": school_context(school),
-            "contact": {"first_name": contact.first_name},
-            "students": _student_names(session, announcement, contact.id),
-        }
-        try:
-            rendered = runtime.templates.render(
-                category.name, channel, delivery.language, MessageFormat(delivery.format), context
-            )
-        except TemplateError as exc:
-            return _fail(runtime, session, delivery, now(), "template_error", str(exc), enqueue)
-        message = OutgoingMessage(
-            delivery_id=delivery.id,
-            announcement_id=announcement.id,
-            school_slug=school.slug,
-            category=category.name,
-            channel=channel,
-            to=to,
-            rendered=rendered,
-            sender_id=school.sender_id,
-            from_email=school.from_email,
-            reply_to=school.reply_to,
-        )
-        adapter = runtime.adapter_for(school, channel)
-        try:
-            receipt = adapter.send(message)
-        except ConfigurationFailure as exc:
-            return _configuration_problem(session, delivery, now(), adapter.name, exc)
-        except DeadTokenFailure as exc:
-            # The app was uninstalled or the token expired: never route push to it again.
-            session.execute(
-                update(Contact).where(Contact.id == contact.id).values(push_token_dead=True)
-            )
-            return _fail(runtime, session, delivery, now(), exc.code, exc.reason, enqueue)
-        except PermanentFailure as exc:
-            return _fail(runtime, session, delivery, now(), exc.code, exc.reason, enqueue)
-        except TransientFailure as exc:
-            return _transient(session, delivery, now(), exc)
-        move_delivery(
-            session,
-            delivery_id,
-            DeliveryState.SENT,
-            now=now(),
-            code=None,
-            detail=receipt.provider,
-            provider=receipt.provider,
-            provider_message_id=receipt.provider_message_id,
-            sent_at=now(),
-            sms_segments=rendered.sms.segments if rendered.sms else None,
-        )
+        return outcome
+
+
+@dataclass
+class BatchOutcome:
+    """What ``deliver_batch`` did with each id of its message."""
+
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    #: Ids handed on to another queued message (held, or retried by the one-id actor):
+    #: their in-flight markers belong to that message now.
+    handed_on: set[int] = field(default_factory=set)
+
+
+#: Delay before the first retry of a batched delivery whose provider gave no Retry-After;
+#: later attempts follow Dramatiq's exponential backoff in the one-id actor.
+FIRST_RETRY_SECONDS = 2.0
+
+
+def deliver_batch(
+    runtime: Runtime,
+    delivery_ids: Sequence[int],
+    now: Callable[[], datetime],
+    enqueue: Callable[[list[QueuedWork]], None],
+) -> BatchOutcome:
+    """Send every delivery of ``delivery_ids`` that is still due, as ``deliver`` would one by
+    one: held outside the send window, claimed before sending (so no id is sent twice),
+    failures recorded with their follow-ups. A delivery the provider asks to retry is handed
+    to the one-id actor (Dramatiq's retries with backoff)."""
+    result = BatchOutcome()
+    with runtime.sessions() as session:
+        loaded = _load(session, delivery_ids)
+        by_announcement: dict[int, list[tuple[Delivery, Contact]]] = {}
+        for delivery, contact in loaded:
+            by_announcement.setdefault(delivery.announcement_id, []).append((delivery, contact))
+        for delivery_id in delivery_ids:
+            result.outcomes[delivery_id] = Outcome.SKIPPED
+        for announcement_id, rows in by_announcement.items():
+            facts = announcement_facts(runtime, session, announcement_id)
+            if facts is not None:
+                _deliver_announcement_rows(runtime, session, facts, rows, now, enqueue, result)
+    return result
+
+
+def _deliver_announcement_rows(
+    runtime: Runtime,
+    session: Session,
+    facts: AnnouncementFacts,
+    rows: list[tuple[Delivery, Contact]],
+    now: Callable[[], datetime],
+    enqueue: Callable[[list[QueuedWork]], None],
+    result: BatchOutcome,
+) -> None:
+    moment = now()
+    urgency = facts.category.urgency
+    opening = hold_until(facts.category, facts.school, moment)
+    pending = [d.id for d, _ in rows if d.state == DeliveryState.PENDING.value]
+    due_held = [
+        d.id
+        for d, _ in rows
+        if d.state == DeliveryState.HELD.value
+        and d.not_before is not None
+        and as_utc(d.not_before) <= moment
+    ]
+    if opening is not None and pending:
+        held = hold_deliveries(session, pending, opening, moment)
         session.commit()
-        log.info("delivery %s sent on %s via %s", delivery_id, channel.value, receipt.provider)
-        return DeliveryOutcome(Outcome.SENT)
+        if held:
+            delay_ms = int((opening - moment).total_seconds() * 1000)
+            size = runtime.settings.delivery_batch_size
+            enqueue(batched_work(DELIVER_BATCH_ACTOR[urgency], held, size, delay_ms))
+            for delivery_id in held:
+                result.outcomes[delivery_id] = Outcome.HELD
+            result.handed_on.update(held)
+        pending = []
+
+    claimed = set(claim_deliveries(session, pending, due_held, moment))
+    session.commit()
+    if not claimed:
+        return
+    contacts = {d.id: (d, c) for d, c in rows if d.id in claimed}
+    names = _student_names(session, facts.school_id, sorted({c.id for _, c in contacts.values()}))
+    sent: list[SentRecord] = []
+    retry: list[QueuedWork] = []
+    for delivery_id in sorted(claimed):
+        delivery, contact = contacts[delivery_id]
+        prepared = _prepare(runtime, facts, delivery, contact, names[contact.id])
+        outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
+        result.outcomes[delivery_id] = outcome.outcome
+        if receipt is not None:
+            sent.append(_sent_record(prepared, receipt, now()))
+            if len(sent) >= RECORD_EVERY:
+                record_sent(session, sent)
+                session.commit()
+                sent = []
+        elif outcome.outcome is Outcome.RETRY:
+            delay = outcome.retry_after or FIRST_RETRY_SECONDS
+            retry.append(QueuedWork(DELIVER_ACTOR[urgency], delivery_id, int(delay * 1000)))
+    if sent:
+        record_sent(session, sent)
+        session.commit()
+    if retry:
+        enqueue(retry)
+        result.handed_on.update(work.object_id for work in retry)
+    log.info(
+        "announcement %s: batch of %d sent %d",
+        facts.id,
+        len(rows),
+        sum(1 for o in result.outcomes.values() if o is Outcome.SENT),
+    )
 
 
 #: How long deliveries wait after a provider refused our credentials before trying again.
@@ -266,8 +481,8 @@ def _transient(
 
 
 def _fail(
-    runtime: Runtime,
     session: Session,
+    facts: AnnouncementFacts,
     delivery: Delivery,
     moment: datetime,
     code: str,
@@ -288,13 +503,6 @@ def _fail(
     session.commit()
     log.warning("delivery %s failed permanently (%s)", delivery.id, code)
     if follow_ups:
-        actor = DELIVER_ACTOR[Urgency(_urgency(session, delivery))]
+        actor = DELIVER_ACTOR[Urgency(facts.category.urgency)]
         enqueue([QueuedWork(actor, follow_up) for follow_up in follow_ups])
     return DeliveryOutcome(Outcome.FAILED)
-
-
-def _urgency(session: Session, delivery: Delivery) -> str:
-    urgency = session.scalar(
-        select(Announcement.urgency).where(Announcement.id == delivery.announcement_id)
-    )
-    return urgency or Urgency.NORMAL.value

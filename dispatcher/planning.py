@@ -35,11 +35,24 @@ from dispatcher.store.models import (
 from dispatcher.store.schools import ensure_school
 from dispatcher.windows import next_opening
 
+#: Actors taking one delivery id (retries, held deliveries, fallbacks, the sweep).
 DELIVER_ACTOR = {
     Urgency.URGENT: "deliver_urgent",
     Urgency.NORMAL: "deliver_normal",
     Urgency.BULK: "deliver_bulk",
 }
+#: Actors taking a batch of delivery ids (what planning enqueues).
+DELIVER_BATCH_ACTOR = {urgency: f"{name}_batch" for urgency, name in DELIVER_ACTOR.items()}
+
+
+def batched_work(
+    actor_name: str, ids: list[int], size: int, delay_ms: int | None = None
+) -> list[QueuedWork]:
+    """Messages for a batch actor carrying ``ids`` in order, at most ``size`` per message."""
+    return [
+        QueuedWork.for_batch(actor_name, ids[start : start + size], delay_ms)
+        for start in range(0, len(ids), size)
+    ]
 
 
 def hold_until(category: CategoryPolicy, school: SchoolConfig, now: datetime) -> datetime | None:
@@ -232,7 +245,8 @@ def plan_announcement(
 
     urgency = category.urgency
     queue = DELIVERY_QUEUES[urgency]
-    actor_name = DELIVER_ACTOR[urgency]
+    actor_name = DELIVER_BATCH_ACTOR[urgency]
+    batch_size = runtime.settings.delivery_batch_size
     written = 0
     with runtime.sessions() as read_session:
         batches = iter_audience_batches(
@@ -324,7 +338,7 @@ def plan_announcement(
             delay_ms = (
                 max(0, int((held_until - moment).total_seconds() * 1000)) if held_until else None
             )
-            enqueue([QueuedWork(actor_name, delivery_id, delay_ms) for delivery_id in ids])
+            enqueue(batched_work(actor_name, ids, batch_size, delay_ms))
             written += len(rows)
 
     with runtime.sessions.begin() as session:

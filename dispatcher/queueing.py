@@ -24,11 +24,28 @@ PIPELINE_SIZE = 500
 
 @dataclass(frozen=True)
 class QueuedWork:
-    """One message to enqueue: which actor, for which id, after how long (ms)."""
+    """One message to enqueue: which actor, for which id, after how long (ms).
+
+    A batch actor's message carries several ids (``batch``; ``object_id`` is the first);
+    each id gets its own in-flight marker, so the sweep can replay any one of them.
+    """
 
     actor_name: str
     object_id: int
     delay_ms: int | None = None
+    batch: tuple[int, ...] = ()
+
+    @classmethod
+    def for_batch(
+        cls, actor_name: str, ids: Sequence[int], delay_ms: int | None = None
+    ) -> QueuedWork:
+        """A message for a batch actor carrying ``ids`` (at least one)."""
+        return cls(actor_name, ids[0], delay_ms, tuple(ids))
+
+    @property
+    def object_ids(self) -> tuple[int, ...]:
+        """Every id this message carries."""
+        return self.batch or (self.object_id,)
 
 
 def _marker(actor_name: str, object_id: int) -> str:
@@ -79,7 +96,8 @@ def enqueue(broker: RedisBroker, work: Sequence[QueuedWork]) -> None:
         for item in work[start : start + PIPELINE_SIZE]:
             _pipeline_enqueue(broker, pipe, item)
             ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
-            pipe.set(_marker(item.actor_name, item.object_id), generation, ex=ttl)
+            for object_id in item.object_ids:
+                pipe.set(_marker(item.actor_name, object_id), generation, ex=ttl)
         pipe.execute()
 
 
@@ -87,7 +105,8 @@ def _pipeline_enqueue(broker: RedisBroker, pipe: Any, item: QueuedWork) -> None:
     # What RedisBroker.enqueue does for one message (a fresh Redis id, the delay queue and
     # its eta, the middleware hooks), with the dispatch script sent through ``pipe``.
     # Depends on Dramatiq 2.x internals: tests/integration/test_delivery.py exercises it.
-    message = broker.get_actor(item.actor_name).message(item.object_id)
+    argument: int | list[int] = list(item.batch) if item.batch else item.object_id
+    message = broker.get_actor(item.actor_name).message(argument)
     message = message.copy(options={"redis_message_id": str(uuid.uuid4())})
     queue_name = message.queue_name
     if item.delay_ms is not None:
@@ -115,9 +134,10 @@ def _pipeline_enqueue(broker: RedisBroker, pipe: Any, item: QueuedWork) -> None:
     broker.emit_after("enqueue", message, item.delay_ms)
 
 
-def clear_marker(broker: RedisBroker, key: str) -> None:
-    """Forget an in-flight marker once its work is done."""
-    broker.client.delete(key)
+def clear_marker(broker: RedisBroker, *keys: str) -> None:
+    """Forget in-flight markers once their work is done."""
+    if keys:
+        broker.client.delete(*keys)
 
 
 def missing_markers(broker: RedisBroker, keys: Iterable[str]) -> set[str]:

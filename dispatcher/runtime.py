@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from sqlalchemy import Engine
@@ -35,6 +36,9 @@ class Runtime:
     templates: TemplateLibrary
     channels: ChannelRegistry
     outbox: OutboxAdapter
+    #: Per-process memo of facts that never change once written (an announcement's
+    #: category, school and variables), so that delivering does not re-read them.
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def adapter_for(self, school: SchoolConfig, channel: Channel) -> ChannelAdapter:
         """The adapter that sends ``channel`` for ``school``: the outbox for a school set to

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     plan_batch_size: int = Field(
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
     )
+    delivery_batch_size: int = Field(
+        default=20, ge=1, le=500, validation_alias="DISPATCHER_DELIVERY_BATCH_SIZE"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -93,6 +96,7 @@ _ALIASES = {
     "sending_grace_seconds": "DISPATCHER_SENDING_GRACE_SECONDS",
     "sweep_interval_seconds": "DISPATCHER_SWEEP_INTERVAL_SECONDS",
     "plan_batch_size": "DISPATCHER_PLAN_BATCH_SIZE",
+    "delivery_batch_size": "DISPATCHER_DELIVERY_BATCH_SIZE",
     "heartbeat_timeout_seconds": "DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS",
 }
 

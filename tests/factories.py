@@ -103,3 +103,8 @@ def plan(runtime: Runtime, announcement_id: int, now: datetime | None = None) ->
     moment = now or datetime.now(UTC)
     plan_announcement(runtime, announcement_id, lambda: moment, queued.extend)
     return queued
+
+
+def delivery_ids(work: list[QueuedWork]) -> list[int]:
+    """Every delivery id the queued messages carry, in order."""
+    return [object_id for item in work for object_id in item.object_ids]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.domain import ALLOWED_TRANSITIONS, DeliveryState
@@ -62,38 +63,171 @@ def move_delivery(
     return True
 
 
-def claim_delivery(session: Session, delivery_id: int, now: datetime) -> bool:
+def claim_delivery(
+    session: Session,
+    delivery_id: int,
+    now: datetime,
+    current_state: DeliveryState | None = None,
+    not_before: datetime | None = None,
+) -> bool:
     """Claim a delivery for sending: ``pending`` (or ``held`` whose time has come) becomes
     ``sending`` in one conditional UPDATE, so two workers can never both send it.
+    ``current_state``/``not_before``, when the caller has just read them, save a query.
     The caller commits before calling the provider."""
-    row = session.execute(
-        select(Delivery.state, Delivery.not_before).where(Delivery.id == delivery_id)
-    ).one_or_none()
-    if row is None:
-        return False
-    state, not_before = DeliveryState(row.state), row.not_before
-    if state is DeliveryState.HELD:
+    if current_state is None:
+        row = session.execute(
+            select(Delivery.state, Delivery.not_before).where(Delivery.id == delivery_id)
+        ).one_or_none()
+        if row is None:
+            return False
+        current_state, not_before = DeliveryState(row.state), row.not_before
+    if current_state is DeliveryState.HELD:
         if not_before is None or as_utc(not_before) > now:
             return False
-    elif state is not DeliveryState.PENDING:
+        return bool(claim_deliveries(session, [], [delivery_id], now))
+    if current_state is not DeliveryState.PENDING:
         return False
-    result = session.execute(
+    return bool(claim_deliveries(session, [delivery_id], [], now))
+
+
+def claim_deliveries(
+    session: Session, pending: Sequence[int], due_held: Sequence[int], now: datetime
+) -> list[int]:
+    """Claim many deliveries at once: those of ``pending`` still pending and those of
+    ``due_held`` still held become ``sending``, one conditional UPDATE per starting state.
+    Returns the ids claimed (others were taken, sent or cancelled meanwhile); records an
+    event for each. The caller has checked that ``due_held`` are due, and commits."""
+    claimed: list[int] = []
+    for state, ids in ((DeliveryState.PENDING, pending), (DeliveryState.HELD, due_held)):
+        if not ids:
+            continue
+        taken = session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(list(ids)), Delivery.state == state.value)
+            .values(
+                state=DeliveryState.SENDING.value,
+                claimed_at=now,
+                updated_at=now,
+                attempts=Delivery.attempts + 1,
+            )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+        _record_events(session, taken, now, state, DeliveryState.SENDING)
+        claimed.extend(taken)
+    return claimed
+
+
+def hold_deliveries(
+    session: Session, ids: Sequence[int], until: datetime, now: datetime
+) -> list[int]:
+    """Hold those of ``ids`` still pending until ``until`` (outside the send window);
+    return them. The caller commits."""
+    if not ids:
+        return []
+    held = session.scalars(
         update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.state == state.value)
-        .values(
-            state=DeliveryState.SENDING.value,
-            claimed_at=now,
-            updated_at=now,
-            attempts=Delivery.attempts + 1,
-        )
+        .where(Delivery.id.in_(list(ids)), Delivery.state == DeliveryState.PENDING.value)
+        .values(state=DeliveryState.HELD.value, not_before=until, updated_at=now)
+        .returning(Delivery.id)
         .execution_options(synchronize_session=False)
+    ).all()
+    _record_events(
+        session, held, now, DeliveryState.PENDING, DeliveryState.HELD, "outside send window"
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return False
-    session.add(
-        DeliveryEvent(delivery_id=delivery_id, at=now, from_state=state.value, to_state="sending")
+    return list(held)
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """A provider accepted a delivery: when, which provider, its message id."""
+
+    delivery_id: int
+    at: datetime
+    provider: str
+    provider_message_id: str | None
+    sms_segments: int | None
+
+
+def record_sent(session: Session, records: Sequence[SentRecord]) -> None:
+    """Record sends in one round trip: each delivery still ``sending`` becomes ``sent``
+    with its provider's id. A delivery a provider callback already moved on (delivered,
+    undelivered) keeps that state and gains only the provider's id. The caller commits."""
+    if not records:
+        return
+    ids = [r.delivery_id for r in records]
+    sending = set(
+        session.scalars(
+            select(Delivery.id).where(
+                Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING.value
+            )
+        )
     )
-    return True
+    table = cast(Table, Delivery.__table__)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("d_id"))
+        .values(
+            state=case(
+                (table.c.state == DeliveryState.SENDING.value, DeliveryState.SENT.value),
+                else_=table.c.state,
+            ),
+            sent_at=bindparam("d_at"),
+            updated_at=bindparam("d_at"),
+            provider=bindparam("d_provider"),
+            provider_message_id=bindparam("d_message_id"),
+            sms_segments=bindparam("d_segments"),
+        ),
+        [
+            {
+                "d_id": r.delivery_id,
+                "d_at": r.at,
+                "d_provider": r.provider,
+                "d_message_id": r.provider_message_id,
+                "d_segments": r.sms_segments,
+            }
+            for r in records
+        ],
+    )
+    events = [
+        {
+            "delivery_id": r.delivery_id,
+            "at": r.at,
+            "from_state": DeliveryState.SENDING.value,
+            "to_state": DeliveryState.SENT.value,
+            "code": None,
+            "detail": r.provider,
+        }
+        for r in records
+        if r.delivery_id in sending
+    ]
+    if events:
+        session.execute(insert(DeliveryEvent), events)
+
+
+def _record_events(
+    session: Session,
+    ids: Sequence[int],
+    now: datetime,
+    from_state: DeliveryState,
+    to_state: DeliveryState,
+    detail: str | None = None,
+) -> None:
+    if ids:
+        session.execute(
+            insert(DeliveryEvent),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "at": now,
+                    "from_state": from_state.value,
+                    "to_state": to_state.value,
+                    "code": None,
+                    "detail": detail,
+                }
+                for delivery_id in ids
+            ],
+        )
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -16,13 +16,13 @@ from sqlalchemy import func, select
 from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
 from channels.registry import ChannelRegistry
 from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
-from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver
+from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver, deliver_batch
 from dispatcher.domain import Channel
 from dispatcher.queueing import QueuedWork, enqueue
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
 from dispatcher.store.reports import announcement_report
 from dispatcher.worker import start_workers
-from tests.factories import create, import_roster, plan, row
+from tests.factories import create, delivery_ids, import_roster, plan, row
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -80,14 +80,16 @@ def test_a_delivery_message_delivered_twice_sends_once(
     import_roster(runtime, many_families(20))
     announcement_id = create(runtime)
     work = plan(runtime, announcement_id)
+    ids = delivery_ids(work)
     enqueue(clean_redis, work)
-    enqueue(clean_redis, work)  # every message twice
+    enqueue(clean_redis, work)  # every batch message twice
+    enqueue(clean_redis, [QueuedWork("deliver_urgent", i) for i in ids])  # and one by one
     worker()
-    wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent") == len(work))
+    wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent") == len(ids))
     for queue in DELIVERY_QUEUES.values():
         clean_redis.join(queue, timeout=30_000)
-    assert count(runtime, OutboxMessage) == len(work) == 40
-    assert count(runtime, DeliveryEvent, DeliveryEvent.to_state == "sending") == len(work)
+    assert count(runtime, OutboxMessage) == len(ids) == 40
+    assert count(runtime, DeliveryEvent, DeliveryEvent.to_state == "sending") == len(ids)
 
 
 def test_urgent_work_overtakes_bulk_work_already_queued(
@@ -100,11 +102,13 @@ def test_urgent_work_overtakes_bulk_work_already_queued(
             category="newsletter",
             variables={"title": "News", "url": "https://x.example/n"},
         )
-        bulk = plan(runtime, newsletter, now=TUESDAY_10AM)
+        bulk_work = plan(runtime, newsletter, now=TUESDAY_10AM)
+        bulk = delivery_ids(bulk_work)
         closure = create(runtime, audience=[f"student:S{i}" for i in range(10)])
-        urgent = plan(runtime, closure, now=TUESDAY_10AM)
-        enqueue(clean_redis, bulk)  # 300 newsletters wait in the queue first
-        enqueue(clean_redis, urgent)
+        urgent_work = plan(runtime, closure, now=TUESDAY_10AM)
+        urgent = delivery_ids(urgent_work)
+        enqueue(clean_redis, bulk_work)  # 300 newsletters wait in the queue first
+        enqueue(clean_redis, urgent_work)
         worker(threads=1)
         wait_for(
             lambda: (
@@ -198,17 +202,17 @@ def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
     )
     work = plan(scripted, announcement_id, now=TUESDAY_10AM)
     follow_ups: list[QueuedWork] = []
-    for item in work:
+    for delivery_id in delivery_ids(work):
         assert (
-            deliver(scripted, item.object_id, lambda: TUESDAY_10AM, follow_ups.extend).outcome
+            deliver(scripted, delivery_id, lambda: TUESDAY_10AM, follow_ups.extend).outcome
             is Outcome.FAILED
         )
     # C1 has nothing left; C2 falls back to the app, then email
     assert len(follow_ups) == 1
     again: list[QueuedWork] = []
-    for item in work:  # redelivery of the failed messages starts nothing new
+    for delivery_id in delivery_ids(work):  # redelivery of the failed starts nothing new
         assert (
-            deliver(scripted, item.object_id, lambda: TUESDAY_10AM, again.extend).outcome
+            deliver(scripted, delivery_id, lambda: TUESDAY_10AM, again.extend).outcome
             is Outcome.SKIPPED
         )
     assert again == []
@@ -256,10 +260,67 @@ def test_a_school_in_outbox_mode_never_reaches_a_provider(runtime: Any) -> None:
         update={"schools": {**runtime.configuration.schools, "demo": demo}}
     )
     trial = dataclasses.replace(_with_adapter(runtime, adapter), configuration=configuration)
-    work = plan(trial, create(trial))
-    for item in work:
-        assert deliver(trial, item.object_id, lambda: TUESDAY_10AM, lambda _: None).outcome is (
+    ids = delivery_ids(plan(trial, create(trial)))
+    for delivery_id in ids:
+        assert deliver(trial, delivery_id, lambda: TUESDAY_10AM, lambda _: None).outcome is (
             Outcome.SENT
         )
     assert adapter.sent == []
-    assert count(runtime, OutboxMessage) == len(work) == 2
+    assert count(runtime, OutboxMessage) == len(ids) == 2
+
+
+def test_a_batch_holds_outside_the_window_then_sends_when_it_opens(runtime: Any) -> None:
+    import_roster(runtime, many_families(3))
+    newsletter = create(
+        runtime, category="newsletter", variables={"title": "News", "url": "https://x.example/n"}
+    )
+    work = plan(runtime, newsletter, now=datetime(2026, 11, 27, 14, 0, tzinfo=UTC))
+    ids = delivery_ids(work)
+    assert len(work) == 1 and work[0].actor_name == "deliver_bulk_batch"
+    saturday_night = datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+    requeued: list[QueuedWork] = []
+    held = deliver_batch(runtime, ids, lambda: saturday_night, requeued.extend)
+    assert set(held.outcomes.values()) == {Outcome.HELD} and held.handed_on == set(ids)
+    monday_8am = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    assert [(q.actor_name, q.object_ids) for q in requeued] == [("deliver_bulk_batch", tuple(ids))]
+    assert requeued[0].delay_ms == int((monday_8am - saturday_night).total_seconds() * 1000)
+    early = deliver_batch(runtime, ids, lambda: monday_8am.replace(hour=7), lambda _: None)
+    assert set(early.outcomes.values()) == {Outcome.SKIPPED}
+    assert count(runtime, OutboxMessage) == 0
+    sent = deliver_batch(runtime, ids, lambda: monday_8am, lambda _: None)
+    assert set(sent.outcomes.values()) == {Outcome.SENT} and sent.handed_on == set()
+    again = deliver_batch(runtime, ids, lambda: monday_8am, lambda _: None)
+    assert set(again.outcomes.values()) == {Outcome.SKIPPED}
+    assert count(runtime, OutboxMessage) == 3
+
+
+def test_a_batch_hands_retries_to_the_one_id_actor_and_falls_back_on_refusals(
+    runtime: Any,
+) -> None:
+    import_roster(runtime, many_families(3))
+    adapter = ScriptedAdapter(
+        {
+            Channel.SMS: [
+                TransientFailure("20429", "slow down", 7.0),
+                PermanentFailure("21211", "invalid number"),
+            ]
+        }
+    )
+    scripted = _with_adapter(runtime, adapter)
+    announcement_id = create(runtime)
+    ids = delivery_ids(plan(scripted, announcement_id, now=TUESDAY_10AM))
+    queued: list[QueuedWork] = []
+    result = deliver_batch(scripted, ids, lambda: TUESDAY_10AM, queued.extend)
+    outcomes = list(result.outcomes.values())
+    assert outcomes.count(Outcome.RETRY) == 1 and outcomes.count(Outcome.FAILED) == 1
+    assert outcomes.count(Outcome.SENT) == len(ids) - 2
+    (retry,) = [q for q in queued if q.delay_ms]
+    assert (retry.actor_name, retry.delay_ms) == ("deliver_urgent", 7000)
+    assert result.handed_on == {retry.object_id}
+    with runtime.sessions() as session:
+        states = {i: s for i, s in session.execute(select(Delivery.id, Delivery.state))}
+        assert states[retry.object_id] == "pending"
+        assert sorted(states.values()).count("sent") == len(ids) - 2
+    # the refused SMS's contact already has its email back-up: no second email is created
+    assert [q for q in queued if not q.delay_ms] == []
+    assert len(adapter.sent) == len(ids) - 2

@@ -78,8 +78,11 @@ def test_plan_writes_one_delivery_per_channel_and_queues_after_commit(runtime: A
         ).all()
         announcement = session.get(Announcement, announcement_id)
     assert announcement.state == "planned"
-    assert sorted(q.object_id for q in queued) == sorted(d.id for d in deliveries)
-    assert {q.actor_name for q in queued} == {"deliver_urgent"}
+    queued_ids = [i for q in queued for i in q.object_ids]
+    assert sorted(queued_ids) == sorted(d.id for d in deliveries)
+    assert {q.actor_name for q in queued} == {"deliver_urgent_batch"}
+    batch_size = runtime.settings.delivery_batch_size
+    assert all(len(q.object_ids) <= batch_size for q in queued)
     by_contact: dict[int, list[str]] = {}
     for d in deliveries:
         by_contact.setdefault(d.contact_id, []).append(d.channel)
