@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -289,26 +290,33 @@ def announce(
     except RequestError as exc:
         _fail(str(exc))
     now = datetime.now(UTC)
-    with runtime.sessions() as session, err_console.status("routing the audience"):
-        summary = preview_plan(
-            runtime,
-            session,
-            school_cfg,
-            category_policy,
-            request.audience,
-            request.variables,
-            now,
-        )
-        session.commit()
+    if not (dry_run or yes) and (json_output or not sys.stdin.isatty()):
+        _fail("refusing to send without confirmation: add --yes")
+
+    def preview() -> Any:
+        with runtime.sessions() as session, err_console.status("routing the audience"):
+            summary = preview_plan(
+                runtime,
+                session,
+                school_cfg,
+                category_policy,
+                request.audience,
+                request.variables,
+                now,
+            )
+            session.commit()
+        return summary
+
     if dry_run:
+        summary = preview()
         if json_output:
             _print_json(summary.as_json())
         else:
             _print_plan(summary.as_json())
         return
     if not yes:
-        if json_output or not sys.stdin.isatty():
-            _fail("refusing to send without confirmation: add --yes")
+        # --yes sends at once: in an emergency nobody waits for a preview nobody reads.
+        summary = preview()
         _print_plan(summary.as_json())
         if not typer.confirm(
             f"Send {category} to {summary.recipients} contacts "
@@ -399,10 +407,12 @@ def worker(
 
         run_worker(threads=threads, until_idle=until_idle)
         return
+    verbose = ["--verbose"] if logging.getLogger().isEnabledFor(logging.INFO) else []
     args = [
         sys.executable,
         "-m",
         "dispatcher",
+        *verbose,
         "worker",
         "--processes",
         "1",
@@ -412,11 +422,18 @@ def worker(
     if until_idle:
         args.append("--until-idle")
     children = [subprocess.Popen(args) for _ in range(processes)]
+
+    def _stop_children(_signum: int, _frame: Any) -> None:
+        # Stopping the parent (SIGTERM from a process manager) stops every child cleanly.
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+
+    signal.signal(signal.SIGTERM, _stop_children)
     try:
         codes = [child.wait() for child in children]
     except KeyboardInterrupt:
-        for child in children:
-            child.terminate()
+        _stop_children(signal.SIGINT, None)
         codes = [child.wait() for child in children]
     raise typer.Exit(max(codes))
 
@@ -439,10 +456,13 @@ def sweep(json_output: JsonFlag = False) -> None:
 def report(
     announcement_id: Annotated[int, typer.Argument(help="Announcement id.")],
     json_output: JsonFlag = False,
-    csv_output: Annotated[bool, typer.Option("--csv", help="Not-reached list as CSV.")] = False,
+    csv_output: Annotated[
+        bool, typer.Option("--csv", help="The not-reached list as CSV, for the office.")
+    ] = False,
 ) -> None:
-    """Counts by channel and state, and the families not reached (for the office to phone)."""
-    from dispatcher.store.reports import NotFound, announcement_report
+    """Per channel: pending, sent, delivered and failed; fallbacks, escalations, timings,
+    replies, and the families not reached with the numbers to phone."""
+    from dispatcher.store.reports import NOT_REACHED_COLUMNS, NotFound, announcement_report
 
     runtime = _runtime()
     with runtime.sessions() as session:
@@ -453,33 +473,98 @@ def report(
     if json_output:
         _print_json(data)
     elif csv_output:
-        columns = ["student_id", "student_name", "contact_id", "contact_name", "phone", "reason"]
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(NOT_REACHED_COLUMNS), extrasaction="ignore"
+        )
         writer.writeheader()
-        writer.writerows(data["not_reached"])
+        for person in data["not_reached"]:
+            writer.writerow(
+                {**person, "family_reached": "yes" if person.get("family_reached") else "no"}
+            )
     else:
         print_report(data)
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
 def print_report(data: dict[str, Any]) -> None:
-    """Show a report as tables."""
+    """Show a report as tables: counts per channel, fallbacks and escalations, timings,
+    replies, and the families not reached (for the office to phone)."""
     console.rule(
         f"announcement {data['announcement_id']}: {data['category']} at {data['school']} "
         f"({data['state']})"
     )
-    states = sorted({s for per in data["counts"].values() for s in per})
-    table = Table("channel", *states, "total")
-    for channel, per in data["counts"].items():
-        table.add_row(channel, *(str(per.get(s, 0)) for s in states), str(sum(per.values())))
+    summary = data.get("summary") or {}
+    columns = ("pending", "sent", "delivered", "failed")
+    table = Table("channel", *columns, "fallbacks", "escalations", "total")
+    fallbacks = (data.get("fallbacks") or {}).get("by_channel", {})
+    escalations = (data.get("escalations") or {}).get("by_channel", {})
+    for channel, per in summary.items():
+        table.add_row(
+            channel,
+            *(str(per.get(c, 0)) for c in columns),
+            str(fallbacks.get(channel, 0)),
+            str(escalations.get(channel, 0)),
+            str(sum(per.values())),
+        )
     console.print(table)
     console.print(
-        f"recipients: {data['recipients']}; language fell back to school default: "
-        f"{data['language_fallbacks']}; excluded (not messaged, by policy): "
-        f"{sum(data['excluded'].values())}; not reached: {len(data['not_reached'])}"
+        f"recipients: {data['recipients']}; email back-ups: "
+        f"{data['deliveries_by_kind'].get('backup', 0)}; fallbacks taken: "
+        f"{(data.get('fallbacks') or {}).get('total', 0)}; escalations to another contact: "
+        f"{(data.get('escalations') or {}).get('total', 0)}"
+    )
+    console.print(
+        f"language fell back to school default: {data['language_fallbacks']}; excluded "
+        f"(not messaged, by policy): {sum(data['excluded'].values())}; not reached: "
+        f"{len(data['not_reached'])}"
     )
     if data["first_sent_at"]:
-        console.print(f"first sent {data['first_sent_at']}, last sent {data['last_sent_at']}")
-    _print_people(data["not_reached"], "not reached: please phone")
+        console.print(
+            f"first sent {_duration(data.get('seconds_to_first_sent'))} after the trigger, "
+            f"last sent after {_duration(data.get('seconds_to_last_sent'))}"
+        )
+    if data.get("first_delivered_at"):
+        console.print(
+            f"first delivery confirmed {_duration(data.get('seconds_to_first_delivered'))} "
+            f"after the trigger, last after {_duration(data.get('seconds_to_last_delivered'))}"
+        )
+    replies = data.get("replies") or []
+    if replies:
+        replies_table = Table("received", "contact", "phone", "reply", title="replies")
+        for reply in replies:
+            replies_table.add_row(
+                reply["received_at"],
+                f"{reply['contact_id']} {reply['contact_name']}".strip() or "-",
+                reply["phone"],
+                reply["body"],
+            )
+        console.print(replies_table)
+    people = data["not_reached"]
+    if people:
+        people_table = Table(
+            "student",
+            "contact",
+            "phone",
+            "other numbers",
+            "reason",
+            title="not reached: please phone",
+        )
+        for p in people:
+            reached = " (family reached)" if p.get("family_reached") else ""
+            people_table.add_row(
+                f"{p['student_id']} {p['student_name']}",
+                f"{p['contact_id']} {p['contact_name']}",
+                p["phone"] or "-",
+                (p.get("other_phones") or "-").replace(";", ", "),
+                p["reason"] + reached,
+            )
+        console.print(people_table)
 
 
 # --- demo -----------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ log = logging.getLogger("dispatcher.deliver")
 MAX_ATTEMPTS = 8
 #: Sends recorded per commit in a batch: a worker killed mid-batch leaves at most this many
 #: sent messages still marked ``sending`` (settled by the sweep).
-RECORD_EVERY = 5
+RECORD_EVERY = 10
 
 
 class Outcome(StrEnum):
