@@ -55,7 +55,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue as MPQueue
@@ -398,22 +397,9 @@ def load_roster(env: dict[str, str], workdir: Path, deliveries: int, label: str)
 
 
 def sends_per_delivery(emulator: ProviderEmulator) -> dict[str, Counter[str]]:
-    """How many accepted sends each delivery id got, per provider: from the StatusCallback
-    URL (Twilio), each personalization's ``custom_args`` (SendGrid) and ``data`` (FCM)."""
-    counts: dict[str, Counter[str]] = {provider: Counter() for provider in PROVIDERS}
-    for record in emulator.messages("twilio"):
-        callback = (record.form or {}).get("StatusCallback", "")
-        counts["twilio"].update(parse_qs(urlsplit(callback).query).get("delivery_id", ["?"]))
-    for record in emulator.messages("sendgrid"):
-        body = record.json if isinstance(record.json, dict) else {}
-        for personalization in body.get("personalizations") or []:
-            args = personalization.get("custom_args") or {}
-            counts["sendgrid"][str(args.get("delivery_id", "?"))] += 1
-    for record in emulator.messages("fcm"):
-        body = record.json if isinstance(record.json, dict) else {}
-        data = (body.get("message") or {}).get("data") or {}
-        counts["fcm"][str(data.get("delivery_id", "?"))] += 1
-    return counts
+    """How many accepted sends each delivery id got, per provider (a SendGrid request with
+    several personalizations counts once for each of its deliveries)."""
+    return {provider: Counter(emulator.accepted_delivery_ids(provider)) for provider in PROVIDERS}
 
 
 @dataclass

@@ -8,8 +8,9 @@ provider's own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from dispatcher.domain import Channel
 from dispatcher.rendering import RenderedMessage
@@ -74,3 +75,15 @@ class ChannelAdapter(Protocol):
         Used by the recovery sweep after a worker died mid-send; adapters that cannot know
         return None and the sweep relies on its grace period instead.
         """
+
+
+@runtime_checkable
+class BatchSending(Protocol):
+    """An adapter that can send many messages in fewer requests (SendGrid personalizations)."""
+
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> dict[int, ProviderReceipt | ChannelError]:
+        """Send ``messages``; return each delivery's receipt or error by delivery id.
+        Never raises a ``ChannelError``."""
+        ...

@@ -23,7 +23,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
+from channels.base import (
+    BatchSending,
+    ChannelError,
+    OutgoingMessage,
+    PermanentFailure,
+    ProviderReceipt,
+    TransientFailure,
+)
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
 from dispatcher.config import CategoryPolicy, SchoolConfig
@@ -220,23 +227,60 @@ def _send(
     if prepared.problem is not None or prepared.message is None:
         code, reason = prepared.problem or ("internal", "no message")
         return _fail(session, facts, delivery, now(), code, reason, enqueue), None
-    message = prepared.message
-    adapter = runtime.adapter_for(facts.school, message.channel)
+    adapter = runtime.adapter_for(facts.school, prepared.message.channel)
     try:
-        receipt = adapter.send(message)
-    except ConfigurationFailure as exc:
-        return _configuration_problem(session, delivery, now(), adapter.name, exc), None
-    except DeadTokenFailure as exc:
+        receipt = adapter.send(prepared.message)
+    except ChannelError as exc:
+        return _failed(session, facts, delivery, exc, adapter.name, now(), enqueue), None
+    return DeliveryOutcome(Outcome.SENT), receipt
+
+
+def _failed(
+    session: Session,
+    facts: AnnouncementFacts,
+    delivery: Delivery,
+    error: ChannelError,
+    provider: str,
+    moment: datetime,
+    enqueue: Callable[[list[QueuedWork]], None],
+) -> DeliveryOutcome:
+    """Record what a provider's refusal means for ``delivery`` (and commit)."""
+    if isinstance(error, ConfigurationFailure):
+        return _configuration_problem(session, delivery, moment, provider, error)
+    if isinstance(error, DeadTokenFailure):
         # The app was uninstalled or the token expired: never route push to it again.
         session.execute(
             update(Contact).where(Contact.id == delivery.contact_id).values(push_token_dead=True)
         )
-        return _fail(session, facts, delivery, now(), exc.code, exc.reason, enqueue), None
-    except PermanentFailure as exc:
-        return _fail(session, facts, delivery, now(), exc.code, exc.reason, enqueue), None
-    except TransientFailure as exc:
-        return _transient(session, delivery, now(), exc), None
-    return DeliveryOutcome(Outcome.SENT), receipt
+    if isinstance(error, PermanentFailure):
+        return _fail(session, facts, delivery, moment, error.code, error.reason, enqueue)
+    if isinstance(error, TransientFailure):
+        return _transient(session, delivery, moment, error)
+    raise error
+
+
+def _send_shared(
+    runtime: Runtime,
+    session: Session,
+    facts: AnnouncementFacts,
+    prepared: list[_Prepared],
+    now: Callable[[], datetime],
+    enqueue: Callable[[list[QueuedWork]], None],
+) -> dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]]:
+    """Send the emails of a batch through an adapter that shares one request among
+    identical messages (SendGrid personalizations); every delivery keeps its own result."""
+    adapter = runtime.adapter_for(facts.school, Channel.EMAIL)
+    assert isinstance(adapter, BatchSending)
+    results = adapter.send_batch([p.message for p in prepared if p.message is not None])
+    outcomes: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
+    for item in prepared:
+        result = results[item.delivery.id]
+        if isinstance(result, ProviderReceipt):
+            outcomes[item.delivery.id] = (DeliveryOutcome(Outcome.SENT), result)
+        else:
+            outcome = _failed(session, facts, item.delivery, result, adapter.name, now(), enqueue)
+            outcomes[item.delivery.id] = (outcome, None)
+    return outcomes
 
 
 def _sent_record(prepared: _Prepared, receipt: ProviderReceipt, moment: datetime) -> SentRecord:
@@ -389,15 +433,28 @@ def _deliver_announcement_rows(
         return
     contacts = {d.id: (d, c) for d, c in rows if d.id in claimed}
     names = _student_names(session, facts.school_id, sorted({c.id for _, c in contacts.values()}))
+    prepared = {
+        delivery_id: _prepare(runtime, facts, d, c, names[c.id])
+        for delivery_id, (d, c) in sorted(contacts.items())
+    }
+    shared = [
+        p for p in prepared.values() if p.message is not None and p.message.channel is Channel.EMAIL
+    ]
+    sent_together: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
+    if len(shared) > 1 and isinstance(
+        runtime.adapter_for(facts.school, Channel.EMAIL), BatchSending
+    ):
+        sent_together = _send_shared(runtime, session, facts, shared, now, enqueue)
     sent: list[SentRecord] = []
     retry: list[QueuedWork] = []
-    for delivery_id in sorted(claimed):
-        delivery, contact = contacts[delivery_id]
-        prepared = _prepare(runtime, facts, delivery, contact, names[contact.id])
-        outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
+    for delivery_id, item in prepared.items():
+        if delivery_id in sent_together:
+            outcome, receipt = sent_together[delivery_id]
+        else:
+            outcome, receipt = _send(runtime, session, facts, item, now, enqueue)
         result.outcomes[delivery_id] = outcome.outcome
         if receipt is not None:
-            sent.append(_sent_record(prepared, receipt, now()))
+            sent.append(_sent_record(item, receipt, now()))
             if len(sent) >= RECORD_EVERY:
                 record_sent(session, sent)
                 session.commit()

@@ -14,7 +14,12 @@ from dispatcher.emulator.failures import FailureBook, FailureRule
 from dispatcher.emulator.fcm_api import FcmApi
 from dispatcher.emulator.messages import Incoming, Reply, json_reply
 from dispatcher.emulator.oauth_api import TOKEN_PATH, OAuthApi
-from dispatcher.emulator.records import RecordedRequest, Recorder, redact_headers
+from dispatcher.emulator.records import (
+    RecordedRequest,
+    Recorder,
+    message_delivery_ids,
+    redact_headers,
+)
 from dispatcher.emulator.sendgrid_api import SendGridApi
 from dispatcher.emulator.server import EmulatorHTTPServer
 from dispatcher.emulator.signing import EmulatorKeys, twilio_signature
@@ -151,6 +156,16 @@ class ProviderEmulator:
     def messages(self, provider: str) -> list[RecordedRequest]:
         """The sends ``provider`` accepted (2xx answers to POSTs), oldest first."""
         return self._recorder.accepted(provider)
+
+    def accepted_delivery_ids(self, provider: str) -> list[str]:
+        """The delivery id of every message ``provider`` accepted, one per message (a SendGrid
+        request with several personalizations carries several): from the Twilio
+        ``StatusCallback`` URL, SendGrid's ``custom_args`` and FCM's ``data``; "?" where a
+        message carries none."""
+        ids: list[str] = []
+        for record in self.messages(provider):
+            ids.extend(message_delivery_ids(provider, record))
+        return ids
 
     def max_requests_in_any_second(self, provider: str | None = None) -> int:
         """The most requests (of ``provider``, or of all) that arrived within any one-second

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 #: Providers whose accepted sends are messages (``/token`` answers are not).
 SENDING_PROVIDERS = ("twilio", "sendgrid", "fcm")
@@ -188,3 +189,19 @@ class Recorder:
             "max_per_second": max_per_second,
             "duplicates": duplicates,
         }
+
+
+def message_delivery_ids(provider: str, record: RecordedRequest) -> list[str]:
+    """The delivery ids one accepted send carries (``ProviderEmulator.accepted_delivery_ids``)."""
+    if provider == "twilio":
+        callback = (record.form or {}).get("StatusCallback", "")
+        return parse_qs(urlsplit(callback).query).get("delivery_id", ["?"])[:1]
+    body = record.json if isinstance(record.json, dict) else {}
+    if provider == "sendgrid":
+        return [
+            str((p.get("custom_args") or {}).get("delivery_id", "?"))
+            for p in body.get("personalizations") or []
+            if isinstance(p, dict)
+        ]
+    data = (body.get("message") or {}).get("data") or {}
+    return [str(data.get("delivery_id", "?"))]

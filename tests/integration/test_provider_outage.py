@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -68,10 +69,54 @@ def test_an_outage_then_recovery_sends_each_message_once(
                 worker.stop()
         assert sent == expected == 30
         assert len(emulator.messages("twilio")) == 15
-        assert len(emulator.messages("sendgrid")) == 15
+        # one email each; identical ones may share a request (SendGrid personalizations)
+        emailed = emulator.accepted_delivery_ids("sendgrid")
+        assert len(emailed) == len(set(emailed)) == 15
         assert emulator.stats()["duplicates"].get("twilio", 0) == 0
         with runtime.sessions() as session:
             providers = set(session.scalars(select(Delivery.provider)))
         assert providers == {"twilio", "sendgrid"}
+    finally:
+        dispose_runtimes()
+
+
+def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
+    emulator: ProviderEmulator,
+) -> None:
+    from dispatcher.delivering import Outcome, deliver_batch
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    runtime = current_runtime()
+    try:
+        # Same first name, same child's name: the emails render identically. One address is
+        # refused by SendGrid: only that delivery fails.
+        families = [
+            row(
+                student_id=f"S{i}",
+                contact_id=f"C{i}",
+                contact_first_name="Sam",
+                student_first_name="Alex",
+                mobile="",
+                email=f"parent{i}@example.com",
+            )
+            for i in range(6)
+        ]
+        import_roster(runtime, families)
+        emulator.add_failure(
+            FailureRule("sendgrid", status=400, to="parent3@example.com")
+        )
+        ids = delivery_ids(plan(runtime, create(runtime)))
+        result = deliver_batch(runtime, ids, lambda: datetime.now(UTC), lambda _: None)
+        assert sorted(result.outcomes.values()).count(Outcome.SENT) == 5
+        requests = emulator.messages("sendgrid")
+        assert len(requests) < 5  # shared, not one request per family
+        emailed = emulator.accepted_delivery_ids("sendgrid")
+        assert len(emailed) == len(set(emailed)) == 5
+        with runtime.sessions() as session:
+            rows = session.execute(
+                select(Delivery.state, Delivery.provider_message_id, Delivery.error_code)
+            ).all()
+        assert sorted(r.state for r in rows) == ["failed"] + ["sent"] * 5
+        assert all(r.provider_message_id for r in rows if r.state == "sent")
     finally:
         dispose_runtimes()
