@@ -70,6 +70,7 @@ _JOINERS_AND_MARKS: Final = frozenset(
 LOOK_ALIKES: Final = frozenset(_LOOK_ALIKES) | _JOINERS_AND_MARKS
 
 _THREE_OR_MORE_NEWLINES: Final = re.compile(r"\n{3,}")
+_GSM_ALL: Final = frozenset(GSM_BASIC) | frozenset(GSM_EXTENSION)
 
 
 def _sanitise_char(char: str) -> str:
@@ -93,6 +94,8 @@ def sanitise_for_gsm(text: str) -> str:
     Applying it twice gives the same result as applying it once.
     """
     composed = unicodedata.normalize("NFC", text)
+    if _GSM_ALL.issuperset(composed):
+        return composed  # the usual case: nothing to replace
     replaced = "".join(_sanitise_char(char) for char in composed)
     # removing an invisible character can bring a letter and a combining accent together
     sanitised = unicodedata.normalize("NFC", replaced)
@@ -103,7 +106,7 @@ def sanitise_for_gsm(text: str) -> str:
 
 def is_gsm(text: str) -> bool:
     """Return True if every character of ``text`` is in the GSM-7 alphabet or its extension."""
-    return all(char in GSM_BASIC or char in GSM_EXTENSION for char in text)
+    return _GSM_ALL.issuperset(text)
 
 
 def sms_encoding(text: str) -> SmsEncoding:
