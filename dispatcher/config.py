@@ -195,7 +195,8 @@ class SchoolConfig(_Strict):
         return tuple(c for c in order if c in self.channels_enabled)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document at ``path``; a missing or malformed file is a ``ConfigError``."""
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -205,7 +206,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, "(syntax)", f"valid TOML ({exc})") from None
 
 
-def _first_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+def first_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigError:
+    """The first problem pydantic found in ``path``, as a ``ConfigError`` naming its key."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"])
     key = f"{prefix}{key}" if key else prefix.rstrip(".") or "(root)"
@@ -215,7 +217,7 @@ def _first_error(path: Path, exc: ValidationError, prefix: str = "") -> ConfigEr
 def load_policy(config_dir: Path) -> Policy:
     """Read and validate ``policy.toml``; raise ``ConfigError`` naming file and key."""
     path = config_dir / "policy.toml"
-    raw = _read_toml(path)
+    raw = read_toml(path)
     categories_raw = raw.get("categories")
     if not isinstance(categories_raw, dict) or not categories_raw:
         raise ConfigError(path, "categories", "a table of categories, e.g. [categories.newsletter]")
@@ -226,11 +228,11 @@ def load_policy(config_dir: Path) -> Policy:
         try:
             categories[name] = CategoryPolicy(name=name, **body)
         except ValidationError as exc:
-            raise _first_error(path, exc, f"categories.{name}.") from None
+            raise first_error(path, exc, f"categories.{name}.") from None
     try:
         pricing = Pricing(**raw.get("pricing", {}))
     except ValidationError as exc:
-        raise _first_error(path, exc, "pricing.") from None
+        raise first_error(path, exc, "pricing.") from None
     unknown = set(raw) - {"categories", "pricing"}
     if unknown:
         raise ConfigError(path, sorted(unknown)[0], "only [categories.*] and [pricing] tables")
@@ -239,14 +241,14 @@ def load_policy(config_dir: Path) -> Policy:
 
 def load_school(path: Path, policy: Policy) -> SchoolConfig:
     """Read one school file; the slug is the file name without ``.toml``."""
-    raw = _read_toml(path)
+    raw = read_toml(path)
     raw.setdefault("slug", path.stem)
     if raw["slug"] != path.stem:
         raise ConfigError(path, "slug", f"the file name {path.stem!r} (or no slug key)")
     try:
         school = SchoolConfig(**raw)
     except ValidationError as exc:
-        raise _first_error(path, exc) from None
+        raise first_error(path, exc) from None
     for category in school.channel_order:
         if category not in policy.categories:
             raise ConfigError(
