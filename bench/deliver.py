@@ -426,7 +426,7 @@ def emulator_counts(emulator: ProviderEmulator) -> EmulatorCounts:
     per_delivery = sends_per_delivery(emulator)
     reached: set[str] = set()
     for provider in PROVIDERS:
-        result.accepted[provider] = len(emulator.messages(provider))
+        result.accepted[provider] = sum(per_delivery[provider].values())
         result.duplicate_sends[provider] = sum(
             n - 1 for n in per_delivery[provider].values() if n > 1
         )

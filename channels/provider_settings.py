@@ -24,10 +24,13 @@ FCM: ``FCM_SERVICE_ACCOUNT_FILE``); an unconfigured channel goes to the outbox (
 | ``FCM_BASE_URL`` | ``https://fcm.googleapis.com`` | |
 | ``FCM_RATE_PER_SECOND`` | none | |
 | ``DISPATCHER_PUBLIC_BASE_URL`` | none | where providers reach our webhooks |
+| ``SENDGRID_WEBHOOK_PUBLIC_KEY`` | none | the Signed Event Webhook verification key (base64) |
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -36,6 +39,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -101,6 +106,9 @@ class ProviderSettings(BaseSettings):
         default=None, ge=1, validation_alias="FCM_RATE_PER_SECOND"
     )
     public_base_url: str | None = Field(default=None, validation_alias="DISPATCHER_PUBLIC_BASE_URL")
+    sendgrid_webhook_public_key: str | None = Field(
+        default=None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -134,6 +142,23 @@ class ProviderSettings(BaseSettings):
     @classmethod
     def _urls(cls, value: str | None) -> str | None:
         return _http_url(value)
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _webhook_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        key = "".join(value.split())
+        try:
+            public_key = serialization.load_der_public_key(base64.b64decode(key, validate=True))
+        except (ValueError, TypeError, binascii.Error):
+            raise ValueError(
+                "expected the base64 verification key SendGrid shows under Mail Settings, "
+                "Signed Event Webhook"
+            ) from None
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise ValueError("expected an ECDSA public key (SendGrid's Signed Event Webhook key)")
+        return key
 
     @field_validator("fcm_service_account_file")
     @classmethod

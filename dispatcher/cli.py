@@ -97,12 +97,15 @@ def db_upgrade() -> None:
 
 @config_app.command("check")
 def config_check(json_output: JsonFlag = False) -> None:
-    """Validate policy.toml and every school file."""
+    """Validate policy.toml, every school file, the calendars and reminders.toml."""
+    from dispatcher.calendar_config import load_calendars, load_reminder_settings
     from dispatcher.config import load_configuration
 
     settings = _settings()
     try:
         configuration = load_configuration(settings.config_dir)
+        calendars = load_calendars(settings.config_dir, configuration)
+        load_reminder_settings(settings.config_dir)
     except ConfigError as exc:
         _fail(str(exc))
     if json_output:
@@ -110,12 +113,14 @@ def config_check(json_output: JsonFlag = False) -> None:
             {
                 "categories": sorted(configuration.policy.categories),
                 "schools": sorted(configuration.schools),
+                "calendars": sorted(calendars),
             }
         )
         return
     console.print(
         f"{len(configuration.policy.categories)} categories, "
-        f"{len(configuration.schools)} schools: {', '.join(sorted(configuration.schools))}"
+        f"{len(configuration.schools)} schools: {', '.join(sorted(configuration.schools))}; "
+        f"calendars: {', '.join(sorted(calendars)) or 'none'}"
     )
 
 
@@ -640,7 +645,8 @@ def demo(
         data = announcement_report(session, announcement_id)
     if emulator is not None:
         data["emulator"] = {
-            provider: len(emulator.messages(provider)) for provider in ("twilio", "sendgrid", "fcm")
+            provider: len(emulator.accepted_delivery_ids(provider))
+            for provider in ("twilio", "sendgrid", "fcm")
         }
         emulator.stop()
     if json_output:

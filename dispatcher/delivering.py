@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from channels.base import (
@@ -54,6 +55,7 @@ from dispatcher.store.models import (
     Contact,
     Delivery,
     School,
+    SmsOptOut,
     Student,
     StudentContact,
 )
@@ -226,16 +228,17 @@ def _send(
     delivery = prepared.delivery
     if prepared.problem is not None or prepared.message is None:
         code, reason = prepared.problem or ("internal", "no message")
-        return _fail(session, facts, delivery, now(), code, reason, enqueue), None
+        return _fail(runtime, session, facts, delivery, now(), code, reason, enqueue), None
     adapter = runtime.adapter_for(facts.school, prepared.message.channel)
     try:
         receipt = adapter.send(prepared.message)
     except ChannelError as exc:
-        return _failed(session, facts, delivery, exc, adapter.name, now(), enqueue), None
+        return _failed(runtime, session, facts, delivery, exc, adapter.name, now(), enqueue), None
     return DeliveryOutcome(Outcome.SENT), receipt
 
 
 def _failed(
+    runtime: Runtime,
     session: Session,
     facts: AnnouncementFacts,
     delivery: Delivery,
@@ -253,7 +256,9 @@ def _failed(
             update(Contact).where(Contact.id == delivery.contact_id).values(push_token_dead=True)
         )
     if isinstance(error, PermanentFailure):
-        return _fail(session, facts, delivery, moment, error.code, error.reason, enqueue)
+        if error.code == TWILIO_UNSUBSCRIBED and delivery.channel == Channel.SMS.value:
+            _record_unsubscribed(session, delivery.contact_id, moment)
+        return _fail(runtime, session, facts, delivery, moment, error.code, error.reason, enqueue)
     if isinstance(error, TransientFailure):
         return _transient(session, delivery, moment, error)
     raise error
@@ -278,7 +283,9 @@ def _send_shared(
         if isinstance(result, ProviderReceipt):
             outcomes[item.delivery.id] = (DeliveryOutcome(Outcome.SENT), result)
         else:
-            outcome = _failed(session, facts, item.delivery, result, adapter.name, now(), enqueue)
+            outcome = _failed(
+                runtime, session, facts, item.delivery, result, adapter.name, now(), enqueue
+            )
             outcomes[item.delivery.id] = (outcome, None)
     return outcomes
 
@@ -537,7 +544,26 @@ def _transient(
     return DeliveryOutcome(Outcome.RETRY, exc.retry_after)
 
 
+#: Twilio's "the recipient has unsubscribed (texted STOP)": remembered like an inbound STOP.
+TWILIO_UNSUBSCRIBED = "21610"
+
+
+def _record_unsubscribed(session: Session, contact_id: int, moment: datetime) -> None:
+    """Record an SMS opt-out for the contact's number, as an inbound STOP would."""
+    phone = session.scalar(select(Contact.phone_e164).where(Contact.id == contact_id))
+    if phone is None or session.get(SmsOptOut, phone) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(
+                SmsOptOut(phone_e164=phone, keyword=TWILIO_UNSUBSCRIBED, opted_out_at=moment)
+            )
+    except IntegrityError:  # recorded meanwhile by another worker or the inbound webhook
+        pass
+
+
 def _fail(
+    runtime: Runtime,
     session: Session,
     facts: AnnouncementFacts,
     delivery: Delivery,
@@ -556,7 +582,7 @@ def _fail(
         error_code=code,
         error_reason=reason[:300],
     )
-    follow_ups = start_follow_ups(session, delivery, moment)
+    follow_ups = start_follow_ups(session, delivery, moment, runtime=runtime)
     session.commit()
     log.warning("delivery %s failed permanently (%s)", delivery.id, code)
     if follow_ups:

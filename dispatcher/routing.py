@@ -12,7 +12,10 @@ The rules, in the order they apply:
    contacts with parental responsibility for an audience student; others are excluded.
 3. Emergency-only contacts (priority 3) get only the categories that escalate
    (``escalate_to_next_contact``: emergency closures, short-notice changes).
-4. An opt-out is honoured only where the category allows it.
+4. An opt-out is honoured only where the category allows it: a category opt-out excludes the
+   contact; an SMS opt-out (the number texted STOP) removes SMS from the channels, and a
+   contact left with no channel because of it is excluded too (they asked not to be texted:
+   not a family for the office to phone). Categories that allow no opt-out still text.
 5. Channels: the school's order for the category, limited to the channels the school has and
    the contact can receive (an SMS-capable mobile and no ``no_sms`` need; an email and no
    ``no_email`` need; a live app token). A contact's preferred channel, or email for a
@@ -25,7 +28,7 @@ The rules, in the order they apply:
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dispatcher.config import CategoryPolicy, SchoolConfig
 from dispatcher.domain import (
@@ -61,6 +64,7 @@ class ContactProfile:
     language: str | None = None
     needs: frozenset[Need] = frozenset()
     opt_outs: frozenset[str] = frozenset()
+    sms_opted_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ EXCLUDED_NO_CONTACT = "no_contact"
 EXCLUDED_NO_PARENTAL_RESPONSIBILITY = "no_parental_responsibility"
 EXCLUDED_EMERGENCY_ONLY = "emergency_only"
 EXCLUDED_OPTED_OUT = "opted_out"
+EXCLUDED_SMS_OPTED_OUT = "sms_opted_out"
 UNREACHABLE_NO_CHANNEL = "no_channel"
 
 
@@ -143,10 +148,19 @@ def reachable_channels(contact: ContactProfile) -> frozenset[Channel]:
     return frozenset(channels)
 
 
+def usable_channels(category: CategoryPolicy, contact: ContactProfile) -> frozenset[Channel]:
+    """Channels the contact can receive *for this category*: ``reachable_channels`` less SMS
+    when the number texted STOP and the category lets families opt out."""
+    channels = reachable_channels(contact)
+    if category.opt_out_allowed and contact.sms_opted_out:
+        channels = channels - {Channel.SMS}
+    return channels
+
+
 def _ordered_channels(
     category: CategoryPolicy, school: SchoolConfig, contact: ContactProfile
 ) -> list[Channel]:
-    can_receive = reachable_channels(contact)
+    can_receive = usable_channels(category, contact)
     order = [c for c in school.channels_for(category) if c in can_receive]
     favourite = contact.preferred_channel
     if favourite is None and Need.SCREEN_READER in contact.needs:
@@ -185,7 +199,8 @@ def route_contact(
 
     Promises: a ``no_contact`` link is never used; no channel appears twice; SMS is never
     planned for a ``no_sms`` contact or a number that cannot take texts; an opt-out is
-    honoured only where the category allows it; every contact with a usable channel gets at
+    honoured only where the category allows it (a category opt-out, or an SMS opt-out for
+    the text channel); every contact with a usable channel gets at
     least one delivery unless excluded by safeguarding, parental responsibility, priority or
     an allowed opt-out.
     """
@@ -198,6 +213,12 @@ def route_contact(
         return RoutingDecision(contact.contact_id, student_id, excluded_reason=EXCLUDED_OPTED_OUT)
 
     order = _ordered_channels(category, school, contact)
+    if not order and category.opt_out_allowed and contact.sms_opted_out:
+        without_opt_out = _ordered_channels(category, school, replace(contact, sms_opted_out=False))
+        if without_opt_out:
+            return RoutingDecision(
+                contact.contact_id, student_id, excluded_reason=EXCLUDED_SMS_OPTED_OUT
+            )
     if not order:
         return RoutingDecision(
             contact.contact_id, student_id, unreachable_reason=_why_unreachable(school, contact)

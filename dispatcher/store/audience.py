@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 from dispatcher.audience import AudienceSelector
 from dispatcher.domain import Channel, Need
 from dispatcher.routing import ContactProfile, StudentLink
-from dispatcher.store.models import Contact, Group, GroupMembership, Student, StudentContact
+from dispatcher.store.models import (
+    Contact,
+    Group,
+    GroupMembership,
+    SmsOptOut,
+    Student,
+    StudentContact,
+)
 
 
 @dataclass(frozen=True)
@@ -101,38 +108,61 @@ def iter_audience_batches(
                     row.student_id, row.priority, row.parental_responsibility, row.no_contact
                 )
             )
-        batch: list[AudienceContact] = []
-        for contact in session.execute(
-            select(
-                Contact.id,
-                Contact.phone_e164,
-                Contact.phone_sms_capable,
-                Contact.email,
-                Contact.push_token,
-                Contact.push_token_dead,
-                Contact.preferred_channel,
-                Contact.language,
-                Contact.needs,
-                Contact.opt_outs,
-            )
-            .where(Contact.id.in_(contact_ids))
-            .order_by(Contact.id)
-        ):
-            token = None if contact.push_token_dead else contact.push_token
-            profile = ContactProfile(
-                contact_id=contact.id,
-                links=tuple(links[contact.id]),
-                sms_number=contact.phone_e164 if contact.phone_sms_capable else None,
-                has_phone=contact.phone_e164 is not None,
-                email=contact.email,
-                push_token=token,
-                preferred_channel=Channel(contact.preferred_channel)
-                if contact.preferred_channel
-                else None,
-                language=contact.language,
-                needs=frozenset(Need(n) for n in _split(contact.needs)),
-                opt_outs=frozenset(_split(contact.opt_outs)),
-            )
-            batch.append(AudienceContact(profile, contact.phone_e164, contact.email, token))
+        batch = load_audience_contacts(session, contact_ids, links)
         yield batch
         cursor = contact_ids[-1]
+
+
+def sms_opted_out_numbers(session: Session, phones: Iterable[str | None]) -> set[str]:
+    """Those of ``phones`` that texted STOP (and not START since): table ``sms_opt_outs``."""
+    wanted = {p for p in phones if p}
+    if not wanted:
+        return set()
+    return set(
+        session.scalars(select(SmsOptOut.phone_e164).where(SmsOptOut.phone_e164.in_(wanted)))
+    )
+
+
+def load_audience_contacts(
+    session: Session, contact_ids: list[int], links: Mapping[int, list[StudentLink]]
+) -> list[AudienceContact]:
+    """Routing profiles (with address book entries) of ``contact_ids``, in id order, each
+    with its ``links``. A dead push token counts as none; a number that texted STOP is
+    flagged ``sms_opted_out`` (routing honours it where the category allows opting out)."""
+    rows = session.execute(
+        select(
+            Contact.id,
+            Contact.phone_e164,
+            Contact.phone_sms_capable,
+            Contact.email,
+            Contact.push_token,
+            Contact.push_token_dead,
+            Contact.preferred_channel,
+            Contact.language,
+            Contact.needs,
+            Contact.opt_outs,
+        )
+        .where(Contact.id.in_(contact_ids))
+        .order_by(Contact.id)
+    ).all()
+    opted_out = sms_opted_out_numbers(session, (row.phone_e164 for row in rows))
+    batch: list[AudienceContact] = []
+    for contact in rows:
+        token = None if contact.push_token_dead else contact.push_token
+        profile = ContactProfile(
+            contact_id=contact.id,
+            links=tuple(links.get(contact.id, ())),
+            sms_number=contact.phone_e164 if contact.phone_sms_capable else None,
+            has_phone=contact.phone_e164 is not None,
+            email=contact.email,
+            push_token=token,
+            preferred_channel=Channel(contact.preferred_channel)
+            if contact.preferred_channel
+            else None,
+            language=contact.language,
+            needs=frozenset(Need(n) for n in _split(contact.needs)),
+            opt_outs=frozenset(_split(contact.opt_outs)),
+            sms_opted_out=contact.phone_e164 in opted_out,
+        )
+        batch.append(AudienceContact(profile, contact.phone_e164, contact.email, token))
+    return batch

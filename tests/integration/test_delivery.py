@@ -324,3 +324,16 @@ def test_a_batch_hands_retries_to_the_one_id_actor_and_falls_back_on_refusals(
     # the refused SMS's contact already has its email back-up: no second email is created
     assert [q for q in queued if not q.delay_ms] == []
     assert len(adapter.sent) == len(ids) - 2
+
+
+def test_a_text_refused_as_unsubscribed_records_the_opt_out(runtime: Any) -> None:
+    from dispatcher.store.models import SmsOptOut
+
+    import_roster(runtime, [row(mobile="07700 900123")])
+    adapter = ScriptedAdapter({Channel.SMS: [PermanentFailure("21610", "unsubscribed")]})
+    scripted = _with_adapter(runtime, adapter)
+    ids = delivery_ids(plan(scripted, create(runtime), now=TUESDAY_10AM))
+    outcomes = deliver_batch(scripted, ids, lambda: TUESDAY_10AM, lambda _: None).outcomes
+    assert sorted(outcomes.values()) == sorted([Outcome.FAILED, Outcome.SENT])
+    with runtime.sessions() as session:
+        assert [o.phone_e164 for o in session.scalars(select(SmsOptOut))] == ["+447700900123"]

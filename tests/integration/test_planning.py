@@ -297,7 +297,9 @@ def test_report_csv_lists_who_to_phone(runtime: Any) -> None:
     result = runner.invoke(app, ["report", str(announcement_id), "--csv"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert lines[0] == "student_id,student_name,contact_id,contact_name,phone,reason"
+    assert lines[0] == (
+        "student_id,student_name,contact_id,contact_name,phone,reason,family_reached,other_phones"
+    )
     assert len(lines) == 2 and lines[1].startswith("S3,") and "+441632960001" in lines[1]
     result = runner.invoke(app, ["report", "999", "--json"])
     assert result.exit_code == 2 and "999" in result.stderr
