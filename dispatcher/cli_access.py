@@ -1,10 +1,121 @@
-"""Commands managing API access: ``dispatcher tokens``."""
+"""Commands managing API access: ``dispatcher tokens create|list|revoke``.
+
+The token itself is printed once, by ``create``; only its SHA-256 is stored, so ``list``
+cannot show it and a lost token is revoked and replaced.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Annotated, Any, NoReturn
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+tokens_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
+_console = Console()
+_err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _runtime() -> Any:
+    from dispatcher.config import ConfigError
+    from dispatcher.runtime import current_runtime
+    from dispatcher.settings import SettingsError
+
+    try:
+        return current_runtime()
+    except (SettingsError, ConfigError) as exc:
+        _fail(str(exc))
+
+
+@tokens_app.command("create")
+def create(
+    name: Annotated[str, typer.Option(help="A unique name, e.g. office-brockmoor.")],
+    role: Annotated[str, typer.Option(help="office, senior or admin.")],
+    school: Annotated[
+        str | None, typer.Option(help="School slug; leave out for a whole-trust token.")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Create a token and print it: the only time it is shown (only its hash is kept)."""
+    from dispatcher.tokens import TokenError, create_token
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            info, secret = create_token(
+                session, runtime.configuration, name, role, school, datetime.now(UTC)
+            )
+        except TokenError as exc:
+            _fail(f"--{exc.field}: {str(exc).removeprefix(exc.field + ': ')}")
+    if json_output:
+        _print_json({"token": secret, **info.as_json()})
+        return
+    scope = f"school {info.school}" if info.school else "the whole trust"
+    _console.print(f"token {info.name!r} ({info.role.value}, {scope}):", highlight=False)
+    sys.stdout.write(secret + "\n")
+    _err.print("Store it now: it is not shown again (only its SHA-256 is kept).")
+
+
+@tokens_app.command("list")
+def list_(json_output: JsonFlag = False) -> None:
+    """Every token (never the token itself): name, role, school, created, used, revoked."""
+    from dispatcher.tokens import list_tokens
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        tokens = list_tokens(session)
+    if json_output:
+        _print_json({"tokens": [t.as_json() for t in tokens]})
+        return
+    table = Table("id", "name", "role", "school", "created", "last used", "revoked")
+    for t in tokens:
+        table.add_row(
+            str(t.id),
+            t.name,
+            t.role.value,
+            t.school or "(whole trust)",
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
+            f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-",
+        )
+    _console.print(table)
+
+
+@tokens_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """Revoke a token: from now on it gets 401."""
+    from dispatcher.tokens import TokenError, revoke_token
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            info = revoke_token(session, name, datetime.now(UTC))
+        except TokenError as exc:
+            _fail(f"NAME: {str(exc).removeprefix(exc.field + ': ')}")
+    if json_output:
+        _print_json(info.as_json())
+        return
+    _console.print(f"token {info.name!r} revoked", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the ``dispatcher`` command line."""
-    del app
+    app.add_typer(tokens_app, name="tokens")

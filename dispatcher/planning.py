@@ -227,7 +227,7 @@ def plan_announcement(
 
     Resumable: starts after the announcement's cursor, so a plan interrupted by a crash picks
     up where its last committed batch ended. Does nothing for an announcement already planned
-    or cancelled.
+    or cancelled, and stops at the next batch when it is cancelled while being planned.
     """
     with runtime.sessions() as session:
         announcement = session.get(Announcement, announcement_id)
@@ -305,6 +305,24 @@ def plan_announcement(
             first_contact = batch[0].profile.contact_id
             last_contact = batch[-1].profile.contact_id
             with runtime.sessions.begin() as session:
+                # The progress update comes first and only while the announcement is still
+                # being planned: a cancel (which updates the same row) either happened
+                # before, and this batch writes nothing, or waits for this batch to commit
+                # and then cancels its deliveries.
+                still_planning = session.execute(
+                    update(Announcement)
+                    .where(Announcement.id == announcement_id, Announcement.state == "planning")
+                    .values(
+                        plan_cursor=last_contact,
+                        planned_deliveries=Announcement.planned_deliveries + len(rows),
+                        recipients=Announcement.recipients + recipients,
+                        excluded_contacts=Announcement.excluded_contacts + excluded,
+                        unreachable_contacts=Announcement.unreachable_contacts + unreachable,
+                        language_fallbacks=Announcement.language_fallbacks + fallbacks,
+                    )
+                )
+                if still_planning.rowcount != 1:  # type: ignore[attr-defined]
+                    return written
                 ids: list[int] = []
                 if rows:
                     # A plain executemany (no RETURNING) keeps one short statement that the
@@ -323,18 +341,6 @@ def plan_announcement(
                     )
                 if outcomes:
                     session.execute(insert(PlanOutcome), outcomes)
-                session.execute(
-                    update(Announcement)
-                    .where(Announcement.id == announcement_id)
-                    .values(
-                        plan_cursor=last_contact,
-                        planned_deliveries=Announcement.planned_deliveries + len(rows),
-                        recipients=Announcement.recipients + recipients,
-                        excluded_contacts=Announcement.excluded_contacts + excluded,
-                        unreachable_contacts=Announcement.unreachable_contacts + unreachable,
-                        language_fallbacks=Announcement.language_fallbacks + fallbacks,
-                    )
-                )
             delay_ms = (
                 max(0, int((held_until - moment).total_seconds() * 1000)) if held_until else None
             )

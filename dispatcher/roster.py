@@ -387,9 +387,9 @@ def _parse_record(
         no_contact=p.field("no_contact", _no_default, False),
         phone=p.field("mobile", _optional(normalise_phone), None),
         email=p.field("email", _optional(normalise_email), None),
-        preferred_channel=p.field("preferred_channel", _channel, None),
+        preferred_channel=p.field("preferred_channel", parse_channel, None),
         language=p.field("language", _optional(normalise_language), None),
-        needs=p.field("needs", _needs, frozenset()),
+        needs=p.field("needs", parse_needs, frozenset()),
         opt_outs=p.field("opt_outs", lambda text: _opt_outs(text, categories), frozenset()),
         push_token=p.field("push_token", _push_token, None),
     )
@@ -449,7 +449,8 @@ def _no_default(text: str) -> bool:
     return _flag(text, default=False)
 
 
-def _channel(text: str) -> Channel | None:
+def parse_channel(text: str) -> Channel | None:
+    """A preferred-channel cell: ``sms``, ``email``, ``push`` (any case) or empty (None)."""
     if not text:
         return None
     try:
@@ -460,7 +461,8 @@ def _channel(text: str) -> Channel | None:
         ) from None
 
 
-def _needs(text: str) -> frozenset[Need]:
+def parse_needs(text: str) -> frozenset[Need]:
+    """A needs cell: needs separated by ``LIST_SEPARATOR`` (see ``Need``); unknown: error."""
     needs: list[Need] = []
     for position, item in enumerate(_list(text), start=1):
         try:

@@ -162,6 +162,10 @@ def sweep(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
     report.plans = replay_lost_plans(runtime, broker, now)
     report.confirmed_sent, report.released = release_stale_sending(runtime, broker, now)
     report.deliveries = replay_lost_deliveries(runtime, broker, now)
+    # MIS events stored but never processed (issue 6): queued again, logged by mis.py.
+    from dispatcher.mis import replay_received_events
+
+    replay_received_events(runtime, broker, now)
     if report.plans or report.deliveries or report.released or report.confirmed_sent:
         log.warning(
             "sweep: %d plans and %d deliveries re-queued, %d stale sends released, "

@@ -15,15 +15,16 @@ from sqlalchemy import func, or_, select
 from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.domain import ACTIVE_STATES, Urgency
 from dispatcher.runtime import Runtime, current_runtime
-from dispatcher.store.models import Announcement, Delivery
+from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.sweep import sweep
 
 log = logging.getLogger("dispatcher.worker")
 
 
 def outstanding_work(runtime: Runtime, now: datetime) -> int:
-    """How many deliveries are pending or sending, plus announcements still to be planned
-    (those scheduled for later, and deliveries held for a send window, do not count)."""
+    """How many deliveries are pending or sending, announcements still to be planned and MIS
+    events still to be applied (announcements scheduled for later, and deliveries held for a
+    send window, do not count)."""
     with runtime.sessions() as session:
         deliveries = session.scalar(
             select(func.count())
@@ -38,7 +39,10 @@ def outstanding_work(runtime: Runtime, now: datetime) -> int:
                 or_(Announcement.send_at.is_(None), Announcement.send_at <= now),
             )
         )
-    return int(deliveries or 0) + int(plans or 0)
+        events = session.scalar(
+            select(func.count()).select_from(MisEvent).where(MisEvent.status == "received")
+        )
+    return int(deliveries or 0) + int(plans or 0) + int(events or 0)
 
 
 def lanes() -> dict[str, frozenset[str]]:

@@ -14,6 +14,7 @@ from dispatcher.web import (
     provider_webhooks,
     reports_api,
 )
+from dispatcher.web.errors import install_error_handlers
 
 
 def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> FastAPI:
@@ -24,10 +25,16 @@ def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> Fast
         version="1.0",
         description=(
             "Send announcements to families by SMS, email and app push; receive provider "
-            "delivery reports and school MIS events."
+            "delivery reports and school MIS events.\n\n"
+            "API calls need `Authorization: Bearer <token>` (tokens come from "
+            "`dispatcher tokens create`). Every error answers "
+            '`{"detail": [{"field": ..., "message": ...}]}` where `field` names what was '
+            "wrong: `body.category`, `query.school`, `path.announcement_id`, "
+            "`header.Authorization`..."
         ),
     )
     app.state.runtime_factory = runtime_factory
+    install_error_handlers(app)
     for module in (health, provider_webhooks, reports_api, announcements_api, mis_webhooks):
         app.include_router(module.router)
     return app

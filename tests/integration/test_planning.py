@@ -303,3 +303,46 @@ def test_report_csv_lists_who_to_phone(runtime: Any) -> None:
     assert len(lines) == 2 and lines[1].startswith("S3,") and "+441632960001" in lines[1]
     result = runner.invoke(app, ["report", "999", "--json"])
     assert result.exit_code == 2 and "999" in result.stderr
+
+
+def test_a_plan_cancelled_half_way_writes_and_queues_nothing_more(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from sqlalchemy import func, update
+
+    from dispatcher.planning import plan_announcement
+    from dispatcher.queueing import QueuedWork
+
+    import_roster(
+        runtime,
+        [row(student_id=f"S{i}", contact_id=f"C{i}", mobile=f"07700 900{i:03d}") for i in range(6)],
+    )
+    small_batches = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"plan_batch_size": 2})
+    )
+    announcement_id = create(runtime)
+    queued: list[QueuedWork] = []
+
+    def enqueue_then_cancel(work: list[QueuedWork]) -> None:
+        queued.extend(work)
+        with runtime.sessions.begin() as session:  # the office cancels after the first batch
+            session.execute(
+                update(Announcement)
+                .where(Announcement.id == announcement_id)
+                .values(state="cancelled")
+            )
+
+    written = plan_announcement(
+        small_batches, announcement_id, lambda: datetime.now(UTC), enqueue_then_cancel
+    )
+    with runtime.sessions() as session:
+        stored = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.announcement_id == announcement_id)
+        )
+        state = session.scalar(select(Announcement.state).where(Announcement.id == announcement_id))
+    assert state == "cancelled"
+    assert written == stored == len([i for q in queued for i in q.object_ids]) == 4  # 2 families
