@@ -39,6 +39,7 @@ import requests
 from google.auth import exceptions as google_exceptions
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
+from requests.adapters import HTTPAdapter
 
 from channels.base import (
     ChannelError,
@@ -49,6 +50,7 @@ from channels.base import (
 from channels.provider_settings import DEFAULT_FCM_BASE_URL, ProviderSettings, protect_logs
 from channels.rate_limit import RateLimit
 from channels.retrying import (
+    CONNECTIONS_PER_PROCESS,
     ErrorRule,
     FailureKind,
     RetryPolicy,
@@ -189,6 +191,8 @@ class FcmPushAdapter:
             dict(service_account_info), scopes=list(SCOPES)
         )
         self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        for scheme in ("https://", "http://"):  # one kept-alive connection per worker thread
+            self._session.mount(scheme, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_PROCESS))
         self.send_url = (
             f"{self.base_url}/v1/projects/{quote(self.project_id, safe='')}/messages:send"
         )

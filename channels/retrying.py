@@ -53,6 +53,10 @@ log = logging.getLogger("channels.retrying")
 T = TypeVar("T")
 
 
+#: HTTP connections each adapter keeps alive per process: at least a worker's threads.
+CONNECTIONS_PER_PROCESS = 32
+
+
 class ConfigurationFailure(PermanentFailure):
     """The provider refused our credentials or account settings (HTTP 401/403, a sender that
     is not ours, an unknown account): every message on this channel would fail the same way.

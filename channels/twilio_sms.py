@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 import requests
 from pydantic import SecretStr
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
@@ -52,6 +53,7 @@ from channels.base import (
 from channels.provider_settings import DEFAULT_TWILIO_BASE_URL, ProviderSettings, protect_logs
 from channels.rate_limit import RateLimit
 from channels.retrying import (
+    CONNECTIONS_PER_PROCESS,
     ConfigurationFailure,
     ErrorRule,
     FailureKind,
@@ -144,6 +146,11 @@ class _HeaderKeepingHttpClient(TwilioHttpClient):  # type: ignore[misc]
     def __init__(self, timeout: float) -> None:
         super().__init__(timeout=timeout)
         self._local = threading.local()
+        # One kept-alive connection per worker thread: the SDK's pool (cpu count + 4) is
+        # smaller than a worker's threads, and every connection beyond it is a new TLS
+        # handshake per text.
+        for scheme in ("https://", "http://"):
+            self.session.mount(scheme, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_PROCESS))
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
         self._local.retry_after = None
