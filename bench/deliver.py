@@ -63,6 +63,10 @@ if TYPE_CHECKING:
     from channels.base import OutgoingMessage
     from dispatcher.emulator import ProviderEmulator
 
+from postgres_admin import admin_execute, postgres_problem  # bench/ is on sys.path
+
+from dispatcher.emulator.cli import provider_environment
+
 REPO = Path(__file__).resolve().parents[1]
 SCHOOL = "demo"
 CATEGORY = "emergency_closure"
@@ -104,41 +108,8 @@ def _log_to(stream_is_stderr: bool) -> Callable[[str], None]:
 # --- databases and Redis ---------------------------------------------------------------------
 
 
-def _admin_engine(server_url: str) -> Any:
-    from sqlalchemy import create_engine
-
-    return create_engine(
-        f"{server_url.rstrip('/')}/postgres",
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 5},
-    )
-
-
-def postgres_problem(server_url: str) -> str | None:
-    """Why PostgreSQL at ``server_url`` cannot be used, or None if it answers."""
-    from sqlalchemy import text
-
-    try:
-        engine = _admin_engine(server_url)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return None
-
-
-def _admin_execute(server_url: str, statement: str) -> None:
-    from sqlalchemy import text
-
-    engine = _admin_engine(server_url)
-    with engine.connect() as connection:
-        connection.execute(text(statement))
-    engine.dispose()
-
-
 def _drop_postgres(server_url: str) -> None:
-    _admin_execute(server_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+    admin_execute(server_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 def fresh_database(kind: str, workdir: Path, postgres_url: str, label: str) -> str:
@@ -152,7 +123,7 @@ def fresh_database(kind: str, workdir: Path, postgres_url: str, label: str) -> s
         url = f"sqlite:///{path}"
     else:
         _drop_postgres(postgres_url)
-        _admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
+        admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
         url = f"{postgres_url.rstrip('/')}/{BENCH_DATABASE}"
     upgrade_database(url)
     return url
@@ -290,22 +261,6 @@ def postgres_counters(database_url: str) -> dict[str, int]:
 
 
 # --- environment and the dispatcher command ----------------------------------------------------
-
-
-def emulator_env(emulator: ProviderEmulator, service_account: Path) -> dict[str, str]:
-    """What ``dispatcher.cli._start_emulator`` sets: every provider pointed at the emulator."""
-    service_account.write_text(json.dumps(emulator.fcm_service_account_info()))
-    service_account.chmod(0o600)
-    return {
-        "TWILIO_ACCOUNT_SID": emulator.TWILIO_ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": emulator.TWILIO_AUTH_TOKEN,
-        "TWILIO_BASE_URL": emulator.url,
-        "SENDGRID_API_KEY": emulator.SENDGRID_API_KEY,
-        "SENDGRID_BASE_URL": emulator.url,
-        "FCM_SERVICE_ACCOUNT_FILE": str(service_account),
-        "FCM_PROJECT_ID": emulator.FCM_PROJECT_ID,
-        "FCM_BASE_URL": emulator.url,
-    }
 
 
 def bench_env(
@@ -1155,7 +1110,7 @@ def main(argv: list[str]) -> int:
     emulator = ProviderEmulator().start()
     try:
         with private_redis(workdir, args.redis_url) as redis_url:
-            providers = emulator_env(emulator, workdir / "emulator-service-account.json")
+            providers = provider_environment(emulator, workdir / "emulator-service-account.json")
 
             # 1. the pipeline
             url = fresh_database(database, workdir, args.postgres_url, "main")

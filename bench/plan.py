@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from postgres_admin import admin_engine, admin_execute, postgres_problem  # bench/ is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 SCHOOLS = 50
 CATEGORY = "emergency_closure"
@@ -87,39 +89,6 @@ def write_config(config_dir: Path) -> None:
 # --- databases ------------------------------------------------------------------------------
 
 
-def _admin_engine(server_url: str) -> Any:
-    from sqlalchemy import create_engine
-
-    return create_engine(
-        f"{server_url.rstrip('/')}/postgres",
-        isolation_level="AUTOCOMMIT",
-        connect_args={"connect_timeout": 5},
-    )
-
-
-def postgres_problem(server_url: str) -> str | None:
-    """Why PostgreSQL at ``server_url`` cannot be used, or None if it answers."""
-    from sqlalchemy import text
-
-    try:
-        engine = _admin_engine(server_url)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return None
-
-
-def _admin_execute(server_url: str, statement: str) -> None:
-    from sqlalchemy import text
-
-    engine = _admin_engine(server_url)
-    with engine.connect() as connection:
-        connection.execute(text(statement))
-    engine.dispose()
-
-
 @contextmanager
 def fresh_database(kind: str, workdir: Path, postgres_url: str) -> Iterator[str]:
     """A new, empty database at the newest schema; dropped (or deleted) afterwards."""
@@ -137,14 +106,14 @@ def fresh_database(kind: str, workdir: Path, postgres_url: str) -> Iterator[str]
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    _admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-    _admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
+    admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+    admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
     url = f"{postgres_url.rstrip('/')}/{BENCH_DATABASE}"
     try:
         upgrade_database(url)
         yield url
     finally:
-        _admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
+        admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
 
 
 def settings_env(database_url: str, workdir: Path, redis_url: str) -> dict[str, str]:
@@ -404,7 +373,7 @@ def server_versions(redis_url: str, postgres_url: str | None) -> str:
     info = redis.Redis.from_url(redis_url).info("server")
     parts = [f"Redis {info.get('redis_version', '?')}"]
     if postgres_url:
-        engine = _admin_engine(postgres_url)
+        engine = admin_engine(postgres_url)
         with engine.connect() as connection:
             parts.append(f"PostgreSQL {connection.execute(text('SHOW server_version')).scalar()}")
         engine.dispose()

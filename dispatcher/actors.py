@@ -21,7 +21,16 @@ from dispatcher.broker import (
 from dispatcher.delivering import Outcome, deliver, deliver_batch
 from dispatcher.domain import Urgency
 from dispatcher.planning import plan_announcement
-from dispatcher.queueing import QueuedWork, clear_marker, delivery_marker, enqueue, plan_marker
+from dispatcher.queueing import (
+    MIS_EVENT_ACTOR,
+    PLAN_ACTOR,
+    QueuedWork,
+    clear_marker,
+    delivery_marker,
+    enqueue,
+    mis_marker,
+    plan_marker,
+)
 from dispatcher.runtime import current_runtime
 
 broker: RedisBroker = setup_broker()
@@ -42,7 +51,7 @@ class RetryLater(dramatiq.Retry):
 
 
 @dramatiq.actor(
-    actor_name="plan_announcement",
+    actor_name=PLAN_ACTOR,
     queue_name=PLAN_QUEUE,
     priority=QUEUE_PRIORITY[PLAN_QUEUE],
     max_retries=20,
@@ -111,14 +120,14 @@ ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})
 
 
 @dramatiq.actor(
-    actor_name="process_mis_event",
+    actor_name=MIS_EVENT_ACTOR,
     queue_name=PLAN_QUEUE,
     priority=QUEUE_PRIORITY[PLAN_QUEUE],
     max_retries=20,
 )
 def process_mis_event(mis_event_id: int) -> None:
     """Apply one stored MIS event (roster change or payment request) and mark it done."""
-    from dispatcher.mis import mis_marker, process_event
+    from dispatcher.mis import process_event
 
     process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
     clear_marker(broker, mis_marker(mis_event_id))

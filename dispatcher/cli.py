@@ -342,7 +342,7 @@ def submit(runtime: Any, request: Any, now: datetime) -> tuple[int, bool]:
     """Store the announcement, then queue its plan; return (id, created)."""
     from dispatcher.actors import broker
     from dispatcher.announcements import create_announcement
-    from dispatcher.queueing import QueuedWork, enqueue
+    from dispatcher.queueing import enqueue, plan_work
 
     with runtime.sessions() as session:
         announcement, created = create_announcement(session, runtime, request, now)
@@ -350,10 +350,7 @@ def submit(runtime: Any, request: Any, now: datetime) -> tuple[int, bool]:
         announcement_id = announcement.id
         send_at = announcement.send_at
     if created:
-        delay = None
-        if send_at is not None:
-            delay = max(0, int((send_at - now).total_seconds() * 1000)) or None
-        enqueue(broker, [QueuedWork("plan_announcement", announcement_id, delay)])
+        enqueue(broker, [plan_work(announcement_id, send_at, now)])
     return announcement_id, created
 
 
@@ -664,24 +661,11 @@ def demo(
 def _start_emulator(data_dir: Path) -> Any:
     """Start the provider emulator and point this process and its children at it."""
     from dispatcher.emulator import ProviderEmulator
+    from dispatcher.emulator.cli import provider_environment
 
     emulator = ProviderEmulator().start()
     data_dir.mkdir(parents=True, exist_ok=True)
-    service_account = data_dir / "emulator-service-account.json"
-    service_account.write_text(json.dumps(emulator.fcm_service_account_info()))
-    service_account.chmod(0o600)
-    os.environ.update(
-        {
-            "TWILIO_ACCOUNT_SID": emulator.TWILIO_ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": emulator.TWILIO_AUTH_TOKEN,
-            "TWILIO_BASE_URL": emulator.url,
-            "SENDGRID_API_KEY": emulator.SENDGRID_API_KEY,
-            "SENDGRID_BASE_URL": emulator.url,
-            "FCM_SERVICE_ACCOUNT_FILE": str(service_account),
-            "FCM_PROJECT_ID": emulator.FCM_PROJECT_ID,
-            "FCM_BASE_URL": emulator.url,
-        }
-    )
+    os.environ.update(provider_environment(emulator, data_dir / "emulator-service-account.json"))
     for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
         os.environ.pop(variable, None)
     return emulator

@@ -52,11 +52,13 @@ from dispatcher.announcements import (
 )
 from dispatcher.domain import Channel
 from dispatcher.queueing import (
-    MARKER_TTL_SECONDS,
+    MIS_EVENT_ACTOR,
     QueuedWork,
-    current_generation,
+    mis_marker,
     missing_markers,
+    plan_work,
 )
+from dispatcher.queueing import enqueue as enqueue_messages
 from dispatcher.roster import (
     normalise_email,
     normalise_language,
@@ -65,7 +67,6 @@ from dispatcher.roster import (
     parse_needs,
 )
 from dispatcher.runtime import Runtime
-from dispatcher.store.deliveries import as_utc
 from dispatcher.store.models import AuditEntry, Contact, MisEvent, School, Student
 
 log = logging.getLogger("dispatcher.mis")
@@ -75,7 +76,6 @@ SIGNATURE_TOLERANCE = timedelta(minutes=5)
 TIMESTAMP_HEADER = "X-MIS-Timestamp"
 SIGNATURE_HEADER = "X-MIS-Signature"
 SECRET_VARIABLE_PREFIX = "DISPATCHER_MIS_SECRET_"
-PROCESS_ACTOR = "process_mis_event"
 #: An event younger than this may still be on its way to the queue: the sweep leaves it.
 ENQUEUE_SETTLE = timedelta(seconds=5)
 
@@ -399,11 +399,6 @@ def check_event(runtime: Runtime, school: str, envelope: EventEnvelope, data: Ev
 # --- storing and queueing -------------------------------------------------------------------
 
 
-def mis_marker(mis_event_id: int) -> str:
-    """Redis key marking an MIS event as queued or being processed."""
-    return f"dispatcher:inflight:mis:{mis_event_id}"
-
-
 def store_event(
     session: Session,
     school_id: int,
@@ -444,13 +439,7 @@ def find_event(session: Session, school_id: int, event_id: str) -> int | None:
 def enqueue_events(broker: RedisBroker, mis_event_ids: list[int]) -> None:
     """Queue ``process_mis_event`` for each stored event, then mark it in flight (with the
     Redis generation, like plans and deliveries) so the sweep knows it is queued."""
-    if not mis_event_ids:
-        return
-    generation = current_generation(broker)
-    actor = broker.get_actor(PROCESS_ACTOR)
-    for mis_event_id in mis_event_ids:
-        broker.enqueue(actor.message(mis_event_id))
-        broker.client.set(mis_marker(mis_event_id), generation, ex=MARKER_TTL_SECONDS)
+    enqueue_messages(broker, [QueuedWork(MIS_EVENT_ACTOR, i) for i in mis_event_ids])
 
 
 def replay_received_events(runtime: Runtime, broker: RedisBroker, now: datetime) -> int:
@@ -541,10 +530,7 @@ def process_event(
             )
         session.commit()
     if announcement_id is not None and created:
-        delay = None
-        if send_at is not None:
-            delay = max(0, int((as_utc(send_at) - now).total_seconds() * 1000)) or None
-        enqueue([QueuedWork("plan_announcement", announcement_id, delay)])
+        enqueue([plan_work(announcement_id, send_at, now)])
     log.info("MIS event %d (%s) processed: %s", mis_event_id, event_type, external_event_id)
     return "processed"
 

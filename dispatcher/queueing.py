@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
@@ -48,9 +49,24 @@ class QueuedWork:
         return self.batch or (self.object_id,)
 
 
+PLAN_ACTOR = "plan_announcement"
+MIS_EVENT_ACTOR = "process_mis_event"
+#: The in-flight marker's kind per actor; every other actor delivers.
+_MARKER_KINDS = {PLAN_ACTOR: "plan", MIS_EVENT_ACTOR: "mis"}
+
+
 def _marker(actor_name: str, object_id: int) -> str:
-    kind = "plan" if actor_name.startswith("plan") else "delivery"
+    kind = _MARKER_KINDS.get(actor_name, "delivery")
     return f"dispatcher:inflight:{kind}:{object_id}"
+
+
+def plan_work(announcement_id: int, send_at: datetime | None, now: datetime) -> QueuedWork:
+    """The message that plans an announcement: at once, or delayed until its ``send_at``."""
+    delay = None
+    if send_at is not None:
+        send_at = send_at if send_at.tzinfo is not None else send_at.replace(tzinfo=UTC)
+        delay = max(0, int((send_at - now).total_seconds() * 1000)) or None
+    return QueuedWork(PLAN_ACTOR, announcement_id, delay)
 
 
 def delivery_marker(delivery_id: int) -> str:
@@ -60,7 +76,12 @@ def delivery_marker(delivery_id: int) -> str:
 
 def plan_marker(announcement_id: int) -> str:
     """Redis key marking an announcement's plan as queued or running."""
-    return f"dispatcher:inflight:plan:{announcement_id}"
+    return _marker(PLAN_ACTOR, announcement_id)
+
+
+def mis_marker(mis_event_id: int) -> str:
+    """Redis key marking an MIS event as queued or being processed."""
+    return _marker(MIS_EVENT_ACTOR, mis_event_id)
 
 
 def current_generation(broker: RedisBroker) -> str:

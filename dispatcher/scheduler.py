@@ -53,7 +53,7 @@ from dispatcher.calendar import (
     missed_reason,
 )
 from dispatcher.config import ConfigError
-from dispatcher.queueing import QueuedWork, enqueue
+from dispatcher.queueing import enqueue, plan_work
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Announcement, ReminderFire
 from dispatcher.store.schools import ensure_school
@@ -212,10 +212,7 @@ def fire_reminder(
         announcement_id = announcement.id
         send_at = announcement.send_at
     if created:
-        delay = None
-        if send_at is not None:
-            delay = max(0, int((send_at - now).total_seconds() * 1000)) or None
-        enqueue(broker, [QueuedWork("plan_announcement", announcement_id, delay)])
+        enqueue(broker, [plan_work(announcement_id, send_at, now)])
     return "sent", announcement_id, _detail(reminder)
 
 

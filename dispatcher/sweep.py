@@ -27,6 +27,7 @@ from sqlalchemy import or_, select
 from dispatcher.domain import Channel, DeliveryState, Urgency
 from dispatcher.planning import DELIVER_ACTOR
 from dispatcher.queueing import (
+    PLAN_ACTOR,
     QueuedWork,
     delivery_marker,
     enqueue,
@@ -66,7 +67,7 @@ def replay_lost_plans(runtime: Runtime, broker: RedisBroker, now: datetime) -> i
         ).all()
     keys = {plan_marker(r.id): r.id for r in rows}
     lost = [keys[k] for k in missing_markers(broker, keys)]
-    enqueue(broker, [QueuedWork("plan_announcement", a) for a in sorted(lost)])
+    enqueue(broker, [QueuedWork(PLAN_ACTOR, a) for a in sorted(lost)])
     return len(lost)
 
 

@@ -30,6 +30,22 @@ def write_service_account(emulator: ProviderEmulator, path: str | None) -> Path:
     return target
 
 
+def provider_environment(emulator: ProviderEmulator, service_account_file: Path) -> dict[str, str]:
+    """The environment variables that point every provider adapter at ``emulator`` (writing
+    its FCM service account to ``service_account_file``)."""
+    write_service_account(emulator, str(service_account_file))
+    return {
+        "TWILIO_ACCOUNT_SID": emulator.TWILIO_ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": emulator.TWILIO_AUTH_TOKEN,
+        "TWILIO_BASE_URL": emulator.url,
+        "SENDGRID_API_KEY": emulator.SENDGRID_API_KEY,
+        "SENDGRID_BASE_URL": emulator.url,
+        "FCM_SERVICE_ACCOUNT_FILE": str(service_account_file),
+        "FCM_PROJECT_ID": emulator.FCM_PROJECT_ID,
+        "FCM_BASE_URL": emulator.url,
+    }
+
+
 def describe(emulator: ProviderEmulator, service_account_file: Path) -> str:
     """The text printed on start: URL, credentials and control endpoints."""
     return "\n".join(

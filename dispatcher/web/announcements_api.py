@@ -296,13 +296,10 @@ def enqueue_plan(announcement_id: int, send_at: datetime | None, now: datetime) 
     its plan later.
     """
     from dispatcher.actors import broker
-    from dispatcher.queueing import QueuedWork, enqueue
+    from dispatcher.queueing import enqueue, plan_work
 
-    delay = None
-    if send_at is not None:
-        delay = max(0, int((as_utc(send_at) - now).total_seconds() * 1000)) or None
     try:
-        enqueue(broker, [QueuedWork("plan_announcement", announcement_id, delay)])
+        enqueue(broker, [plan_work(announcement_id, send_at, now)])
     except RedisError:
         log.warning(
             "announcement %d stored but its plan could not be queued; the sweep will",

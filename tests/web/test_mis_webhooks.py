@@ -14,8 +14,8 @@ import dramatiq
 import pytest
 from sqlalchemy import func, select
 
-from dispatcher.mis import mis_marker, process_event, replay_received_events, sign
-from dispatcher.queueing import QueuedWork
+from dispatcher.mis import process_event, replay_received_events, sign
+from dispatcher.queueing import QueuedWork, mis_marker
 from dispatcher.store.models import (
     Announcement,
     AuditEntry,
