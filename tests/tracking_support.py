@@ -27,6 +27,7 @@ TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TWILIO_SID = "AC" + "1" * 32
 TWILIO_TOKEN = "tracking-test-twilio-token"
 PUBLIC_BASE_URL = "http://testserver"
+NEWSLETTER_VARS = {"title": "November news", "url": "https://demo-primary.example/news"}
 
 
 class Webhooks:

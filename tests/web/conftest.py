@@ -22,3 +22,11 @@ def client(app: Any) -> Iterator[TestClient]:
     """An HTTP client for the app (no server process)."""
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def hooks(runtime: Any, app: Any, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The provider webhooks configured with test secrets (``tests.tracking_support``)."""
+    from tests.tracking_support import configure_webhooks
+
+    return configure_webhooks(app, client, monkeypatch)

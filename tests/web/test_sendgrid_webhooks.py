@@ -6,15 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from dispatcher.emulator.signing import EmulatorKeys
 from dispatcher.store.reports import announcement_report
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import (
+    NEWSLETTER_VARS,
     TUESDAY_10AM,
     Webhooks,
-    configure_webhooks,
     deliveries,
     events,
     one,
@@ -28,12 +26,6 @@ TRIP_VARS = {
     "reply_by": "Friday",
     "letter_url": "https://demo-primary.example/paris",
 }
-NEWSLETTER_VARS = {"title": "November news", "url": "https://demo-primary.example/news"}
-
-
-@pytest.fixture
-def hooks(runtime: Any, app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> Webhooks:
-    return configure_webhooks(app, client, monkeypatch)
 
 
 def families(n: int) -> list[dict[str, str]]:

@@ -15,11 +15,11 @@ from dispatcher.store.models import InboundMessage, PlanOutcome, SmsOptOut
 from dispatcher.store.reports import announcement_report
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import (
+    NEWSLETTER_VARS,
     PUBLIC_BASE_URL,
     TUESDAY_10AM,
     TWILIO_TOKEN,
     Webhooks,
-    configure_webhooks,
     deliveries,
     events,
     one,
@@ -32,12 +32,6 @@ PAYMENT_VARS = {
     "due_date": "Friday",
     "payment_link": "https://pay.example/x",
 }
-NEWSLETTER_VARS = {"title": "November news", "url": "https://demo-primary.example/news"}
-
-
-@pytest.fixture
-def hooks(runtime: Any, app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> Webhooks:
-    return configure_webhooks(app, client, monkeypatch)
 
 
 def _sent_payment_sms(runtime: Any) -> tuple[int, Any]:
