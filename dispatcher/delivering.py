@@ -14,13 +14,15 @@ Two entry points share every step:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import starmap
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,7 +68,7 @@ log = logging.getLogger("dispatcher.deliver")
 MAX_ATTEMPTS = 8
 #: Sends recorded per commit in a batch: a worker killed mid-batch leaves at most this many
 #: sent messages still marked ``sending`` (settled by the sweep).
-RECORD_EVERY = 10
+RECORD_EVERY = 25
 
 
 class Outcome(StrEnum):
@@ -125,12 +127,75 @@ def announcement_facts(
     return facts
 
 
-def _address(contact: Contact, channel: Channel) -> str | None:
-    if channel is Channel.SMS:
-        return contact.phone_e164 if contact.phone_sms_capable else None
-    if channel is Channel.EMAIL:
-        return contact.email
-    return None if contact.push_token_dead else contact.push_token
+@contextmanager
+def _batch_session(runtime: Runtime) -> Iterator[Session]:
+    """A session that keeps one database connection across its commits (a batch commits
+    several times; checking a pooled connection out again for each would cost a round trip)."""
+    with runtime.engine.connect() as connection, runtime.sessions(bind=connection) as session:
+        yield session
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    """What sending a delivery needs of its row and its contact's row."""
+
+    id: int
+    announcement_id: int
+    contact_id: int
+    channel: str
+    language: str
+    format: str
+    state: str
+    not_before: datetime | None
+    first_name: str
+    phone_e164: str | None
+    phone_sms_capable: bool
+    email: str | None
+    push_token: str | None
+    push_token_dead: bool
+
+    def address(self, channel: Channel) -> str | None:
+        """Where ``channel`` reaches the contact now, or None."""
+        if channel is Channel.SMS:
+            return self.phone_e164 if self.phone_sms_capable else None
+        if channel is Channel.EMAIL:
+            return self.email
+        return None if self.push_token_dead else self.push_token
+
+
+_LOAD = (
+    select(
+        Delivery.id,
+        Delivery.announcement_id,
+        Delivery.contact_id,
+        Delivery.channel,
+        Delivery.language,
+        Delivery.format,
+        Delivery.state,
+        Delivery.not_before,
+        Contact.first_name,
+        Contact.phone_e164,
+        Contact.phone_sms_capable,
+        Contact.email,
+        Contact.push_token,
+        Contact.push_token_dead,
+    )
+    .join(Contact, Contact.id == Delivery.contact_id)
+    .where(Delivery.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Delivery.id)
+)
+
+_STUDENT_NAMES = (
+    select(StudentContact.contact_id, Student.first_name)
+    .join(Student, StudentContact.student_id == Student.id)
+    .where(
+        StudentContact.contact_id.in_(bindparam("contact_ids", expanding=True)),
+        StudentContact.no_contact.is_(False),
+        Student.school_id == bindparam("school_id"),
+        Student.active.is_(True),
+    )
+    .order_by(Student.first_name)
+)
 
 
 def _student_names(
@@ -138,37 +203,23 @@ def _student_names(
 ) -> dict[int, list[str]]:
     """First names of the active students each contact may hear about, sorted."""
     names: dict[int, list[str]] = {contact_id: [] for contact_id in contact_ids}
-    rows = session.execute(
-        select(StudentContact.contact_id, Student.first_name)
-        .join(Student, StudentContact.student_id == Student.id)
-        .where(
-            StudentContact.contact_id.in_(list(contact_ids)),
-            StudentContact.no_contact.is_(False),
-            Student.school_id == school_id,
-            Student.active.is_(True),
-        )
-        .order_by(Student.first_name)
+    rows = session.connection().execute(
+        _STUDENT_NAMES, {"contact_ids": list(contact_ids), "school_id": school_id}
     )
     for contact_id, first_name in rows:
         names[contact_id].append(first_name)
     return names
 
 
-def _load(session: Session, ids: Sequence[int]) -> list[tuple[Delivery, Contact]]:
-    rows = session.execute(
-        select(Delivery, Contact)
-        .join(Contact, Contact.id == Delivery.contact_id)
-        .where(Delivery.id.in_(list(ids)))
-        .order_by(Delivery.id)
-    )
-    return [(d, c) for d, c in rows]
+def _load(session: Session, ids: Sequence[int]) -> list[_Due]:
+    return list(starmap(_Due, session.connection().execute(_LOAD, {"ids": list(ids)})))
 
 
 @dataclass
 class _Prepared:
     """A claimed delivery ready to send, or the reason it cannot be."""
 
-    delivery: Delivery
+    delivery: _Due
     message: OutgoingMessage | None = None
     segments: int | None = None
     problem: tuple[str, str] | None = None
@@ -177,12 +228,11 @@ class _Prepared:
 def _prepare(
     runtime: Runtime,
     facts: AnnouncementFacts,
-    delivery: Delivery,
-    contact: Contact,
+    delivery: _Due,
     students: list[str],
 ) -> _Prepared:
     channel = Channel(delivery.channel)
-    to = _address(contact, channel)
+    to = delivery.address(channel)
     if to is None:
         return _Prepared(
             delivery, problem=("no_address", f"contact has no usable {channel.value} address")
@@ -191,7 +241,7 @@ def _prepare(
     context = {
         **facts.variables,
         "school": school_context(school),
-        "contact": {"first_name": contact.first_name},
+        "contact": {"first_name": delivery.first_name},
         "students": students,
     }
     try:
@@ -241,7 +291,7 @@ def _failed(
     runtime: Runtime,
     session: Session,
     facts: AnnouncementFacts,
-    delivery: Delivery,
+    delivery: _Due,
     error: ChannelError,
     provider: str,
     moment: datetime,
@@ -315,11 +365,11 @@ def deliver(
     - A transient failure puts it back to pending and returns ``RETRY`` (the actor raises so
       that Dramatiq retries with backoff), until ``MAX_ATTEMPTS``.
     """
-    with runtime.sessions() as session:
+    with _batch_session(runtime) as session:
         loaded = _load(session, [delivery_id])
         if not loaded:
             return DeliveryOutcome(Outcome.SKIPPED)
-        delivery, contact = loaded[0]
+        delivery = loaded[0]
         facts = announcement_facts(runtime, session, delivery.announcement_id)
         if facts is None:
             return DeliveryOutcome(Outcome.SKIPPED)
@@ -350,8 +400,8 @@ def deliver(
             return DeliveryOutcome(Outcome.SKIPPED)
         session.commit()
 
-        names = _student_names(session, facts.school_id, [contact.id])
-        prepared = _prepare(runtime, facts, delivery, contact, names[contact.id])
+        names = _student_names(session, facts.school_id, [delivery.contact_id])
+        prepared = _prepare(runtime, facts, delivery, names[delivery.contact_id])
         outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
         if receipt is not None:
             record_sent(session, [_sent_record(prepared, receipt, now())])
@@ -388,11 +438,11 @@ def deliver_batch(
     failures recorded with their follow-ups. A delivery the provider asks to retry is handed
     to the one-id actor (Dramatiq's retries with backoff)."""
     result = BatchOutcome()
-    with runtime.sessions() as session:
+    with _batch_session(runtime) as session:
         loaded = _load(session, delivery_ids)
-        by_announcement: dict[int, list[tuple[Delivery, Contact]]] = {}
-        for delivery, contact in loaded:
-            by_announcement.setdefault(delivery.announcement_id, []).append((delivery, contact))
+        by_announcement: dict[int, list[_Due]] = {}
+        for delivery in loaded:
+            by_announcement.setdefault(delivery.announcement_id, []).append(delivery)
         for delivery_id in delivery_ids:
             result.outcomes[delivery_id] = Outcome.SKIPPED
         for announcement_id, rows in by_announcement.items():
@@ -406,7 +456,7 @@ def _deliver_announcement_rows(
     runtime: Runtime,
     session: Session,
     facts: AnnouncementFacts,
-    rows: list[tuple[Delivery, Contact]],
+    rows: list[_Due],
     now: Callable[[], datetime],
     enqueue: Callable[[list[QueuedWork]], None],
     result: BatchOutcome,
@@ -414,10 +464,10 @@ def _deliver_announcement_rows(
     moment = now()
     urgency = facts.category.urgency
     opening = hold_until(facts.category, facts.school, moment)
-    pending = [d.id for d, _ in rows if d.state == DeliveryState.PENDING.value]
+    pending = [d.id for d in rows if d.state == DeliveryState.PENDING.value]
     due_held = [
         d.id
-        for d, _ in rows
+        for d in rows
         if d.state == DeliveryState.HELD.value
         and d.not_before is not None
         and as_utc(d.not_before) <= moment
@@ -438,12 +488,9 @@ def _deliver_announcement_rows(
     session.commit()
     if not claimed:
         return
-    contacts = {d.id: (d, c) for d, c in rows if d.id in claimed}
-    names = _student_names(session, facts.school_id, sorted({c.id for _, c in contacts.values()}))
-    prepared = {
-        delivery_id: _prepare(runtime, facts, d, c, names[c.id])
-        for delivery_id, (d, c) in sorted(contacts.items())
-    }
+    due = [d for d in rows if d.id in claimed]  # in id order, as loaded
+    names = _student_names(session, facts.school_id, sorted({d.contact_id for d in due}))
+    prepared = {d.id: _prepare(runtime, facts, d, names[d.contact_id]) for d in due}
     shared = [
         p for p in prepared.values() if p.message is not None and p.message.channel is Channel.EMAIL
     ]
@@ -488,7 +535,7 @@ CONFIGURATION_RETRY_SECONDS = 300.0
 
 
 def _configuration_problem(
-    session: Session, delivery: Delivery, moment: datetime, provider: str, exc: PermanentFailure
+    session: Session, delivery: _Due, moment: datetime, provider: str, exc: PermanentFailure
 ) -> DeliveryOutcome:
     """The provider refused our account (bad credentials, suspended, wrong sender): that is
     not the family's fault, so the delivery goes back to pending instead of failing, and
@@ -514,7 +561,7 @@ def _configuration_problem(
 
 
 def _transient(
-    session: Session, delivery: Delivery, moment: datetime, exc: TransientFailure
+    session: Session, delivery: _Due, moment: datetime, exc: TransientFailure
 ) -> DeliveryOutcome:
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery.id)) or 0
     if attempts >= MAX_ATTEMPTS:
@@ -566,7 +613,7 @@ def _fail(
     runtime: Runtime,
     session: Session,
     facts: AnnouncementFacts,
-    delivery: Delivery,
+    delivery: _Due,
     moment: datetime,
     code: str,
     reason: str,
@@ -582,7 +629,8 @@ def _fail(
         error_code=code,
         error_reason=reason[:300],
     )
-    follow_ups = start_follow_ups(session, delivery, moment, runtime=runtime)
+    failed = session.get(Delivery, delivery.id)
+    follow_ups = start_follow_ups(session, failed, moment, runtime=runtime) if failed else []
     session.commit()
     log.warning("delivery %s failed permanently (%s)", delivery.id, code)
     if follow_ups:

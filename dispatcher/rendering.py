@@ -10,9 +10,10 @@ Pure: the only I/O is reading template files (once each per ``TemplateLibrary``)
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -104,6 +105,7 @@ class RenderedMessage:
     direction: str
 
 
+@functools.lru_cache(maxsize=256)
 def text_direction(language: str) -> Direction:
     """Return ``"rtl"`` for a language written right to left, otherwise ``"ltr"``.
 
@@ -249,6 +251,10 @@ class TemplateLibrary:
         )
         self._env.filters["join_names"] = join_names
         self._variables: dict[str, _Variables] = {}
+        # Looked up for every message: kept here rather than recomputed (names checked) or
+        # fetched through Jinja's cache (which locks).
+        self._names: dict[tuple[str, str, tuple[str, ...]], dict[str, str]] = {}
+        self._templates: dict[str, jinja2.Template] = {}
 
     def categories(self) -> frozenset[str]:
         """Return the categories that have a folder of templates (folders named ``_*`` are not)."""
@@ -318,38 +324,36 @@ class TemplateLibrary:
         values: dict[str, Any] = {key: value for key, value in context.items() if _is_given(value)}
         values.update(lang=language, direction=direction, format=fmt.value)
         names = self._template_names(category, language, CHANNEL_PARTS[channel])
-        for part in CHANNEL_PARTS[channel]:
+        for part, name in names.items():
             missing = self._part_variables(category, language, part).required - values.keys()
             if missing:
-                raise MissingVariable(sorted(missing)[0], names[part])
+                raise MissingVariable(sorted(missing)[0], name)
 
-        empty = RenderedMessage(
-            category=category,
-            channel=channel,
-            language=language,
-            format=fmt,
-            subject=None,
-            body="",
-            html=None,
-            title=None,
-            sms=None,
-            direction=direction,
-        )
+        def message(
+            body: str,
+            subject: str | None = None,
+            html: str | None = None,
+            title: str | None = None,
+            sms: SmsText | None = None,
+        ) -> RenderedMessage:
+            return RenderedMessage(
+                category, channel, language, fmt, subject, body, html, title, sms, direction
+            )
+
         if channel is Channel.SMS:
             sms = prepare_sms(self._render(names["sms.txt.j2"], values))
-            return replace(empty, body=sms.text, sms=sms)
+            return message(sms.text, sms=sms)
         if channel is Channel.EMAIL:
             subject = _single_line(self._render(names["email_subject.txt.j2"], values))
             values["subject"] = subject
-            return replace(
-                empty,
+            return message(
+                normalise_whitespace(self._render(names["email.txt.j2"], values)),
                 subject=subject,
                 html=self._render(names["email.html.j2"], values).strip() + "\n",
-                body=normalise_whitespace(self._render(names["email.txt.j2"], values)),
             )
         title = _single_line(self._render(names["push_title.txt.j2"], values))
         body = _single_line(self._render(names["push_body.txt.j2"], values))
-        return replace(empty, title=title, body=_truncate(body, PUSH_BODY_LIMIT))
+        return message(_truncate(body, PUSH_BODY_LIMIT), title=title)
 
     def preview(
         self,
@@ -386,18 +390,43 @@ class TemplateLibrary:
                     messages.append(rendered)
         return messages
 
+    def compile_all(self) -> int:
+        """Compile every template now rather than on its first message (a worker does this
+        at start, so the first text of an emergency waits for nothing); return how many.
+        A broken template is left for ``preview`` to report."""
+        compiled = 0
+        for name in self._env.list_templates(filter_func=lambda n: n.endswith(".j2")):
+            try:
+                self._template(name)
+            except jinja2.TemplateError:
+                continue
+            compiled += 1
+        return compiled
+
     # --- internals ----------------------------------------------------------------------
 
-    def _template_names(self, category: str, language: str, parts: Iterable[str]) -> dict[str, str]:
-        if not _CATEGORY_NAME.fullmatch(category):
-            raise TemplateError(f"{category!r} is not a category name", category)
-        if not _LANGUAGE_TAG.fullmatch(language):
-            raise TemplateError(f"{language!r} is not a language tag", f"{category}/{language}")
-        return {part: f"{category}/{language}/{part}" for part in parts}
+    def _template_names(
+        self, category: str, language: str, parts: tuple[str, ...]
+    ) -> dict[str, str]:
+        key = (category, language, parts)
+        names = self._names.get(key)
+        if names is None:
+            if not _CATEGORY_NAME.fullmatch(category):
+                raise TemplateError(f"{category!r} is not a category name", category)
+            if not _LANGUAGE_TAG.fullmatch(language):
+                raise TemplateError(f"{language!r} is not a language tag", f"{category}/{language}")
+            names = self._names[key] = {part: f"{category}/{language}/{part}" for part in parts}
+        return names
+
+    def _template(self, name: str) -> jinja2.Template:
+        template = self._templates.get(name)
+        if template is None:
+            template = self._templates[name] = self._env.get_template(name)
+        return template
 
     def _render(self, name: str, values: Mapping[str, Any]) -> str:
         try:
-            return self._env.get_template(name).render(values)
+            return self._template(name).render(values)
         except jinja2.UndefinedError as exc:
             raise MissingVariable(_undefined_name(str(exc)), name) from exc
         except jinja2.TemplateNotFound as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels.base import ChannelAdapter
-from channels.factory import build_channel_registry, unsubscribable_categories
 from channels.outbox import OutboxAdapter
 from channels.provider_settings import ProviderSettings, load_provider_settings
 from channels.registry import ChannelRegistry
@@ -71,21 +71,26 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         )
     )
     redis_client = redis.Redis.from_url(resolve_redis_url(settings)) if rate_limited else None
-    registry = build_channel_registry(
-        providers,
-        outbox,
-        redis_client=redis_client,
-        unsubscribable_categories=unsubscribable_categories(
-            configuration.policy.categories.values()
-        ),
-    )
+
+    def build_adapters() -> Mapping[Channel, ChannelAdapter]:
+        from channels.factory import build_channel_registry, unsubscribable_categories
+
+        return build_channel_registry(
+            providers,
+            outbox,
+            redis_client=redis_client,
+            unsubscribable_categories=unsubscribable_categories(
+                configuration.policy.categories.values()
+            ),
+        ).adapters
+
     return Runtime(
         settings=settings,
         configuration=configuration,
         engine=engine,
         sessions=sessions,
         templates=TemplateLibrary(settings.templates_dir),
-        channels=registry,
+        channels=ChannelRegistry.built_on_first_use(build_adapters),
         outbox=outbox,
     )
 

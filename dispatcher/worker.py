@@ -57,6 +57,14 @@ def lanes() -> dict[str, frozenset[str]]:
     }
 
 
+def warm_up(runtime: Runtime) -> None:
+    """Do before the first message what would otherwise delay it: import and set up the
+    provider adapters, compile the templates."""
+    adapters = runtime.channels.all_adapters()
+    templates = runtime.templates.compile_all()
+    log.info("ready: %d channel adapters, %d templates", len(adapters), templates)
+
+
 def start_workers(broker: dramatiq.Broker, threads: int) -> list[dramatiq.Worker]:
     """Start one Dramatiq worker per lane, each with ``threads`` threads."""
     # Each lane registers its own consumer-management middleware on the shared broker, which
@@ -79,6 +87,7 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
     from dispatcher.actors import broker
 
     runtime = current_runtime()
+    warm_up(runtime)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: FrameType | None) -> None:

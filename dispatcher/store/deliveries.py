@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, exists, insert, literal, null, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.domain import ALLOWED_TRANSITIONS, DeliveryState
@@ -90,6 +90,93 @@ def claim_delivery(
     return bool(claim_deliveries(session, [delivery_id], [], now))
 
 
+_DELIVERIES = cast(Table, Delivery.__table__)
+_EVENTS = cast(Table, DeliveryEvent.__table__)
+_EVENT_COLUMNS = ("delivery_id", "at", "from_state", "to_state", "code", "detail")
+
+#: Claim the deliveries of ``ids`` still in ``from_state``; returns the ids claimed.
+_CLAIM = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        _DELIVERIES.c.state == bindparam("from_state"),
+    )
+    .values(
+        state=DeliveryState.SENDING.value,
+        claimed_at=bindparam("now"),
+        updated_at=bindparam("now"),
+        attempts=_DELIVERIES.c.attempts + 1,
+    )
+    .returning(_DELIVERIES.c.id)
+)
+
+#: Hold the deliveries of ``ids`` still pending until ``until``; returns the ids held.
+_HOLD = (
+    update(_DELIVERIES)
+    .where(
+        _DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        _DELIVERIES.c.state == DeliveryState.PENDING.value,
+    )
+    .values(
+        state=DeliveryState.HELD.value, not_before=bindparam("until"), updated_at=bindparam("now")
+    )
+    .returning(_DELIVERIES.c.id)
+)
+
+#: One event per delivery of ``ids``, all with the same moment, states and detail.
+_EVENTS_FOR_IDS = insert(_EVENTS).from_select(
+    list(_EVENT_COLUMNS),
+    select(
+        _DELIVERIES.c.id,
+        bindparam("at", type_=_EVENTS.c.at.type),
+        bindparam("from_state", type_=_EVENTS.c.from_state.type),
+        bindparam("to_state", type_=_EVENTS.c.to_state.type),
+        null(),
+        bindparam("detail", type_=_EVENTS.c.detail.type),
+    ).where(_DELIVERIES.c.id.in_(bindparam("ids", expanding=True))),
+)
+
+#: Record one send (executemany): ``sending`` becomes ``sent``; a state a provider callback
+#: already moved on is kept, gaining only the provider's id.
+_RECORD_SENT = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("d_id"))
+    .values(
+        state=case(
+            (_DELIVERIES.c.state == DeliveryState.SENDING.value, DeliveryState.SENT.value),
+            else_=_DELIVERIES.c.state,
+        ),
+        sent_at=bindparam("d_at"),
+        updated_at=bindparam("d_at"),
+        provider=bindparam("d_provider"),
+        provider_message_id=bindparam("d_message_id"),
+        sms_segments=bindparam("d_segments"),
+    )
+)
+
+_earlier = _EVENTS.alias("earlier")
+#: The ``sending -> sent`` event of each delivery of ``ids`` now sent, unless one exists (a
+#: provider's "sent" callback got there first).
+_SENT_EVENTS = insert(_EVENTS).from_select(
+    list(_EVENT_COLUMNS),
+    select(
+        _DELIVERIES.c.id,
+        _DELIVERIES.c.sent_at,
+        literal(DeliveryState.SENDING.value, _EVENTS.c.from_state.type),
+        literal(DeliveryState.SENT.value, _EVENTS.c.to_state.type),
+        null(),
+        _DELIVERIES.c.provider,
+    ).where(
+        _DELIVERIES.c.id.in_(bindparam("ids", expanding=True)),
+        _DELIVERIES.c.state == DeliveryState.SENT.value,
+        ~exists().where(
+            _earlier.c.delivery_id == _DELIVERIES.c.id,
+            _earlier.c.to_state == DeliveryState.SENT.value,
+        ),
+    ),
+)
+
+
 def claim_deliveries(
     session: Session, pending: Sequence[int], due_held: Sequence[int], now: datetime
 ) -> list[int]:
@@ -97,22 +184,16 @@ def claim_deliveries(
     ``due_held`` still held become ``sending``, one conditional UPDATE per starting state.
     Returns the ids claimed (others were taken, sent or cancelled meanwhile); records an
     event for each. The caller has checked that ``due_held`` are due, and commits."""
+    connection = session.connection()
     claimed: list[int] = []
     for state, ids in ((DeliveryState.PENDING, pending), (DeliveryState.HELD, due_held)):
         if not ids:
             continue
-        taken = session.scalars(
-            update(Delivery)
-            .where(Delivery.id.in_(list(ids)), Delivery.state == state.value)
-            .values(
-                state=DeliveryState.SENDING.value,
-                claimed_at=now,
-                updated_at=now,
-                attempts=Delivery.attempts + 1,
-            )
-            .returning(Delivery.id)
-            .execution_options(synchronize_session=False)
-        ).all()
+        taken = list(
+            connection.execute(
+                _CLAIM, {"ids": list(ids), "from_state": state.value, "now": now}
+            ).scalars()
+        )
         _record_events(session, taken, now, state, DeliveryState.SENDING)
         claimed.extend(taken)
     return claimed
@@ -125,17 +206,15 @@ def hold_deliveries(
     return them. The caller commits."""
     if not ids:
         return []
-    held = session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(list(ids)), Delivery.state == DeliveryState.PENDING.value)
-        .values(state=DeliveryState.HELD.value, not_before=until, updated_at=now)
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    held = list(
+        session.connection()
+        .execute(_HOLD, {"ids": list(ids), "until": until, "now": now})
+        .scalars()
+    )
     _record_events(
         session, held, now, DeliveryState.PENDING, DeliveryState.HELD, "outside send window"
     )
-    return list(held)
+    return held
 
 
 @dataclass(frozen=True)
@@ -150,34 +229,15 @@ class SentRecord:
 
 
 def record_sent(session: Session, records: Sequence[SentRecord]) -> None:
-    """Record sends in one round trip: each delivery still ``sending`` becomes ``sent``
-    with its provider's id. A delivery a provider callback already moved on (delivered,
-    undelivered) keeps that state and gains only the provider's id. The caller commits."""
+    """Record sends: each delivery still ``sending`` becomes ``sent`` with its provider's
+    id, and gains its ``sending -> sent`` event. A delivery a provider callback already
+    moved on (delivered, undelivered) keeps that state and gains only the provider's id.
+    The caller commits."""
     if not records:
         return
-    ids = [r.delivery_id for r in records]
-    sending = set(
-        session.scalars(
-            select(Delivery.id).where(
-                Delivery.id.in_(ids), Delivery.state == DeliveryState.SENDING.value
-            )
-        )
-    )
-    table = cast(Table, Delivery.__table__)
-    session.connection().execute(
-        update(table)
-        .where(table.c.id == bindparam("d_id"))
-        .values(
-            state=case(
-                (table.c.state == DeliveryState.SENDING.value, DeliveryState.SENT.value),
-                else_=table.c.state,
-            ),
-            sent_at=bindparam("d_at"),
-            updated_at=bindparam("d_at"),
-            provider=bindparam("d_provider"),
-            provider_message_id=bindparam("d_message_id"),
-            sms_segments=bindparam("d_segments"),
-        ),
+    connection = session.connection()
+    connection.execute(
+        _RECORD_SENT,
         [
             {
                 "d_id": r.delivery_id,
@@ -189,20 +249,7 @@ def record_sent(session: Session, records: Sequence[SentRecord]) -> None:
             for r in records
         ],
     )
-    events = [
-        {
-            "delivery_id": r.delivery_id,
-            "at": r.at,
-            "from_state": DeliveryState.SENDING.value,
-            "to_state": DeliveryState.SENT.value,
-            "code": None,
-            "detail": r.provider,
-        }
-        for r in records
-        if r.delivery_id in sending
-    ]
-    if events:
-        session.execute(insert(DeliveryEvent), events)
+    connection.execute(_SENT_EVENTS, {"ids": [r.delivery_id for r in records]})
 
 
 def _record_events(
@@ -214,19 +261,15 @@ def _record_events(
     detail: str | None = None,
 ) -> None:
     if ids:
-        session.execute(
-            insert(DeliveryEvent),
-            [
-                {
-                    "delivery_id": delivery_id,
-                    "at": now,
-                    "from_state": from_state.value,
-                    "to_state": to_state.value,
-                    "code": None,
-                    "detail": detail,
-                }
-                for delivery_id in ids
-            ],
+        session.connection().execute(
+            _EVENTS_FOR_IDS,
+            {
+                "ids": list(ids),
+                "at": now,
+                "from_state": from_state.value,
+                "to_state": to_state.value,
+                "detail": detail,
+            },
         )
 
 

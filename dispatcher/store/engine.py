@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+#: Database connections each process keeps open at most (more than a worker's threads per lane,
+#: the plan and the sweep use at once); up to ``max_overflow`` more are opened for bursts.
+POOL_SIZE = 24
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -36,7 +41,10 @@ def make_engine(url: str) -> Engine:
         # Let SQLAlchemy issue BEGIN itself so that a transaction takes the write lock
         # only when it writes (pysqlite's own handling is unreliable around DDL).
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # Connections are kept, not reopened: a worker's threads each hold one while they send
+    # a batch, and a connection closed on return (beyond the pool) costs PostgreSQL a new
+    # backend process the next time. Connections open only when needed.
+    return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -46,6 +54,8 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def alembic_config(url: str) -> AlembicConfig:
     """Alembic configuration pointing at our migrations and ``url``."""
+    from alembic.config import Config as AlembicConfig  # only migrations need Alembic
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -54,6 +64,8 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade_database(url: str) -> None:
     """Apply every migration not yet applied to the database at ``url``."""
+    from alembic import command
+
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -118,3 +118,31 @@ def test_a_rate_without_redis_is_an_error(emulator: ProviderEmulator, tmp_path: 
 def test_unsubscribable_categories_come_from_the_policy() -> None:
     policy = load_policy(CONFIG_DIR)
     assert unsubscribable_categories(policy.categories.values()) == {"newsletter", "survey"}
+
+
+def test_a_runtime_sets_up_its_providers_only_when_a_message_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Commands that never send (announce, report, roster import) do not wait for the
+    provider SDKs; the first message gets the configured provider."""
+    from dispatcher.runtime import build_runtime
+    from dispatcher.settings import load_settings
+
+    built: list[int] = []
+    real_build = build_channel_registry
+
+    def counting_build(*args: object, **kwargs: object) -> object:
+        built.append(1)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("channels.factory.build_channel_registry", counting_build)
+    monkeypatch.setenv("DISPATCHER_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DISPATCHER_CONFIG_DIR", str(CONFIG_DIR))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with ProviderEmulator() as emulator:
+        runtime = build_runtime(load_settings(), emulator_settings(emulator, tmp_path))
+        assert built == []
+        adapter = runtime.channels.adapter_for(Channel.SMS)
+        assert isinstance(adapter, TwilioSmsAdapter)
+        assert runtime.channels.adapter_for(Channel.EMAIL) is not None
+        assert built == [1]  # once, whatever is asked next

@@ -21,8 +21,10 @@ from dispatcher.domain import Channel
 from dispatcher.queueing import QueuedWork, enqueue
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
 from dispatcher.store.reports import announcement_report
+from dispatcher.tracking import ProviderStatus, apply_statuses
 from dispatcher.worker import start_workers
 from tests.factories import create, delivery_ids, import_roster, plan, row
+from tests.tracking_support import events
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -337,3 +339,53 @@ def test_a_text_refused_as_unsubscribed_records_the_opt_out(runtime: Any) -> Non
     assert sorted(outcomes.values()) == sorted([Outcome.FAILED, Outcome.SENT])
     with runtime.sessions() as session:
         assert [o.phone_e164 for o in session.scalars(select(SmsOptOut))] == ["+447700900123"]
+
+
+class CallbackFirstAdapter:
+    """Accepts every message and, before returning, reports it as a provider's status
+    callback racing ahead of the worker would: Twilio "sent", SendGrid "delivered"."""
+
+    name = "fast"
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+
+    def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        provider, status = ("twilio", "sent")
+        if message.channel is Channel.EMAIL:
+            provider, status = ("sendgrid", "delivered")
+        apply_statuses(
+            self.runtime,
+            [ProviderStatus(provider, status, message.delivery_id)],
+            TUESDAY_10AM,
+            lambda _: None,
+        )
+        return ProviderReceipt(provider, f"{provider}-{message.delivery_id}")
+
+    def find_sent(self, delivery_id: int) -> ProviderReceipt | None:
+        return None
+
+
+def test_a_callback_ahead_of_the_worker_leaves_one_history_and_the_providers_id(
+    runtime: Any,
+) -> None:
+    import_roster(runtime, many_families(3))
+    ids = delivery_ids(plan(runtime, create(runtime)))
+    fast = dataclasses.replace(
+        runtime, channels=ChannelRegistry(dict.fromkeys(Channel, CallbackFirstAdapter(runtime)))
+    )
+    result = deliver_batch(fast, ids, lambda: TUESDAY_10AM, lambda _: None)
+    assert set(result.outcomes.values()) == {Outcome.SENT}
+    with runtime.sessions() as session:
+        deliveries = {
+            d.id: d for d in session.scalars(select(Delivery).where(Delivery.id.in_(ids)))
+        }
+    assert {d.channel: d.state for d in deliveries.values()} == {
+        "sms": "sent",  # the callback's word stands: the worker does not move it back
+        "email": "delivered",
+    }
+    for delivery_id, delivery in deliveries.items():
+        assert delivery.provider_message_id == f"{delivery.provider}-{delivery_id}"
+        history = [(before, after) for before, after, _ in events(runtime, delivery_id)]
+        assert history.count(("pending", "sending")) == 1
+        assert sum(1 for _, to in history if to == "sent") <= 1, history

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from dispatcher.cli import app
@@ -94,3 +95,26 @@ def test_unknown_school_and_missing_file_are_named(runtime: Any, tmp_path: Path)
     path = write_roster(tmp_path / "r.csv", [row()])
     result = runner.invoke(app, ["roster", "import", str(path), "--school", "nowhere"])
     assert result.exit_code == 2 and "--school" in result.stderr
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_after_an_import_postgresql_plans_with_the_new_roster(runtime: Any, tmp_path: Path) -> None:
+    """An announcement sent straight after an import is planned on up-to-date statistics:
+    PostgreSQL knows how many pupils and contacts there now are (it would otherwise plan as
+    if the tables were still empty until autovacuum came round, scanning a whole school for
+    every batch of fifty messages)."""
+    rows = [
+        row(student_id=f"S{i}", contact_id=f"C{i}", mobile=f"07700 900{i:03d}") for i in range(120)
+    ]
+    code, report = _import(write_roster(tmp_path / "roster.csv", rows))
+    assert code == 0 and report["imported"] == 120
+    with runtime.engine.connect() as connection:
+        estimated = dict(
+            connection.execute(
+                text(
+                    "SELECT relname, reltuples FROM pg_class "
+                    "WHERE relname IN ('students', 'contacts', 'student_contacts')"
+                )
+            ).all()
+        )
+    assert estimated == {"students": 120, "contacts": 120, "student_contacts": 120}

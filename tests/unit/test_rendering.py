@@ -584,3 +584,15 @@ def test_a_language_missing_a_part_is_not_offered(tmp_path: Path) -> None:
     (tmp_path / "demo" / "cy" / "sms.txt.j2").write_text("Ysgol ar gau", encoding="utf-8")
 
     assert library.languages("demo") == {"en"}
+
+
+def test_compile_all_readies_every_template_and_leaves_a_broken_one_to_preview(
+    tmp_path: Path,
+) -> None:
+    library = made_up_library(tmp_path, sms="{{ a }", push_title="{{ x }}")  # sms: unclosed
+    shipped = TemplateLibrary(TEMPLATES)
+
+    assert library.compile_all() == 5  # six parts, one broken
+    assert shipped.compile_all() == len(list(TEMPLATES.rglob("*.j2")))
+    with pytest.raises(TemplateError, match=re.escape("demo/en/sms.txt.j2")):
+        library.render("demo", Channel.SMS, "en", MessageFormat.STANDARD, {"school": {}})
