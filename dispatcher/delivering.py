@@ -491,31 +491,42 @@ def _deliver_announcement_rows(
     due = [d for d in rows if d.id in claimed]  # in id order, as loaded
     names = _student_names(session, facts.school_id, sorted({d.contact_id for d in due}))
     prepared = {d.id: _prepare(runtime, facts, d, names[d.contact_id]) for d in due}
-    shared = [
+    emails = [
         p for p in prepared.values() if p.message is not None and p.message.channel is Channel.EMAIL
     ]
-    sent_together: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
-    if len(shared) > 1 and isinstance(
+    shared = len(emails) > 1 and isinstance(
         runtime.adapter_for(facts.school, Channel.EMAIL), BatchSending
-    ):
-        sent_together = _send_shared(runtime, session, facts, shared, now, enqueue)
+    )
     sent: list[SentRecord] = []
     retry: list[QueuedWork] = []
-    for delivery_id, item in prepared.items():
-        if delivery_id in sent_together:
-            outcome, receipt = sent_together[delivery_id]
-        else:
-            outcome, receipt = _send(runtime, session, facts, item, now, enqueue)
+
+    def settle(item: _Prepared, outcome: DeliveryOutcome, receipt: ProviderReceipt | None) -> None:
+        delivery_id = item.delivery.id
         result.outcomes[delivery_id] = outcome.outcome
         if receipt is not None:
             sent.append(_sent_record(item, receipt, now()))
             if len(sent) >= RECORD_EVERY:
                 record_sent(session, sent)
                 session.commit()
-                sent = []
+                sent.clear()
         elif outcome.outcome is Outcome.RETRY:
             delay = outcome.retry_after or FIRST_RETRY_SECONDS
             retry.append(QueuedWork(DELIVER_ACTOR[urgency], delivery_id, int(delay * 1000)))
+
+    # Texts and pushes go first: in an urgent category they are the message, and the emails
+    # the back-up. Emails with the same content share requests where the adapter can.
+    email_ids = {item.delivery.id for item in emails}
+    for delivery_id, item in prepared.items():
+        if delivery_id not in email_ids:
+            settle(item, *_send(runtime, session, facts, item, now, enqueue))
+    if shared:
+        for delivery_id, (outcome, receipt) in _send_shared(
+            runtime, session, facts, emails, now, enqueue
+        ).items():
+            settle(prepared[delivery_id], outcome, receipt)
+    else:
+        for item in emails:
+            settle(item, *_send(runtime, session, facts, item, now, enqueue))
     if sent:
         record_sent(session, sent)
         session.commit()

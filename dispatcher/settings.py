@@ -44,7 +44,7 @@ class Settings(BaseSettings):
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
     )
     delivery_batch_size: int = Field(
-        default=50, ge=1, le=500, validation_alias="DISPATCHER_DELIVERY_BATCH_SIZE"
+        default=25, ge=1, le=500, validation_alias="DISPATCHER_DELIVERY_BATCH_SIZE"
     )
 
     @field_validator("database_url")

@@ -77,6 +77,10 @@ def start_workers(broker: dramatiq.Broker, threads: int) -> list[dramatiq.Worker
         for queues in lanes().values()
     ]
     for worker in workers:
+        # A message is a batch of deliveries: each thread takes one and at most one more
+        # waits per thread (Dramatiq's default is two), so that at the end of an
+        # announcement no process sits on a backlog while another has run out of work.
+        worker.queue_prefetch = threads
         worker.start()
     return workers
 

@@ -389,3 +389,32 @@ def test_a_callback_ahead_of_the_worker_leaves_one_history_and_the_providers_id(
         history = [(before, after) for before, after, _ in events(runtime, delivery_id)]
         assert history.count(("pending", "sending")) == 1
         assert sum(1 for _, to in history if to == "sent") <= 1, history
+
+
+class OrderKeepingAdapter:
+    """Accepts everything and remembers the order messages were handed to it."""
+
+    name = "ordered"
+
+    def __init__(self) -> None:
+        self.channels: list[Channel] = []
+
+    def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        self.channels.append(message.channel)
+        return ProviderReceipt(self.name, f"ordered-{message.delivery_id}")
+
+    def find_sent(self, delivery_id: int) -> ProviderReceipt | None:
+        return None
+
+
+def test_in_an_emergency_the_texts_of_a_batch_go_before_its_email_back_ups(
+    runtime: Any,
+) -> None:
+    import_roster(runtime, many_families(4))
+    ids = delivery_ids(plan(runtime, create(runtime)))  # an emergency closure: SMS + email
+    adapter = OrderKeepingAdapter()
+    ordered = dataclasses.replace(
+        runtime, channels=ChannelRegistry(dict.fromkeys(Channel, adapter))
+    )
+    deliver_batch(ordered, ids, lambda: TUESDAY_10AM, lambda _: None)
+    assert adapter.channels == [Channel.SMS] * 4 + [Channel.EMAIL] * 4
