@@ -1,7 +1,7 @@
 """Benchmark: deliver an emergency closure through the whole pipeline, against the provider
 emulator, and compare it with a bare loop over the same SDK adapters.
 
-Printed figures, not a test. Three runs, each against a ``ProviderEmulator`` started in this
+Printed figures, not a test. Four runs, each against a ``ProviderEmulator`` started in this
 process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
 
 1. **Pipeline.** A fresh database with the ``demo`` school and a roster sized so that one
@@ -28,11 +28,13 @@ process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
         --latency-deliveries 0                              # quick trial
     .venv/bin/python bench/deliver.py --database sqlite --threads 32 --json
 
-Also printed, to show where the time goes: the announce command, the plan, the first and
-last send and the workers' exit (from the database's timestamps); the CPU seconds of the
-dispatcher processes, of the emulator (this process) and of the rest of the machine
-(PostgreSQL, Redis, kernel), from ``getrusage`` and ``/proc/stat``; and on PostgreSQL the
-transactions committed and sessions opened (``pg_stat_database``).
+Also printed, to show where the time goes: the announce command, the plan, when the
+announcement was stored, its first deliveries planned, claimed and sent, and its last sent
+(from the database's timestamps); the CPU seconds of the dispatcher processes, of the
+emulator (this process), of PostgreSQL's and Redis's server processes and of the rest of the
+machine, from ``getrusage``, ``/proc/<pid>/stat`` and ``/proc/stat``; and on PostgreSQL the
+transactions committed and sessions opened (``pg_stat_database``). Setting
+``DISPATCHER_DELIVERY_BATCH_SIZE`` or ``DISPATCHER_PLAN_BATCH_SIZE`` tries another batch size.
 
 Needs nothing running: PostgreSQL at ``--postgres-url`` if there is one (the bench creates
 and drops the database ``dispatcher_bench_deliver``; SQLite otherwise), a private embedded
