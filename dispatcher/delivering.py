@@ -128,9 +128,10 @@ def announcement_facts(
 
 
 @contextmanager
-def _batch_session(runtime: Runtime) -> Iterator[Session]:
-    """A session that keeps one database connection across its commits (a batch commits
-    several times; checking a pooled connection out again for each would cost a round trip)."""
+def _session_on_one_connection(runtime: Runtime) -> Iterator[Session]:
+    """A session that keeps one database connection across its commits (a delivery commits
+    its claim, then its send; checking a pooled connection out again for each would cost a
+    round trip)."""
     with runtime.engine.connect() as connection, runtime.sessions(bind=connection) as session:
         yield session
 
@@ -365,7 +366,7 @@ def deliver(
     - A transient failure puts it back to pending and returns ``RETRY`` (the actor raises so
       that Dramatiq retries with backoff), until ``MAX_ATTEMPTS``.
     """
-    with _batch_session(runtime) as session:
+    with _session_on_one_connection(runtime) as session:
         loaded = _load(session, [delivery_id])
         if not loaded:
             return DeliveryOutcome(Outcome.SKIPPED)
@@ -438,7 +439,7 @@ def deliver_batch(
     failures recorded with their follow-ups. A delivery the provider asks to retry is handed
     to the one-id actor (Dramatiq's retries with backoff)."""
     result = BatchOutcome()
-    with _batch_session(runtime) as session:
+    with _session_on_one_connection(runtime) as session:
         loaded = _load(session, delivery_ids)
         by_announcement: dict[int, list[_Due]] = {}
         for delivery in loaded:
@@ -490,46 +491,8 @@ def _deliver_announcement_rows(
         return
     due = [d for d in rows if d.id in claimed]  # in id order, as loaded
     names = _student_names(session, facts.school_id, sorted({d.contact_id for d in due}))
-    prepared = {d.id: _prepare(runtime, facts, d, names[d.contact_id]) for d in due}
-    emails = [
-        p for p in prepared.values() if p.message is not None and p.message.channel is Channel.EMAIL
-    ]
-    shared = len(emails) > 1 and isinstance(
-        runtime.adapter_for(facts.school, Channel.EMAIL), BatchSending
-    )
-    sent: list[SentRecord] = []
-    retry: list[QueuedWork] = []
-
-    def settle(item: _Prepared, outcome: DeliveryOutcome, receipt: ProviderReceipt | None) -> None:
-        delivery_id = item.delivery.id
-        result.outcomes[delivery_id] = outcome.outcome
-        if receipt is not None:
-            sent.append(_sent_record(item, receipt, now()))
-            if len(sent) >= RECORD_EVERY:
-                record_sent(session, sent)
-                session.commit()
-                sent.clear()
-        elif outcome.outcome is Outcome.RETRY:
-            delay = outcome.retry_after or FIRST_RETRY_SECONDS
-            retry.append(QueuedWork(DELIVER_ACTOR[urgency], delivery_id, int(delay * 1000)))
-
-    # Texts and pushes go first: in an urgent category they are the message, and the emails
-    # the back-up. Emails with the same content share requests where the adapter can.
-    email_ids = {item.delivery.id for item in emails}
-    for delivery_id, item in prepared.items():
-        if delivery_id not in email_ids:
-            settle(item, *_send(runtime, session, facts, item, now, enqueue))
-    if shared:
-        for delivery_id, (outcome, receipt) in _send_shared(
-            runtime, session, facts, emails, now, enqueue
-        ).items():
-            settle(prepared[delivery_id], outcome, receipt)
-    else:
-        for item in emails:
-            settle(item, *_send(runtime, session, facts, item, now, enqueue))
-    if sent:
-        record_sent(session, sent)
-        session.commit()
+    prepared = [_prepare(runtime, facts, d, names[d.contact_id]) for d in due]
+    retry = _send_and_record(runtime, session, facts, prepared, now, enqueue, result)
     if retry:
         enqueue(retry)
         result.handed_on.update(work.object_id for work in retry)
@@ -539,6 +502,55 @@ def _deliver_announcement_rows(
         len(rows),
         sum(1 for o in result.outcomes.values() if o is Outcome.SENT),
     )
+
+
+def _send_and_record(
+    runtime: Runtime,
+    session: Session,
+    facts: AnnouncementFacts,
+    prepared: list[_Prepared],
+    now: Callable[[], datetime],
+    enqueue: Callable[[list[QueuedWork]], None],
+    result: BatchOutcome,
+) -> list[QueuedWork]:
+    """Send claimed deliveries, texts and pushes first (in an urgent category they are the
+    message, the emails its back-up), emails sharing requests where the adapter can; record
+    the sends ``RECORD_EVERY`` per commit and each outcome in ``result``. Returns the retries
+    to hand to the one-id actor."""
+    sent: list[SentRecord] = []
+    retry: list[QueuedWork] = []
+    actor = DELIVER_ACTOR[facts.category.urgency]
+
+    def settle(item: _Prepared, outcome: DeliveryOutcome, receipt: ProviderReceipt | None) -> None:
+        result.outcomes[item.delivery.id] = outcome.outcome
+        if receipt is not None:
+            sent.append(_sent_record(item, receipt, now()))
+            if len(sent) >= RECORD_EVERY:
+                record_sent(session, sent)
+                session.commit()
+                sent.clear()
+        elif outcome.outcome is Outcome.RETRY:
+            delay = outcome.retry_after or FIRST_RETRY_SECONDS
+            retry.append(QueuedWork(actor, item.delivery.id, int(delay * 1000)))
+
+    emails = [p for p in prepared if p.message is not None and p.message.channel is Channel.EMAIL]
+    email_ids = {item.delivery.id for item in emails}
+    for item in prepared:
+        if item.delivery.id not in email_ids:
+            settle(item, *_send(runtime, session, facts, item, now, enqueue))
+    if len(emails) > 1 and isinstance(
+        runtime.adapter_for(facts.school, Channel.EMAIL), BatchSending
+    ):
+        shared = _send_shared(runtime, session, facts, emails, now, enqueue)
+        for item in emails:
+            settle(item, *shared[item.delivery.id])
+    else:
+        for item in emails:
+            settle(item, *_send(runtime, session, facts, item, now, enqueue))
+    if sent:
+        record_sent(session, sent)
+        session.commit()
+    return retry
 
 
 #: How long deliveries wait after a provider refused our credentials before trying again.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,13 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
+from channels.base import (
+    ChannelError,
+    OutgoingMessage,
+    PermanentFailure,
+    ProviderReceipt,
+    TransientFailure,
+)
 from channels.registry import ChannelRegistry
 from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver, deliver_batch
@@ -407,12 +413,22 @@ class OrderKeepingAdapter:
         return None
 
 
+class OrderKeepingBatchAdapter(OrderKeepingAdapter):
+    """The same, able to send many emails at once as SendGrid's adapter does."""
+
+    def send_batch(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> dict[int, ProviderReceipt | ChannelError]:
+        return {m.delivery_id: self.send(m) for m in messages}
+
+
+@pytest.mark.parametrize("adapter_class", [OrderKeepingAdapter, OrderKeepingBatchAdapter])
 def test_in_an_emergency_the_texts_of_a_batch_go_before_its_email_back_ups(
-    runtime: Any,
+    runtime: Any, adapter_class: type[OrderKeepingAdapter]
 ) -> None:
     import_roster(runtime, many_families(4))
     ids = delivery_ids(plan(runtime, create(runtime)))  # an emergency closure: SMS + email
-    adapter = OrderKeepingAdapter()
+    adapter = adapter_class()
     ordered = dataclasses.replace(
         runtime, channels=ChannelRegistry(dict.fromkeys(Channel, adapter))
     )
