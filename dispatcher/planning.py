@@ -40,6 +40,9 @@ from dispatcher.windows import next_opening
 _DELIVERIES = cast(Table, Delivery.__table__)
 _PLAN_OUTCOMES = cast(Table, PlanOutcome.__table__)
 
+#: Contacts in the first transaction of a plan (the rest go ``plan_batch_size`` at a time).
+FIRST_PLAN_BATCH = 100
+
 #: Actors taking one delivery id (retries, held deliveries, fallbacks, the sweep).
 DELIVER_ACTOR = {
     Urgency.URGENT: "deliver_urgent",
@@ -260,6 +263,9 @@ def plan_announcement(
             selectors,
             after_contact_id=cursor,
             batch_size=runtime.settings.plan_batch_size,
+            # A small first batch: the first messages are queued, and sent, while the rest
+            # of the audience is still being planned.
+            first_batch_size=min(FIRST_PLAN_BATCH, runtime.settings.plan_batch_size),
         )
         for batch in batches:
             moment = now()

@@ -65,12 +65,15 @@ def iter_audience_batches(
     *,
     after_contact_id: int,
     batch_size: int,
+    first_batch_size: int | None = None,
 ) -> Iterator[list[AudienceContact]]:
-    """Yield the audience's contacts in batches of ``batch_size``, by ascending contact id,
-    starting after ``after_contact_id``. Each contact appears once, however many audience
-    students it is linked to; only the links to audience students are included."""
+    """Yield the audience's contacts in batches of ``batch_size`` (the first of
+    ``first_batch_size`` when given), by ascending contact id, starting after
+    ``after_contact_id``. Each contact appears once, however many audience students it is
+    linked to; only the links to audience students are included."""
     in_audience = student_filter(school_id, selectors)
     cursor = after_contact_id
+    size = first_batch_size or batch_size
     while True:
         contact_ids = list(
             session.scalars(
@@ -79,7 +82,7 @@ def iter_audience_batches(
                 .where(in_audience, StudentContact.contact_id > cursor)
                 .group_by(StudentContact.contact_id)
                 .order_by(StudentContact.contact_id)
-                .limit(batch_size)
+                .limit(size)
             )
         )
         if not contact_ids:
@@ -111,6 +114,7 @@ def iter_audience_batches(
         batch = load_audience_contacts(session, contact_ids, links)
         yield batch
         cursor = contact_ids[-1]
+        size = batch_size
 
 
 def sms_opted_out_numbers(session: Session, phones: Iterable[str | None]) -> set[str]:

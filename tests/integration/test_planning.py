@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from dispatcher.cli import app
@@ -346,3 +346,38 @@ def test_a_plan_cancelled_half_way_writes_and_queues_nothing_more(
         state = session.scalar(select(Announcement.state).where(Announcement.id == announcement_id))
     assert state == "cancelled"
     assert written == stored == len([i for q in queued for i in q.object_ids]) == 4  # 2 families
+
+
+def test_the_first_messages_are_queued_before_the_rest_of_a_big_audience_is_planned(
+    runtime: Any,
+) -> None:
+    from dispatcher.planning import FIRST_PLAN_BATCH, plan_announcement
+    from dispatcher.queueing import QueuedWork
+
+    families = FIRST_PLAN_BATCH + 30
+    import_roster(
+        runtime,
+        [
+            row(student_id=f"S{i}", contact_id=f"C{i}", mobile=f"07700 900{i:03d}", email="")
+            for i in range(families)
+        ],
+    )
+    announcement_id = create(runtime)
+    planned_when_queued: list[tuple[int, int]] = []  # (ids queued, rows planned by then)
+
+    def enqueue(work: list[QueuedWork]) -> None:
+        with runtime.sessions() as session:
+            rows = session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.announcement_id == announcement_id)
+            )
+        planned_when_queued.append((sum(len(w.object_ids) for w in work), int(rows or 0)))
+
+    plan_announcement(runtime, announcement_id, lambda: datetime.now(UTC), enqueue)
+    # one text per family: the first FIRST_PLAN_BATCH families' texts go to the queue while
+    # the others are not yet planned, then the rest
+    assert planned_when_queued == [
+        (FIRST_PLAN_BATCH, FIRST_PLAN_BATCH),
+        (families - FIRST_PLAN_BATCH, families),
+    ]
