@@ -58,8 +58,8 @@ def lanes() -> dict[str, frozenset[str]]:
 
 
 #: How often (ms) an idle lane looks for new messages at most: an emergency is picked up
-#: within a twentieth of a second (twice: its plan, then its first deliveries).
-LANE_POLL_MS = {"urgent": 50, "routine": 200}
+#: within a tenth of a second (twice: its plan, then its first deliveries).
+LANE_POLL_MS = {"urgent": 100, "routine": 500}
 
 
 def warm_up(runtime: Runtime) -> None:
