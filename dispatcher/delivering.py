@@ -97,7 +97,9 @@ class AnnouncementFacts:
     school_id: int
     school: SchoolConfig
     category: CategoryPolicy
-    variables: dict[str, Any]
+    #: The template context every message of the announcement shares: the request's
+    #: variables and the school (each message adds its contact and students).
+    shared_context: dict[str, Any]
 
 
 def announcement_facts(
@@ -116,12 +118,13 @@ def announcement_facts(
     if row is None:
         return None
     config = runtime.configuration
+    school = config.school(row.slug)
     facts = AnnouncementFacts(
         id=announcement_id,
         school_id=row.school_id,
-        school=config.school(row.slug),
+        school=school,
         category=config.policy.category(row.category),
-        variables=dict(row.variables),
+        shared_context={**row.variables, "school": school_context(school)},
     )
     runtime.memo[key] = facts
     return facts
@@ -240,8 +243,7 @@ def _prepare(
         )
     school = facts.school
     context = {
-        **facts.variables,
-        "school": school_context(school),
+        **facts.shared_context,
         "contact": {"first_name": delivery.first_name},
         "students": students,
     }
