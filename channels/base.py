@@ -30,6 +30,10 @@ class OutgoingMessage:
     sender_id: str
     from_email: str
     reply_to: str
+    #: The recipient's own values in the rendered text (the contact's first name, the
+    #: pupils' names): an adapter that shares one request among recipients may send them
+    #: as per-recipient substitutions (SendGrid personalizations).
+    personal: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

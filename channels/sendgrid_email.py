@@ -11,11 +11,14 @@ builder, with a per-request timeout) send ``POST {base_url}/v3/mail/send``:
 - a ``List-Unsubscribe: <mailto:{reply_to}?subject=unsubscribe%20{category}>`` header only
   for categories whose policy lets families opt out (``unsubscribable_categories``).
 
-``send_batch`` sends deliveries that render to identical content (same sender, subject, text
-and HTML, category) as personalizations of one request, up to SendGrid's 1,000, each with its
-own ``to`` and ``delivery_id``; an address appears once per request (SendGrid refuses
-repeats). Every delivery still gets its own receipt: ``{X-Message-Id}.{delivery_id}`` (the
-same form ``send`` uses), or its own error.
+``send_batch`` sends deliveries whose content is the same (sender, subject, text and HTML,
+category) once each family's own values, ``OutgoingMessage.personal`` (the contact's first
+name, the pupils' names), are replaced by substitution tags (``channels.substitutions``) as
+personalizations of one request, up to SendGrid's 1,000, each with its own ``to``,
+``delivery_id`` and ``substitutions``: every family receives exactly the message rendered
+for it. An address appears once per request (SendGrid refuses repeats); a request of one
+delivery carries its message as rendered. Every delivery still gets its own receipt,
+``{X-Message-Id}.{delivery_id}`` (the same form ``send`` uses), or its own error.
 
 Errors (``SENDGRID_ERRORS``, from
 https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send#responses): 400 naming
@@ -33,7 +36,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Final
 from urllib.parse import quote
@@ -59,6 +62,7 @@ from channels.retrying import (
     parse_retry_after,
     send_with_retries,
 )
+from channels.substitutions import tag_personal
 
 log = logging.getLogger("channels.sendgrid")
 
@@ -159,6 +163,30 @@ def _content(message: OutgoingMessage) -> _Content:
     )
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """A message as it goes in a shared request: the content it shares with others (its
+    recipient's own values as tags) and its substitutions."""
+
+    message: OutgoingMessage
+    content: _Content
+    substitutions: dict[str, str]
+
+
+def _shared(message: OutgoingMessage) -> _Shared:
+    content = _content(message)
+    tagged = (
+        tag_personal((content.subject, content.text), content.html, message.personal)
+        if message.personal
+        else None
+    )
+    if tagged is None:
+        return _Shared(message, content, {})
+    subject, text = tagged.plain
+    shared = replace(content, subject=subject, text=text, html=tagged.html)
+    return _Shared(message, shared, tagged.substitutions)
+
+
 class SendGridEmailAdapter:
     """Sends email through one SendGrid account (API key)."""
 
@@ -250,44 +278,59 @@ class SendGridEmailAdapter:
                 )
                 results.update(outcome)
             else:
-                results.update(dict.fromkeys((m.delivery_id for m in chunk), stopped))
+                results.update(dict.fromkeys((f.message.delivery_id for f in chunk), stopped))
         return results
 
     # --- building requests ----------------------------------------------------------------
 
-    def _requests(self, messages: Iterable[OutgoingMessage]) -> list[list[OutgoingMessage]]:
-        """Group by content; split groups at 1,000 and so that an address is once a request."""
-        groups: dict[_Content, list[list[OutgoingMessage]]] = {}
+    def _requests(self, messages: Iterable[OutgoingMessage]) -> list[list[_Shared]]:
+        """Group by shared content; split groups at 1,000 and so that an address is once a
+        request."""
+        groups: dict[_Content, list[list[_Shared]]] = {}
         for message in messages:
-            chunks = groups.setdefault(_content(message), [])
+            form = _shared(message)
+            chunks = groups.setdefault(form.content, [])
             address = message.to.lower()
             for chunk in chunks:
                 if len(chunk) < MAX_PERSONALIZATIONS and all(
-                    m.to.lower() != address for m in chunk
+                    f.message.to.lower() != address for f in chunk
                 ):
-                    chunk.append(message)
+                    chunk.append(form)
                     break
             else:
-                chunks.append([message])
+                chunks.append([form])
         return [chunk for chunks in groups.values() for chunk in chunks]
 
     def request_body(self, messages: Sequence[OutgoingMessage]) -> dict[str, Any]:
-        """The Mail Send JSON for ``messages`` (which must share their content)."""
-        content = _content(messages[0])
+        """The Mail Send JSON for ``messages``, which must share their content once each
+        recipient's own values are tagged (one message is sent as rendered)."""
+        return self._body([_shared(m) for m in messages])
+
+    def _body(self, forms: Sequence[_Shared]) -> dict[str, Any]:
+        substitutions: list[dict[str, str]]
+        if len(forms) == 1:
+            content, substitutions = _content(forms[0].message), [{}]
+        else:
+            content, substitutions = forms[0].content, [f.substitutions for f in forms]
+            if any(f.content != content for f in forms):
+                raise ValueError("messages of one request must share their content")
         parts = [{"type": "text/plain", "value": content.text}]
         if content.html:
             parts.append({"type": "text/html", "value": content.html})
+        personalizations: list[dict[str, Any]] = []
+        for form, values in zip(forms, substitutions, strict=True):
+            personalization: dict[str, Any] = {
+                "to": [{"email": form.message.to}],
+                "custom_args": {
+                    "delivery_id": str(form.message.delivery_id),
+                    "announcement_id": str(form.message.announcement_id),
+                },
+            }
+            if values:
+                personalization["substitutions"] = values
+            personalizations.append(personalization)
         body: dict[str, Any] = {
-            "personalizations": [
-                {
-                    "to": [{"email": m.to}],
-                    "custom_args": {
-                        "delivery_id": str(m.delivery_id),
-                        "announcement_id": str(m.announcement_id),
-                    },
-                }
-                for m in messages
-            ],
+            "personalizations": personalizations,
             "from": {"email": content.from_email},
             "subject": content.subject,
             "content": parts,
@@ -309,13 +352,12 @@ class SendGridEmailAdapter:
 
     # --- sending --------------------------------------------------------------------------
 
-    def _send_chunk(
-        self, chunk: list[OutgoingMessage]
-    ) -> dict[int, ProviderReceipt | ChannelError]:
+    def _send_chunk(self, chunk: list[_Shared]) -> dict[int, ProviderReceipt | ChannelError]:
         results: dict[int, ProviderReceipt | ChannelError] = {}
-        pending = list(chunk)
+        pending = [form.message for form in chunk]
+        forms = {form.message.delivery_id: form for form in chunk}
         while pending:
-            body = self.request_body(pending)
+            body = self._body([forms[m.delivery_id] for m in pending])
             label = (
                 f"sendgrid deliveries {pending[0].delivery_id}..{pending[-1].delivery_id}"
                 if len(pending) > 1

@@ -264,6 +264,7 @@ def _prepare(
         sender_id=school.sender_id,
         from_email=school.from_email,
         reply_to=school.reply_to,
+        personal=(delivery.first_name, *students),
     )
     return _Prepared(delivery, message, rendered.sms.segments if rendered.sms else None)
 

@@ -20,7 +20,7 @@ from dispatcher.emulator.records import (
     message_delivery_ids,
     redact_headers,
 )
-from dispatcher.emulator.sendgrid_api import SendGridApi
+from dispatcher.emulator.sendgrid_api import SendGridApi, delivered_emails
 from dispatcher.emulator.server import EmulatorHTTPServer
 from dispatcher.emulator.signing import EmulatorKeys, twilio_signature
 from dispatcher.emulator.twilio_api import TwilioApi
@@ -257,6 +257,17 @@ class ProviderEmulator:
         ``custom_args`` at the top level, then ``extra`` (e.g. ``reason``, ``type``).
         """
         return self._sendgrid.events_for(message_id, event, extra)
+
+    def sendgrid_emails(self) -> list[dict[str, Any]]:
+        """Every email the accepted SendGrid sends delivered, oldest first: one per
+        personalization, as its recipient reads it (substitutions applied); see
+        ``sendgrid_api.delivered_emails``."""
+        return [
+            email
+            for record in self.messages("sendgrid")
+            if isinstance(record.json, dict)
+            for email in delivered_emails(record.json)
+        ]
 
     def sendgrid_message_ids(self) -> list[str]:
         """The ``X-Message-Id`` of every accepted SendGrid send, oldest first."""

@@ -3,7 +3,8 @@
 ``POST /v3/mail/send`` with ``Authorization: Bearer <API key>`` and a JSON body is checked
 against the documented rules (personalizations 1..1000 with a ``to`` each, at most 1000
 recipients, a ``from`` address, a subject unless a template gives one, content blocks with
-text/plain first) and answered 202 with an empty body and an ``X-Message-Id`` header. Errors
+text/plain first, substitutions as strings within 10,000 bytes a personalization) and
+answered 202 with an empty body and an ``X-Message-Id`` header. Errors
 carry SendGrid's body ``{"errors": [{"message", "field", "help"}]}``; see
 https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors.
 """
@@ -26,6 +27,7 @@ MAX_BODY_BYTES = 30 * 1024 * 1024
 MAX_PERSONALIZATIONS = 1000
 MAX_RECIPIENTS = 1000
 MAX_CATEGORIES = 10
+MAX_SUBSTITUTION_BYTES = 10_000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 HELP = "http://sendgrid.com/docs/API_Reference/Web_API_v3/Mail/errors.html#message.{}"
 RECIPIENT_FIELDS = ("to", "cc", "bcc")
@@ -144,6 +146,16 @@ def _check_personalization(i: int, item: Any, has_subject: bool) -> int:
         )
     _check_strings(item.get("custom_args"), f"{field}.custom_args")
     _check_strings(item.get("headers"), f"{field}.headers")
+    substitutions = item.get("substitutions")
+    _check_strings(substitutions, f"{field}.substitutions")
+    if substitutions:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in substitutions.items())
+        if size > MAX_SUBSTITUTION_BYTES:
+            raise SendGridError(
+                "The total collective size of your substitutions may not exceed 10,000 bytes "
+                "per personalization object.",
+                f"{field}.substitutions",
+            )
     return count
 
 
@@ -213,6 +225,43 @@ def validate_mail(body: Any) -> None:
                 raise SendGridError(
                     "A category cannot be more than 255 characters.", f"categories.{i}"
                 )
+
+
+def substituted(text: str, substitutions: dict[str, str]) -> str:
+    """``text`` with every substitution tag replaced by its value, as SendGrid does for a
+    personalization's ``substitutions`` (in the subject and every content block)."""
+    for tag, value in substitutions.items():
+        text = text.replace(tag, value)
+    return text
+
+
+def delivered_emails(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The emails an accepted mail send delivers: one per personalization, with its ``to``
+    addresses, ``subject``, ``content`` blocks (``{type: value}``), ``custom_args`` and
+    ``headers``, substitutions applied."""
+    emails: list[dict[str, Any]] = []
+    for personalization in body.get("personalizations") or []:
+        values = personalization.get("substitutions") or {}
+        subject = personalization.get("subject", body.get("subject")) or ""
+        emails.append(
+            {
+                "to": [a["email"] for a in personalization.get("to") or []],
+                "subject": substituted(subject, values),
+                "content": {
+                    block["type"]: substituted(block["value"], values)
+                    for block in body.get("content") or []
+                },
+                "custom_args": {
+                    **(body.get("custom_args") or {}),
+                    **(personalization.get("custom_args") or {}),
+                },
+                "headers": {
+                    **(body.get("headers") or {}),
+                    **(personalization.get("headers") or {}),
+                },
+            }
+        )
+    return emails
 
 
 class SendGridApi:

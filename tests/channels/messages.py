@@ -42,8 +42,10 @@ def email_message(
     html: str | None = "<h1>School closed</h1><p>The school is closed on Tuesday.</p>",
     category: str = "emergency_closure",
     announcement_id: int = 7,
+    personal: tuple[str, ...] = (),
 ) -> OutgoingMessage:
-    """An email delivery with text and HTML parts."""
+    """An email delivery with text and HTML parts (``personal``: the family's own values
+    in them)."""
     rendered = RenderedMessage(
         category=category,
         channel=Channel.EMAIL,
@@ -56,7 +58,7 @@ def email_message(
         sms=None,
         direction="ltr",
     )
-    return _message(delivery_id, to, rendered, announcement_id=announcement_id)
+    return _message(delivery_id, to, rendered, announcement_id=announcement_id, personal=personal)
 
 
 def push_message(
@@ -88,6 +90,7 @@ def _message(
     rendered: RenderedMessage,
     sender_id: str = "Brockmoor",
     announcement_id: int = 7,
+    personal: tuple[str, ...] = (),
 ) -> OutgoingMessage:
     return OutgoingMessage(
         delivery_id=delivery_id,
@@ -100,4 +103,5 @@ def _message(
         sender_id=sender_id,
         from_email="office@brockmoor.example.org",
         reply_to="office@brockmoor.example.org",
+        personal=personal,
     )

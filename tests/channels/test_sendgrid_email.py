@@ -6,8 +6,9 @@ import logging
 import time
 
 import pytest
+from markupsafe import escape
 
-from channels.base import PermanentFailure, ProviderReceipt, TransientFailure
+from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
 from channels.retrying import ConfigurationFailure, RetryPolicy
 from channels.sendgrid_email import SendGridEmailAdapter
 from dispatcher.emulator import FailureRule, ProviderEmulator
@@ -92,6 +93,50 @@ def test_a_batch_shares_one_request_and_every_delivery_has_its_receipt(
     assert len(ids) == 6
     prefixes = {i.rsplit(".", 1)[0] for i in ids}
     assert prefixes == set(emulator.sendgrid_message_ids())
+
+
+def family_email(delivery_id: int, contact: str, child: str) -> OutgoingMessage:
+    return email_message(
+        delivery_id=delivery_id,
+        to=f"parent{delivery_id}@example.com",
+        subject=f"School closed: please keep {child} at home",
+        body=f"Dear {contact},\n\nThe school is closed. Please keep {child} at home.",
+        html=f"<p>Dear {escape(contact)},</p><p>Please keep {escape(child)} at home.</p>",
+        personal=(contact, child),
+    )
+
+
+def test_families_with_their_own_names_share_a_request_and_each_reads_their_own(
+    emulator: ProviderEmulator,
+) -> None:
+    families = [
+        family_email(1, "Anne", "Amy"),
+        family_email(2, "Siobhán", "Zoë"),
+        family_email(3, "Ann & Joe", "D'Arcy"),
+        family_email(4, "Ed", "Tom"),  # "Ed" is also inside "closed"
+        family_email(5, "Sean", "Sean"),  # the parent's and the child's name alike
+    ]
+    results = adapter(emulator).send_batch(families)
+    assert all(isinstance(r, ProviderReceipt) for r in results.values())
+    requests = emulator.messages("sendgrid")
+    assert len(requests) == 2  # four share one content; Sean's reads differently
+    delivered = {e["custom_args"]["delivery_id"]: e for e in emulator.sendgrid_emails()}
+    for message in families:
+        email = delivered[str(message.delivery_id)]
+        assert email["to"] == [message.to]
+        assert email["subject"] == message.rendered.subject
+        assert email["content"] == {
+            "text/plain": message.rendered.body,
+            "text/html": message.rendered.html,
+        }
+    shared = next(r for r in requests if len(r.json["personalizations"]) == 4)
+    assert "Anne" not in str(shared.json["content"])  # names travel as substitutions
+    assert shared.json["personalizations"][0]["substitutions"] == {
+        "%dp0%": "Anne",
+        "%dh0%": "Anne",
+        "%dp1%": "Amy",
+        "%dh1%": "Amy",
+    }
 
 
 def test_a_batch_never_names_an_address_twice_in_one_request(

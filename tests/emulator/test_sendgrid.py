@@ -128,6 +128,28 @@ def test_missing_authorization_is_refused(emulator: ProviderEmulator) -> None:
             },
             "personalizations.0.custom_args.delivery_id",
         ),
+        (
+            {
+                "personalizations": [
+                    {"to": [{"email": "a@example.com"}], "substitutions": {"-name-": 5}}
+                ],
+                "from": {"email": "office@school.example"},
+                "subject": "S",
+                "content": [{"type": "text/plain", "value": "x"}],
+            },
+            "personalizations.0.substitutions.-name-",
+        ),
+        (
+            {
+                "personalizations": [
+                    {"to": [{"email": "a@example.com"}], "substitutions": {"-name-": "x" * 10_000}}
+                ],
+                "from": {"email": "office@school.example"},
+                "subject": "S",
+                "content": [{"type": "text/plain", "value": "x"}],
+            },
+            "personalizations.0.substitutions",
+        ),
     ],
 )
 def test_invalid_bodies_name_the_field(
@@ -138,6 +160,37 @@ def test_invalid_bodies_name_the_field(
 
     assert caught.value.status_code == 400
     assert error_of(caught.value)["field"] == field
+
+
+def test_each_recipient_reads_the_email_with_their_substitutions(
+    emulator: ProviderEmulator, sendgrid_client: sendgrid.SendGridAPIClient
+) -> None:
+    body = {
+        "personalizations": [
+            {"to": [{"email": f"{name.lower()}@example.com"}], "substitutions": {"-name-": name}}
+            for name in ("Anne", "Bea")
+        ],
+        "from": {"email": "office@school.example"},
+        "subject": "For -name-",
+        "content": [
+            {"type": "text/plain", "value": "Dear -name-,"},
+            {"type": "text/html", "value": "<p>Dear -name-,</p>"},
+        ],
+    }
+    sendgrid_client.send(body)
+
+    assert [(e["to"], e["subject"], e["content"]) for e in emulator.sendgrid_emails()] == [
+        (
+            ["anne@example.com"],
+            "For Anne",
+            {"text/plain": "Dear Anne,", "text/html": "<p>Dear Anne,</p>"},
+        ),
+        (
+            ["bea@example.com"],
+            "For Bea",
+            {"text/plain": "Dear Bea,", "text/html": "<p>Dear Bea,</p>"},
+        ),
+    ]
 
 
 def test_more_than_1000_personalizations_are_refused(

@@ -102,9 +102,7 @@ def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
             for i in range(6)
         ]
         import_roster(runtime, families)
-        emulator.add_failure(
-            FailureRule("sendgrid", status=400, to="parent3@example.com")
-        )
+        emulator.add_failure(FailureRule("sendgrid", status=400, to="parent3@example.com"))
         ids = delivery_ids(plan(runtime, create(runtime)))
         result = deliver_batch(runtime, ids, lambda: datetime.now(UTC), lambda _: None)
         assert sorted(result.outcomes.values()).count(Outcome.SENT) == 5
@@ -118,5 +116,49 @@ def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
             ).all()
         assert sorted(r.state for r in rows) == ["failed"] + ["sent"] * 5
         assert all(r.provider_message_id for r in rows if r.state == "sent")
+    finally:
+        dispose_runtimes()
+
+
+def test_families_share_email_requests_and_each_is_greeted_by_name(
+    emulator: ProviderEmulator,
+) -> None:
+    from dispatcher.delivering import Outcome, deliver_batch
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    runtime = current_runtime()
+    try:
+        names = [("Anne", "Amy"), ("Siobhán", "Zoë"), ("Ann & Joe", "D'Arcy"), ("Bea", "Cal")]
+        families = [
+            row(
+                student_id=f"S{i}",
+                contact_id=f"C{i}",
+                contact_first_name=contact,
+                student_first_name=child,
+                mobile="",
+                email=f"parent{i}@example.com",
+            )
+            for i, (contact, child) in enumerate(names)
+        ]
+        # Bea has a second child at the school: her email names both.
+        families.append({**families[3], "student_id": "S9", "student_first_name": "Dot"})
+        import_roster(runtime, families)
+        ids = delivery_ids(plan(runtime, create(runtime)))
+        result = deliver_batch(runtime, ids, lambda: datetime.now(UTC), lambda _: None)
+        assert list(result.outcomes.values()).count(Outcome.SENT) == 4
+        # Three one-child families share a request; the two-child letter reads differently.
+        assert len(emulator.messages("sendgrid")) == 2
+        emails = {e["to"][0]: e for e in emulator.sendgrid_emails()}
+        for i, (contact, child) in enumerate(names[:3]):
+            email = emails[f"parent{i}@example.com"]
+            assert email["content"]["text/plain"].startswith(f"Dear {contact},")
+            assert f"Please keep {child} at home." in email["content"]["text/plain"]
+            assert "%d" not in str(email)
+        assert "Dear Ann &amp; Joe," in emails["parent2@example.com"]["content"]["text/html"]
+        assert "D&#39;Arcy" in emails["parent2@example.com"]["content"]["text/html"]
+        assert (
+            "Please keep Cal and Dot at home."
+            in (emails["parent3@example.com"]["content"]["text/plain"])
+        )
     finally:
         dispose_runtimes()
