@@ -13,7 +13,12 @@ process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
 2. **Bare loop.** The same messages (rendered from the same templates with the same
    context, to the same addresses) sent by P processes with a pool of T threads each, calling
    the same adapters' ``send()`` (``TwilioSmsAdapter``, ``SendGridEmailAdapter``,
-   ``FcmPushAdapter``) against the same emulator. Target: pipeline >= 80% of this rate.
+   ``FcmPushAdapter``) against the same emulator, one request per message. Target:
+   pipeline >= 80% of this rate. The pipeline's emails share SendGrid requests (each
+   family's names as substitutions), so the bare loop runs a second time with its emails
+   sharing requests the same way (``send_batch`` on runs of ``DISPATCHER_DELIVERY_BATCH_SIZE``
+   emails, as planning queues them): that ratio is the dispatcher's own cost, printed, not
+   judged.
 3. **At a provider's pace.** Runs 1 and 2 again with ``--latency-deliveries`` and the
    emulator answering after 50 ms, as a provider does (theirs take longer): both loops wait
    on the network rather than on the two cores, which is how the dispatcher runs in
@@ -73,6 +78,7 @@ if TYPE_CHECKING:
 from postgres_admin import admin_execute, postgres_problem  # bench/ is on sys.path
 
 from dispatcher.emulator.cli import provider_environment
+from dispatcher.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCHOOL = "demo"
@@ -89,6 +95,9 @@ PUBLIC_BASE_URL = "https://dispatcher.bench.invalid"
 #: (2.48), 4,000 give 10,201 (2.55: 1.47 contacts per student, siblings sharing parents, and
 #: 1.77 deliveries per contact, most getting an SMS or push plus the email back-up).
 DELIVERIES_PER_STUDENT = 2.55
+
+#: Deliveries per queue message unless ``DISPATCHER_DELIVERY_BATCH_SIZE`` says otherwise.
+DELIVERY_BATCH_SIZE: int = Settings.model_fields["delivery_batch_size"].default
 
 DEFAULT_DELIVERIES = 10_000
 DEFAULT_LIMITED_DELIVERIES = 2_000
@@ -314,8 +323,7 @@ def bench_env(
     env = {
         key: value
         for key, value in os.environ.items()
-        if (not key.startswith(_STRIPPED_PREFIXES) and key not in _STRIPPED)
-        or key in _PASSED_ON
+        if (not key.startswith(_STRIPPED_PREFIXES) and key not in _STRIPPED) or key in _PASSED_ON
     }
     env.update(providers)
     env.update(
@@ -602,6 +610,7 @@ def run_pipeline(
         _kill_group(worker)
         run.worker_exit_code = worker.returncode or 0
     if run.worker_exit_code != 0:
+        log(f"{label}: the workers exited with code {run.worker_exit_code} when stopped")
         log(worker_log.read_text(errors="replace")[-3000:])
     _read_database(run, env["DATABASE_URL"], started_wall)
     run.seconds = run.last_send_after
@@ -789,6 +798,7 @@ def rendered_messages(database_url: str, announcement_id: int) -> list[OutgoingM
                         sender_id=school.sender_id,
                         from_email=school.from_email,
                         reply_to=school.reply_to,
+                        personal=(contact.first_name, *names.get(contact.id, [])),
                     )
                 )
     finally:
@@ -796,8 +806,20 @@ def rendered_messages(database_url: str, announcement_id: int) -> list[OutgoingM
     return messages
 
 
+def send_units(messages: list[OutgoingMessage], share_every: int) -> list[list[OutgoingMessage]]:
+    """What the bare loop sends together: each message alone, or (``share_every`` > 0) the
+    emails in runs of ``share_every`` (``send_batch``), as planning queues an
+    announcement's emails together in messages of that many ids."""
+    if share_every <= 0:
+        return [[message] for message in messages]
+    emails = [m for m in messages if m.channel.value == "email"]
+    units = [[m] for m in messages if m.channel.value != "email"]
+    units.extend(emails[i : i + share_every] for i in range(0, len(emails), share_every))
+    return units
+
+
 def bare_child(
-    messages: list[OutgoingMessage],
+    units: list[list[OutgoingMessage]],
     threads: int,
     env: dict[str, str],
     ready: MPQueue[int],
@@ -805,7 +827,8 @@ def bare_child(
     results: MPQueue[dict[str, Any]],
 ) -> None:
     """One bare-loop process: the adapters the runtime would build, a pool of ``threads``
-    threads calling ``send()`` on each message once."""
+    threads calling ``send()`` on each message once (``send_batch`` on a unit of several
+    emails)."""
     os.environ.clear()
     os.environ.update(env)
     from concurrent.futures import ThreadPoolExecutor
@@ -830,19 +853,24 @@ def bare_child(
         Channel.PUSH: FcmPushAdapter.from_settings(settings),
     }
 
-    def send(message: OutgoingMessage) -> str | None:
+    def send(unit: list[OutgoingMessage]) -> list[str | None]:
+        if len(unit) > 1:
+            email = adapters[Channel.EMAIL]
+            assert isinstance(email, SendGridEmailAdapter)
+            answers = email.send_batch(unit)
+            return [a.code if isinstance(a, ChannelError) else None for a in answers.values()]
         try:
-            adapters[message.channel].send(message)
+            adapters[unit[0].channel].send(unit[0])
         except ChannelError as exc:
-            return exc.code
-        return None
+            return [exc.code]
+        return [None]
 
     ready.put(os.getpid())
     go.wait()
     started = time.time()
     cpu = time.process_time()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        outcomes = list(pool.map(send, messages))
+        outcomes = [code for codes in pool.map(send, units) for code in codes]
     cpu = time.process_time() - cpu
     finished = time.time()
     errors = Counter(code for code in outcomes if code is not None)
@@ -877,10 +905,13 @@ def run_bare_loop(
     emulator: ProviderEmulator,
     processes: int,
     threads: int,
+    share_every: int = 0,
 ) -> BareRun:
-    """Send ``messages`` from ``processes`` processes of ``threads`` threads; time from the
-    moment every process is ready (adapters built) to the last answer."""
+    """Send ``messages`` from ``processes`` processes of ``threads`` threads, one request
+    each (``share_every``: emails sharing requests as ``send_units`` groups them); time
+    from the moment every process is ready (adapters built) to the last answer."""
     run = BareRun(messages=len(messages))
+    units = send_units(messages, share_every)
     run.by_channel = dict(Counter(m.channel.value for m in messages))
     context = multiprocessing.get_context("spawn")
     ready: MPQueue[int] = context.Queue()
@@ -889,7 +920,7 @@ def run_bare_loop(
     children = [
         context.Process(
             target=bare_child,
-            args=(messages[index::processes], threads, env, ready, go, results),
+            args=(units[index::processes], threads, env, ready, go, results),
             name=f"bare-loop-{index}",
         )
         for index in range(processes)
@@ -934,6 +965,9 @@ class Results:
     pipeline: dict[str, Any] = field(default_factory=dict)
     bare_loop: dict[str, Any] = field(default_factory=dict)
     ratio: float = 0.0
+    #: The bare loop again, its emails sharing requests as the pipeline's do.
+    bare_shared: dict[str, Any] = field(default_factory=dict)
+    shared_ratio: float = 0.0
     send_phase_ratio: float = 0.0
     latency_pipeline: dict[str, Any] = field(default_factory=dict)
     latency_bare_loop: dict[str, Any] = field(default_factory=dict)
@@ -1036,6 +1070,16 @@ def print_report(results: Results) -> None:
         f"{b['seconds']:>8.1f} {b['rate']:>8.0f}"
     )
     print(f"ratio pipeline / bare loop: {results.ratio:.0%} (target >= {TARGET_RATIO:.0%})")
+    bs = results.bare_shared
+    if bs:
+        print(
+            f"{'bare loop, emails shared as above':<36} {bs['messages']:>9,} "
+            f"{bs['seconds']:>8.1f} {bs['rate']:>8.0f}"
+        )
+        print(
+            f"ratio pipeline / bare loop sharing emails the same way: {results.shared_ratio:.0%}"
+            " (the dispatcher's own cost; not judged)"
+        )
     print()
     print(f"pipeline: by channel {_channels(p['by_channel'])}; states {_channels(p['states'])}")
     print(
@@ -1062,6 +1106,13 @@ def print_report(results: Results) -> None:
     print(f"bare loop: sent {b['sent']:,}, errors {b['errors'] or 'none'}")
     print("  " + _emulator_line(b["emulator"]))
     print("  " + _cpu_line(b["cpu"], b["messages"]))
+    if bs:
+        print(
+            f"bare loop, emails shared: sent {bs['sent']:,}, errors {bs['errors'] or 'none'}, "
+            f"SendGrid requests {bs['emulator']['requests'].get('sendgrid', 0):,} "
+            f"(pipeline {p['emulator']['requests'].get('sendgrid', 0):,})"
+        )
+        print("  " + _cpu_line(bs["cpu"], bs["messages"]))
     lp, lb = results.latency_pipeline, results.latency_bare_loop
     if lp and lb:
         print()
@@ -1229,6 +1280,15 @@ def main(argv: list[str]) -> int:
             log(f"  {bare.messages:,} messages in {bare.seconds:.1f} s = {bare.rate:.0f}/s")
             results.ratio = pipeline.rate / bare.rate if bare.rate else 0.0
             results.send_phase_ratio = pipeline.send_phase_rate / bare.rate if bare.rate else 0.0
+            emulator.reset()
+            share_every = int(env.get("DISPATCHER_DELIVERY_BATCH_SIZE", DELIVERY_BATCH_SIZE))
+            log(f"bare loop again, emails sharing requests {share_every} at a time")
+            shared = run_bare_loop(
+                messages, env, emulator, args.processes, args.threads, share_every
+            )
+            results.bare_shared = asdict(shared)
+            results.shared_ratio = pipeline.rate / shared.rate if shared.rate else 0.0
+            log(f"  {shared.messages:,} messages in {shared.seconds:.1f} s = {shared.rate:.0f}/s")
             del messages
 
             # 3. at a provider's pace

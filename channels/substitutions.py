@@ -23,8 +23,6 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -47,9 +45,29 @@ class Tagged:
     substitutions: dict[str, str]
 
 
-@functools.lru_cache(maxsize=4096)
-def _whole_word(value: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)")
+def _is_word(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def _tag_whole_words(text: str, shown: str, tag: str) -> tuple[str, int]:
+    """``text`` with each occurrence of ``shown`` that no letter, digit or underscore
+    touches replaced by ``tag``; and how many were replaced."""
+    pieces = text.split(shown)
+    if len(pieces) == 1:
+        return text, 0
+    out = [pieces[0]]
+    count = 0
+    last = len(pieces) - 2
+    for i in range(len(pieces) - 1):
+        before = pieces[i][-1:] or (shown[-1] if i > 0 else "")
+        after = pieces[i + 1][:1] or (shown[0] if i < last else "")
+        if (before and _is_word(before)) or (after and _is_word(after)):
+            out.append(shown)
+        else:
+            out.append(tag)
+            count += 1
+        out.append(pieces[i + 1])
+    return "".join(out), count
 
 
 def tag_personal(plain: Sequence[str], html: str | None, personal: Sequence[str]) -> Tagged | None:
@@ -74,7 +92,7 @@ def tag_personal(plain: Sequence[str], html: str | None, personal: Sequence[str]
         for index, value in longest_first:
             shown = str(escape(value)) if in_html else value
             tag = f"%dh{index}%" if in_html else f"%dp{index}%"
-            text, count = _whole_word(shown).subn(tag, text)
+            text, count = _tag_whole_words(text, shown, tag)
             if count:
                 substitutions[tag] = shown
                 written += count

@@ -33,6 +33,7 @@ from channels.base import (
     PermanentFailure,
     ProviderReceipt,
     TransientFailure,
+    batch_sending,
 )
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
 from dispatcher.announcements import school_context
@@ -325,11 +326,11 @@ def _send_shared(
     prepared: list[_Prepared],
     now: Callable[[], datetime],
     enqueue: Callable[[list[QueuedWork]], None],
+    adapter: BatchSending,
+    provider: str,
 ) -> dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]]:
     """Send the emails of a batch through an adapter that shares one request among
     identical messages (SendGrid personalizations); every delivery keeps its own result."""
-    adapter = runtime.adapter_for(facts.school, Channel.EMAIL)
-    assert isinstance(adapter, BatchSending)
     results = adapter.send_batch([p.message for p in prepared if p.message is not None])
     outcomes: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
     for item in prepared:
@@ -338,7 +339,7 @@ def _send_shared(
             outcomes[item.delivery.id] = (DeliveryOutcome(Outcome.SENT), result)
         else:
             outcome = _failed(
-                runtime, session, facts, item.delivery, result, adapter.name, now(), enqueue
+                runtime, session, facts, item.delivery, result, provider, now(), enqueue
             )
             outcomes[item.delivery.id] = (outcome, None)
     return outcomes
@@ -541,10 +542,12 @@ def _send_and_record(
     for item in prepared:
         if item.delivery.id not in email_ids:
             settle(item, *_send(runtime, session, facts, item, now, enqueue))
-    if len(emails) > 1 and isinstance(
-        runtime.adapter_for(facts.school, Channel.EMAIL), BatchSending
-    ):
-        shared = _send_shared(runtime, session, facts, emails, now, enqueue)
+    email_adapter = runtime.adapter_for(facts.school, Channel.EMAIL) if emails else None
+    batcher = batch_sending(email_adapter)
+    if len(emails) > 1 and email_adapter is not None and batcher is not None:
+        shared = _send_shared(
+            runtime, session, facts, emails, now, enqueue, batcher, email_adapter.name
+        )
         for item in emails:
             settle(item, *shared[item.delivery.id])
     else:

@@ -8,7 +8,7 @@ that dies half way resumes from its cursor without duplicating a delivery.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -51,6 +51,17 @@ DELIVER_ACTOR = {
 }
 #: Actors taking a batch of delivery ids (what planning enqueues).
 DELIVER_BATCH_ACTOR = {urgency: f"{name}_batch" for urgency, name in DELIVER_ACTOR.items()}
+
+
+def emails_last(deliveries: Iterable[tuple[int, str]]) -> list[int]:
+    """The ids of (id, channel) pairs, texts and pushes first and emails after, each in
+    the order given: in an urgent category the text is the message and the email its
+    back-up, and emails queued together can share provider requests."""
+    first: list[int] = []
+    emails: list[int] = []
+    for delivery_id, channel in deliveries:
+        (emails if channel == Channel.EMAIL.value else first).append(delivery_id)
+    return first + emails
 
 
 def batched_work(
@@ -339,16 +350,16 @@ def plan_announcement(
                     # A plain executemany (no RETURNING) keeps one short statement that the
                     # drivers batch and cache; the new ids are the batch's contact range.
                     session.connection().execute(insert(_DELIVERIES), rows)
-                    ids = list(
-                        session.scalars(
-                            select(Delivery.id)
+                    ids = emails_last(
+                        session.execute(
+                            select(Delivery.id, Delivery.channel)
                             .where(
                                 Delivery.announcement_id == announcement_id,
                                 Delivery.contact_id >= first_contact,
                                 Delivery.contact_id <= last_contact,
                             )
                             .order_by(Delivery.id)
-                        )
+                        ).tuples()
                     )
                 if outcomes:
                     session.connection().execute(insert(_PLAN_OUTCOMES), outcomes)

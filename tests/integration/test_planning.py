@@ -381,3 +381,37 @@ def test_the_first_messages_are_queued_before_the_rest_of_a_big_audience_is_plan
         (FIRST_PLAN_BATCH, FIRST_PLAN_BATCH),
         (families - FIRST_PLAN_BATCH, families),
     ]
+
+
+def test_texts_are_queued_before_emails_and_emails_travel_together(runtime: Any) -> None:
+    families = 20
+    import_roster(
+        runtime,
+        [
+            row(
+                student_id=f"S{i}",
+                contact_id=f"C{i}",
+                mobile=f"07700 900{i:03d}",
+                email=f"parent{i}@example.com",
+            )
+            for i in range(families)
+        ],
+    )
+    announcement_id = create(runtime)  # an emergency closure: a text and an email back-up
+    queued = plan(runtime, announcement_id)
+    with runtime.sessions() as session:
+        channel_of = {
+            delivery_id: channel
+            for delivery_id, channel in session.execute(
+                select(Delivery.id, Delivery.channel).where(
+                    Delivery.announcement_id == announcement_id
+                )
+            )
+        }
+    order = [channel_of[i] for q in queued for i in q.object_ids]
+    assert order == ["sms"] * families + ["email"] * families
+    size = runtime.settings.delivery_batch_size
+    email_messages = [q for q in queued if channel_of[q.object_ids[0]] == "email"]
+    # every queue message of emails holds only emails, so they can share requests
+    assert len(email_messages) == -(-families // size)
+    assert all(channel_of[i] == "email" for q in email_messages for i in q.object_ids)

@@ -74,6 +74,9 @@ def test_only_whole_words_are_tagged() -> None:
         "Dear %dp0%, the school is closed. %dp1%, %dp2%: see the Annual.",
     )
     assert put_back(tagged) == (plain, None)
+    touching = tag_personal(["AnnAnn Ann_1 Ann.", "Ann"], None, ("Ann",))
+    assert touching is not None
+    assert touching.plain == ("AnnAnn Ann_1 %dp0%.", "%dp0%")
 
 
 def test_any_order_of_substitution_gives_the_rendered_message() -> None:
