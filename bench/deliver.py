@@ -7,8 +7,11 @@ process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
 1. **Pipeline.** A fresh database with the ``demo`` school and a roster sized so that one
    ``emergency_closure`` to the whole school gives ~``--deliveries`` deliveries (SMS, email
    and the few app pushes the demo roster has). With ``dispatcher worker --processes P
-   --threads T`` already running (as in production), timed from ``dispatcher announce ...
-   --yes`` to the last delivery sent (plan and every send included). The emulator must have
+   --threads T`` and ``dispatcher web`` already running (as in production), the office's
+   preview (``POST /api/announcements?dry_run=true``, not timed), then timed from the
+   ``POST /api/announcements`` that sends to the last delivery sent (plan and every send
+   included). ``--trigger cli`` times ``dispatcher announce ... --yes`` instead, the start
+   of a Python process included. The emulator must have
    accepted exactly one message per delivery, no duplicates.
 2. **Bare loop.** The same messages (rendered from the same templates with the same
    context, to the same addresses) sent by P processes with a pool of T threads each, calling
@@ -62,7 +65,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -564,6 +567,109 @@ def _wait_until_sent(database_url: str, announcement_id: int) -> None:
     raise SystemExit(f"the workers did not finish within {WORKER_TIMEOUT_SECONDS} s")
 
 
+@contextmanager
+def web_service(env: dict[str, str], workdir: Path, label: str) -> Iterator[WebService]:
+    """``dispatcher web`` running (as in production, where it is up before the office
+    sends), with an API token for a senior leader of the demo school (urgent categories need one)."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    created = dispatcher(
+        env, "tokens", "create", "--name", f"bench-{label}", "--role", "senior",
+        "--school", SCHOOL, "--json",
+    )  # fmt: skip
+    if created.returncode != 0:
+        raise SystemExit("dispatcher tokens create failed:\n" + created.stderr[-2000:])
+    token = str(json.loads(created.stdout)["token"])
+    log_path = workdir / f"web-{label}.log"
+    with log_path.open("wb") as stderr:
+        web = subprocess.Popen(
+            [sys.executable, "-m", "dispatcher", "web", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            if web.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("dispatcher web did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        yield WebService(url, token, web.pid)
+    finally:
+        _kill_group(web)
+
+
+@dataclass(frozen=True)
+class WebService:
+    """A running ``dispatcher web``: its address, a senior token, its process id."""
+
+    url: str
+    token: str
+    pid: int
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST ``body`` as JSON with the token; the JSON answer (any error: SystemExit)."""
+        import urllib.error
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Content-Type": "application/json",
+            },
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=300) as answer:
+                answered: dict[str, Any] = json.loads(answer.read())
+                return answered
+        except urllib.error.HTTPError as exc:
+            raise SystemExit(f"POST {path}: {exc.code} {exc.read()[:2000]!r}") from None
+
+
+ANNOUNCEMENT = {
+    "school": SCHOOL,
+    "category": CATEGORY,
+    "audience": ["school"],
+    "variables": VARIABLES,
+}
+
+
+def _announce_by_cli(env: dict[str, str]) -> int:
+    announced = dispatcher(
+        env,
+        "announce",
+        "--school",
+        SCHOOL,
+        "--category",
+        CATEGORY,
+        "--audience",
+        "school",
+        *(part for key, value in VARIABLES.items() for part in ("--var", f"{key}={value}")),
+        "--yes",
+        "--json",
+    )
+    if announced.returncode != 0:
+        sys.stderr.write(announced.stderr[-4000:])
+        raise SystemExit("dispatcher announce failed")
+    return int(json.loads(announced.stdout)["announcement_id"])
+
+
 def run_pipeline(
     env: dict[str, str],
     workdir: Path,
@@ -572,9 +678,29 @@ def run_pipeline(
     threads: int,
     label: str,
     log: Callable[[str], None],
+    trigger: str = "api",
 ) -> PipelineRun:
-    """With the workers running, announce to the whole school; time it from the announce
-    command to the last message sent, and check it."""
+    """With the workers (and, for ``trigger="api"``, the web service) running, announce to
+    the whole school; time it from the request (the API's POST, or the ``announce``
+    command) to the last message sent, and check it."""
+    with ExitStack() as stack:
+        web = stack.enter_context(web_service(env, workdir, label)) if trigger == "api" else None
+        if web is not None:
+            # The office previews before sending: the dry run is not timed.
+            web.post("/api/announcements?dry_run=true", ANNOUNCEMENT)
+        return _timed_pipeline(env, workdir, emulator, processes, threads, label, log, web)
+
+
+def _timed_pipeline(
+    env: dict[str, str],
+    workdir: Path,
+    emulator: ProviderEmulator,
+    processes: int,
+    threads: int,
+    label: str,
+    log: Callable[[str], None],
+    web: WebService | None,
+) -> PipelineRun:
     run = PipelineRun()
     worker_log = workdir / f"worker-{label}.log"
     worker = _start_workers(env, processes, threads, worker_log)
@@ -582,30 +708,19 @@ def run_pipeline(
         before = postgres_counters(env["DATABASE_URL"])
         meter = CpuMeter()
         group_before = _group_cpu_seconds(worker.pid) or 0.0
+        web_before = (_group_cpu_seconds(web.pid) or 0.0) if web else 0.0
         started_wall = time.time()
         started = time.perf_counter()
-        announced = dispatcher(
-            env,
-            "announce",
-            "--school",
-            SCHOOL,
-            "--category",
-            CATEGORY,
-            "--audience",
-            "school",
-            *(part for key, value in VARIABLES.items() for part in ("--var", f"{key}={value}")),
-            "--yes",
-            "--json",
-        )
+        if web is not None:
+            run.announcement_id = int(web.post("/api/announcements", ANNOUNCEMENT)["id"])
+        else:
+            run.announcement_id = _announce_by_cli(env)
         run.announce_seconds = time.perf_counter() - started
-        if announced.returncode != 0:
-            sys.stderr.write(announced.stderr[-4000:])
-            raise SystemExit("dispatcher announce failed")
-        run.announcement_id = int(json.loads(announced.stdout)["announcement_id"])
         _wait_until_sent(env["DATABASE_URL"], run.announcement_id)
         workers_cpu = (_group_cpu_seconds(worker.pid) or 0.0) - group_before
+        web_cpu = ((_group_cpu_seconds(web.pid) or 0.0) - web_before) if web else 0.0
         announce_cpu = CpuMeter._waited_children() - meter.children_at_start
-        run.cpu = meter.stop(dispatcher_seconds=workers_cpu + announce_cpu)
+        run.cpu = meter.stop(dispatcher_seconds=workers_cpu + web_cpu + announce_cpu)
     finally:
         _kill_group(worker)
         run.worker_exit_code = worker.returncode or 0
@@ -1083,8 +1198,8 @@ def print_report(results: Results) -> None:
     print()
     print(f"pipeline: by channel {_channels(p['by_channel'])}; states {_channels(p['states'])}")
     print(
-        f"  announce command {p['announce_seconds']:.1f} s; plan (created -> planned) "
-        f"{p['plan_seconds']:.1f} s; after the command started: stored at "
+        f"  announce ({s['trigger']}) {p['announce_seconds']:.1f} s; plan (created -> planned) "
+        f"{p['plan_seconds']:.1f} s; after the request: stored at "
         f"{p['stored_after']:.1f} s, first deliveries planned at "
         f"{p['first_planned_after']:.1f} s, first claimed at {p['first_claim_after']:.1f} s, "
         f"first sent at {p['first_send_after']:.1f} s, last sent at "
@@ -1196,6 +1311,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="per process")
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--trigger",
+        choices=("api", "cli"),
+        default="api",
+        help="announce through the running web service's API (default) or the CLI command",
+    )
     args = parser.parse_args(argv)
     if args.deliveries < 20 or args.limited_deliveries < 0 or args.latency_deliveries < 0:
         parser.error(
@@ -1234,6 +1355,7 @@ def main(argv: list[str]) -> int:
         "database": database,
         "processes": args.processes,
         "threads": args.threads,
+        "trigger": args.trigger,
         "deliveries_asked": args.deliveries,
         "limited_deliveries_asked": args.limited_deliveries,
         "rate_limit_per_second": RATE_LIMIT_PER_SECOND,
@@ -1262,7 +1384,7 @@ def main(argv: list[str]) -> int:
                 f"--threads {args.threads} running, then announce"
             )
             pipeline = run_pipeline(
-                env, workdir, emulator, args.processes, args.threads, "pipeline", log
+                env, workdir, emulator, args.processes, args.threads, "pipeline", log, args.trigger
             )
             results.pipeline = asdict(pipeline)
             log(
@@ -1304,7 +1426,14 @@ def main(argv: list[str]) -> int:
                 emulator.latency = PROVIDER_LATENCY_SECONDS
                 log(f"provider's pace: emulator latency {PROVIDER_LATENCY_SECONDS}s, pipeline")
                 slow = run_pipeline(
-                    latency_env, workdir, emulator, args.processes, args.threads, "latency", log
+                    latency_env,
+                    workdir,
+                    emulator,
+                    args.processes,
+                    args.threads,
+                    "latency",
+                    log,
+                    args.trigger,
                 )
                 results.latency_pipeline = asdict(slow)
                 messages = rendered_messages(url, slow.announcement_id)
@@ -1347,7 +1476,14 @@ def main(argv: list[str]) -> int:
                     f"{RATE_LIMIT_PER_SECOND}/s per provider"
                 )
                 limited = run_pipeline(
-                    limited_env, workdir, emulator, args.processes, args.threads, "limited", log
+                    limited_env,
+                    workdir,
+                    emulator,
+                    args.processes,
+                    args.threads,
+                    "limited",
+                    log,
+                    args.trigger,
                 )
                 results.limited = asdict(limited)
                 log(
