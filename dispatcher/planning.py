@@ -351,7 +351,8 @@ def plan_announcement(
                     # drivers batch and cache; the new ids are the batch's contact range.
                     session.connection().execute(insert(_DELIVERIES), rows)
                     ids = emails_last(
-                        session.execute(
+                        (row.id, row.channel)
+                        for row in session.execute(
                             select(Delivery.id, Delivery.channel)
                             .where(
                                 Delivery.announcement_id == announcement_id,
@@ -359,7 +360,7 @@ def plan_announcement(
                                 Delivery.contact_id <= last_contact,
                             )
                             .order_by(Delivery.id)
-                        ).tuples()
+                        )
                     )
                 if outcomes:
                     session.connection().execute(insert(_PLAN_OUTCOMES), outcomes)
