@@ -42,7 +42,7 @@ from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
 from dispatcher.fallback import start_follow_ups
 from dispatcher.planning import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, batched_work, hold_until
 from dispatcher.queueing import QueuedWork
-from dispatcher.rendering import TemplateError
+from dispatcher.rendering import RenderedMessage, TemplateError
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import (
     SentRecord,
@@ -101,6 +101,14 @@ class AnnouncementFacts:
     #: The template context every message of the announcement shares: the request's
     #: variables and the school (each message adds its contact and students).
     shared_context: dict[str, Any]
+    #: Messages rendered once for every family, by (channel, language, format): those
+    #: whose templates read no family's names (a text that greets no one). None: the
+    #: templates do read them, render for each family.
+    same_for_all: dict[tuple[str, str, str], RenderedMessage | None] = field(default_factory=dict)
+
+
+#: The context names that differ from family to family.
+FAMILY_NAMES = ("contact", "students")
 
 
 def announcement_facts(
@@ -243,15 +251,8 @@ def _prepare(
             delivery, problem=("no_address", f"contact has no usable {channel.value} address")
         )
     school = facts.school
-    context = {
-        **facts.shared_context,
-        "contact": {"first_name": delivery.first_name},
-        "students": students,
-    }
     try:
-        rendered = runtime.templates.render(
-            facts.category.name, channel, delivery.language, MessageFormat(delivery.format), context
-        )
+        rendered = _rendered(runtime, facts, channel, delivery, students)
     except TemplateError as exc:
         return _Prepared(delivery, problem=("template_error", str(exc)))
     message = OutgoingMessage(
@@ -268,6 +269,33 @@ def _prepare(
         personal=(delivery.first_name, *students),
     )
     return _Prepared(delivery, message, rendered.sms.segments if rendered.sms else None)
+
+
+def _rendered(
+    runtime: Runtime,
+    facts: AnnouncementFacts,
+    channel: Channel,
+    delivery: _Due,
+    students: list[str],
+) -> RenderedMessage:
+    key = (channel.value, delivery.language, delivery.format)
+    shared = facts.same_for_all.get(key)
+    if shared is not None:
+        return shared
+    context = {
+        **facts.shared_context,
+        "contact": {"first_name": delivery.first_name},
+        "students": students,
+    }
+    templates = runtime.templates
+    category = facts.category.name
+    rendered = templates.render(
+        category, channel, delivery.language, MessageFormat(delivery.format), context
+    )
+    if key not in facts.same_for_all:
+        personal = templates.reads_any(category, channel, delivery.language, FAMILY_NAMES)
+        facts.same_for_all[key] = None if personal else rendered
+    return rendered
 
 
 def _send(

@@ -234,6 +234,9 @@ def _reads_all(children: Iterable[nodes.Node], guarded: frozenset[str]) -> set[s
 class _Variables:
     required: frozenset[str]
     optional: frozenset[str]
+    #: Every top-level name read, provided ones included; None when a template chosen at
+    #: run time (``{% include name_variable %}``) makes that unknowable.
+    reads: frozenset[str] | None = None
 
 
 class TemplateLibrary:
@@ -355,6 +358,21 @@ class TemplateLibrary:
         body = _single_line(self._render(names["push_body.txt.j2"], values))
         return message(_truncate(body, PUSH_BODY_LIMIT), title=title)
 
+    def reads_any(
+        self, category: str, channel: Channel, language: str, names: Iterable[str]
+    ) -> bool:
+        """Whether ``channel``'s templates for ``category`` in ``language`` (with their
+        layout and includes) read any of ``names``; True when a template is chosen at run
+        time and this cannot be known. A message whose templates read none of a family's
+        names renders the same for every family (the filters and globals templates may use
+        cannot reach the context)."""
+        wanted = frozenset(names)
+        for part in CHANNEL_PARTS[channel]:
+            reads = self._part_variables(category, language, part).reads
+            if reads is None or reads & wanted:
+                return True
+        return False
+
     def preview(
         self,
         category: str,
@@ -449,6 +467,7 @@ class TemplateLibrary:
         required: set[str] = set()
         pending = [name]
         seen: set[str] = set()
+        knowable = True
         while pending:
             current = pending.pop()
             if current in seen:
@@ -458,10 +477,15 @@ class TemplateLibrary:
             undeclared = meta.find_undeclared_variables(tree)
             read |= undeclared
             required |= undeclared & _unguarded_reads(tree, frozenset())
-            pending.extend(ref for ref in meta.find_referenced_templates(tree) if ref)
+            for ref in meta.find_referenced_templates(tree):
+                if ref:
+                    pending.append(ref)
+                else:
+                    knowable = False
         return _Variables(
             required=frozenset(required - PROVIDED_NAMES),
             optional=frozenset(read - required - PROVIDED_NAMES),
+            reads=frozenset(read) if knowable else None,
         )
 
     def _parse(self, name: str, referenced_from: str) -> nodes.Template:

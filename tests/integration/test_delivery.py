@@ -434,3 +434,36 @@ def test_in_an_emergency_the_texts_of_a_batch_go_before_its_email_back_ups(
     )
     deliver_batch(ordered, ids, lambda: TUESDAY_10AM, lambda _: None)
     assert adapter.channels == [Channel.SMS] * 4 + [Channel.EMAIL] * 4
+
+
+def test_a_text_that_greets_by_name_is_rendered_for_each_family(
+    runtime: Any, tmp_path: Any
+) -> None:
+    import shutil
+
+    from dispatcher.rendering import TemplateLibrary
+
+    templates = shutil.copytree(runtime.settings.templates_dir, tmp_path / "templates")
+    sms = templates / "emergency_closure" / "en" / "sms.txt.j2"
+    sms.write_text("Dear {{ contact.first_name }}: " + sms.read_text(encoding="utf-8"))
+    families = [
+        row(student_id=f"S{i}", contact_id=f"C{i}", contact_first_name=name,
+            mobile=f"07700 90000{i}", email="")
+        for i, name in enumerate(["Anne", "Bea", "Cal"])
+    ]  # fmt: skip
+    import_roster(runtime, families)
+    texts: dict[str, list[str]] = {}
+    for library in (runtime.templates, TemplateLibrary(templates)):
+        adapter = ScriptedAdapter({})
+        scripted = dataclasses.replace(
+            runtime,
+            templates=library,
+            channels=ChannelRegistry(dict.fromkeys(Channel, adapter)),
+        )
+        ids = delivery_ids(plan(runtime, create(runtime)))
+        deliver_batch(scripted, ids, lambda: TUESDAY_10AM, lambda _: None)
+        texts[str(library is runtime.templates)] = [m.rendered.body for m in adapter.sent]
+    shipped, greeting = texts["True"], texts["False"]
+    assert len(shipped) == len(greeting) == 3
+    assert len(set(shipped)) == 1  # the shipped text names no one: the same for all
+    assert [t.split(":")[0] for t in greeting] == ["Dear Anne", "Dear Bea", "Dear Cal"]

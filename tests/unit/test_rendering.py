@@ -596,3 +596,25 @@ def test_compile_all_readies_every_template_and_leaves_a_broken_one_to_preview(
     assert shipped.compile_all() == len(list(TEMPLATES.rglob("*.j2")))
     with pytest.raises(TemplateError, match=re.escape("demo/en/sms.txt.j2")):
         library.render("demo", Channel.SMS, "en", MessageFormat.STANDARD, {"school": {}})
+
+
+FAMILY = ("contact", "students")
+
+
+def test_which_messages_read_a_family_s_names(tmp_path: Path) -> None:
+    shipped = TemplateLibrary(TEMPLATES)
+    # The shipped emergency email greets the parent (through its include); the text does not.
+    assert shipped.reads_any("emergency_closure", Channel.EMAIL, "en", FAMILY)
+    assert not shipped.reads_any("emergency_closure", Channel.SMS, "en", FAMILY)
+    (tmp_path / "_partials").mkdir()
+    (tmp_path / "_partials" / "hi.txt.j2").write_text("Hi {{ contact.first_name }}")
+    library = made_up_library(
+        tmp_path,
+        sms='{% include "_partials/hi.txt.j2" %}',  # read through an include
+        push_body="{% include which %}",  # chosen at run time: cannot be known
+        email="{% for s in students %}{{ s }}{% endfor %}",
+    )
+    assert library.reads_any("demo", Channel.SMS, "en", FAMILY)
+    assert library.reads_any("demo", Channel.PUSH, "en", FAMILY)
+    assert library.reads_any("demo", Channel.EMAIL, "en", ["students"])
+    assert not library.reads_any("demo", Channel.EMAIL, "en", ["contact"])
