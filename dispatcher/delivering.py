@@ -14,8 +14,7 @@ Two entry points share every step:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -137,15 +136,6 @@ def announcement_facts(
     )
     runtime.memo[key] = facts
     return facts
-
-
-@contextmanager
-def _session_on_one_connection(runtime: Runtime) -> Iterator[Session]:
-    """A session that keeps one database connection across its commits (a delivery commits
-    its claim, then its send; checking a pooled connection out again for each would cost a
-    round trip)."""
-    with runtime.engine.connect() as connection, runtime.sessions(bind=connection) as session:
-        yield session
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +388,7 @@ def deliver(
     - A transient failure puts it back to pending and returns ``RETRY`` (the actor raises so
       that Dramatiq retries with backoff), until ``MAX_ATTEMPTS``.
     """
-    with _session_on_one_connection(runtime) as session:
+    with runtime.sessions() as session:
         loaded = _load(session, [delivery_id])
         if not loaded:
             return DeliveryOutcome(Outcome.SKIPPED)
@@ -431,9 +421,8 @@ def deliver(
         ):
             session.rollback()
             return DeliveryOutcome(Outcome.SKIPPED)
-        session.commit()
-
         names = _student_names(session, facts.school_id, [delivery.contact_id])
+        session.commit()  # the claim; no connection is held while the provider is called
         prepared = _prepare(runtime, facts, delivery, names[delivery.contact_id])
         outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
         if receipt is not None:
@@ -471,7 +460,7 @@ def deliver_batch(
     failures recorded with their follow-ups. A delivery the provider asks to retry is handed
     to the one-id actor (Dramatiq's retries with backoff)."""
     result = BatchOutcome()
-    with _session_on_one_connection(runtime) as session:
+    with runtime.sessions() as session:
         loaded = _load(session, delivery_ids)
         by_announcement: dict[int, list[_Due]] = {}
         for delivery in loaded:
@@ -518,11 +507,14 @@ def _deliver_announcement_rows(
         pending = []
 
     claimed = set(claim_deliveries(session, pending, due_held, moment))
-    session.commit()
     if not claimed:
+        session.commit()
         return
     due = [d for d in rows if d.id in claimed]  # in id order, as loaded
     names = _student_names(session, facts.school_id, sorted({d.contact_id for d in due}))
+    # The claim is committed with the names read: no connection is held while the providers
+    # are called (an adapter may need one of its own, e.g. the outbox).
+    session.commit()
     prepared = [_prepare(runtime, facts, d, names[d.contact_id]) for d in due]
     retry = _send_and_record(runtime, session, facts, prepared, now, enqueue, result)
     if retry:

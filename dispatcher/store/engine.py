@@ -36,14 +36,20 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 60, "check_same_thread": False},
+            pool_size=POOL_SIZE,
+            max_overflow=10,
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # Let SQLAlchemy issue BEGIN itself so that a transaction takes the write lock
         # only when it writes (pysqlite's own handling is unreliable around DDL).
         return engine
-    # Connections are kept, not reopened: a worker's threads each hold one while they send
-    # a batch, and a connection closed on return (beyond the pool) costs PostgreSQL a new
-    # backend process the next time. Connections open only when needed.
+    # Connections are kept, not reopened: a connection closed on return (beyond the pool)
+    # costs PostgreSQL a new backend process the next time. A worker thread holds at most
+    # one at a time (none while a provider is called), so the pool covers a worker's
+    # threads, the plan and the sweep. Connections open only when needed.
     return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=10)
 
 

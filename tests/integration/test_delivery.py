@@ -467,3 +467,43 @@ def test_a_text_that_greets_by_name_is_rendered_for_each_family(
     assert len(shipped) == len(greeting) == 3
     assert len(set(shipped)) == 1  # the shipped text names no one: the same for all
     assert [t.split(":")[0] for t in greeting] == ["Dear Anne", "Dear Bea", "Dear Cal"]
+
+
+def test_a_batch_holds_no_connection_while_the_outbox_records_its_messages(
+    runtime: Any, tmp_path: Any
+) -> None:
+    """A worker thread and the outbox it writes to never need two connections at once:
+    with one connection in the pool, a whole batch still goes (it used to wait for the
+    pool's timeout on every message, threads blocking each other)."""
+    from sqlalchemy import create_engine
+
+    from channels.outbox import OutboxAdapter
+    from dispatcher.store.engine import make_session_factory
+
+    import_roster(runtime, many_families(3))
+    ids = delivery_ids(plan(runtime, create(runtime)))
+    one = create_engine(
+        runtime.engine.url, pool_size=1, max_overflow=0, pool_timeout=3
+    )  # the same database, one connection at most
+    try:
+        sessions = make_session_factory(one)
+        outbox = OutboxAdapter(sessions, tmp_path / "outbox")
+        tight = dataclasses.replace(
+            runtime,
+            engine=one,
+            sessions=sessions,
+            outbox=outbox,
+            channels=ChannelRegistry(dict.fromkeys(Channel, outbox)),
+        )
+        result = deliver_batch(tight, ids, lambda: TUESDAY_10AM, lambda _: None)
+        assert list(result.outcomes.values()) == [Outcome.SENT] * len(ids) == [Outcome.SENT] * 6
+        assert deliver(tight, ids[0], lambda: TUESDAY_10AM, lambda _: None).outcome is (
+            Outcome.SKIPPED
+        )
+        again = delivery_ids(plan(runtime, create(runtime)))
+        assert deliver(tight, again[0], lambda: TUESDAY_10AM, lambda _: None).outcome is (
+            Outcome.SENT
+        )
+    finally:
+        one.dispose()
+    assert count(runtime, OutboxMessage) == 7
