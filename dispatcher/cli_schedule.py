@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from dispatcher.stopping import SignalStop
 
 calendar_app = typer.Typer(help="School calendars and their reminders.", no_args_is_help=True)
 
@@ -107,14 +106,8 @@ def clock(
     start = _parse_now(now)
     runtime = _runtime()
     calendars, settings = _load_or_fail(runtime)
-    stop = threading.Event()
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+    stop = SignalStop()
+    stop.install()
     interval = tick_seconds if tick_seconds is not None else settings.tick_seconds
     if not json_output:
         typer.echo(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from dispatcher.calendar import (
 from dispatcher.config import ConfigError
 from dispatcher.queueing import enqueue, plan_work
 from dispatcher.runtime import Runtime
+from dispatcher.stopping import Stoppable
 from dispatcher.store.models import Announcement, ReminderFire
 from dispatcher.store.schools import ensure_school
 
@@ -327,7 +327,7 @@ def run_clock(
     loader: Loader,
     *,
     clock: Callable[[], datetime],
-    stop: threading.Event,
+    stop: Stoppable,
     on_tick: Callable[[TickReport], None],
     tick_seconds: float | None = None,
     max_ticks: int | None = None,

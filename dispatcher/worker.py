@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from datetime import UTC, datetime
-from types import FrameType
 
 import dramatiq
 from sqlalchemy import func, or_, select
@@ -15,6 +12,7 @@ from sqlalchemy import func, or_, select
 from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.domain import ACTIVE_STATES, Urgency
 from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.stopping import SignalStop
 from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.sweep import sweep
 
@@ -99,13 +97,8 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
 
     runtime = current_runtime()
     warm_up(runtime)
-    stop = threading.Event()
-
-    def _stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = SignalStop()
+    stop.install()
     workers = start_workers(broker, threads)
     log.info("worker started: %d threads per lane", threads)
     interval = runtime.settings.sweep_interval_seconds

@@ -9,11 +9,10 @@ import json
 import os
 import signal
 import tempfile
-import threading
 from pathlib import Path
-from types import FrameType
 
 from dispatcher.emulator.emulator import ProviderEmulator
+from dispatcher.stopping import SignalStop
 
 
 def write_service_account(emulator: ProviderEmulator, path: str | None) -> Path:
@@ -73,15 +72,10 @@ def run_forever(
     """Serve on ``host:port`` until Ctrl-C or SIGTERM, after printing the URL and the
     credentials to use.
     """
-    done = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
+    done = SignalStop()
     emulator = ProviderEmulator(host, port, latency=latency).start()
     try:
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _stop)
+        done.install((signal.SIGTERM,))
         path = write_service_account(emulator, service_account_file)
         print(describe(emulator, path), flush=True)
         try:
