@@ -286,20 +286,19 @@ class SendGridEmailAdapter:
     def _requests(self, messages: Iterable[OutgoingMessage]) -> list[list[_Shared]]:
         """Group by shared content; split groups at 1,000 and so that an address is once a
         request."""
-        groups: dict[_Content, list[list[_Shared]]] = {}
+        groups: dict[_Content, list[tuple[list[_Shared], set[str]]]] = {}
         for message in messages:
             form = _shared(message)
             chunks = groups.setdefault(form.content, [])
             address = message.to.lower()
-            for chunk in chunks:
-                if len(chunk) < MAX_PERSONALIZATIONS and all(
-                    f.message.to.lower() != address for f in chunk
-                ):
+            for chunk, addresses in chunks:
+                if len(chunk) < MAX_PERSONALIZATIONS and address not in addresses:
                     chunk.append(form)
+                    addresses.add(address)
                     break
             else:
-                chunks.append([form])
-        return [chunk for chunks in groups.values() for chunk in chunks]
+                chunks.append(([form], {address}))
+        return [chunk for chunks in groups.values() for chunk, _ in chunks]
 
     def request_body(self, messages: Sequence[OutgoingMessage]) -> dict[str, Any]:
         """The Mail Send JSON for ``messages``, which must share their content once each

@@ -47,6 +47,19 @@ def row(**overrides: Any) -> dict[str, str]:
     return values
 
 
+def many_families(n: int) -> list[dict[str, str]]:
+    """``n`` one-child families, each with a mobile and an email."""
+    return [
+        row(
+            student_id=f"S{i}",
+            contact_id=f"C{i}",
+            mobile=f"07700 900{i:03d}",
+            email=f"parent{i}@example.com",
+        )
+        for i in range(n)
+    ]
+
+
 def roster_text(rows: list[dict[str, str]]) -> str:
     """The rows as roster CSV text, header included."""
     buffer = io.StringIO()

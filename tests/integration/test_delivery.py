@@ -29,22 +29,10 @@ from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
 from dispatcher.store.reports import announcement_report
 from dispatcher.tracking import ProviderStatus, apply_statuses
 from dispatcher.worker import start_workers
-from tests.factories import create, delivery_ids, import_roster, plan, row
+from tests.factories import create, delivery_ids, import_roster, many_families, plan, row
 from tests.tracking_support import events
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
-
-
-def many_families(n: int) -> list[dict[str, str]]:
-    return [
-        row(
-            student_id=f"S{i}",
-            contact_id=f"C{i}",
-            mobile=f"07700 900{i:03d}",
-            email=f"parent{i}@example.com",
-        )
-        for i in range(n)
-    ]
 
 
 @pytest.fixture

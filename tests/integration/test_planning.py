@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dispatcher.cli import app
 from dispatcher.store.models import Announcement, Delivery
 from dispatcher.store.reports import announcement_report
-from tests.factories import create, import_roster, plan, row
+from tests.factories import create, import_roster, many_families, plan, row
 
 runner = CliRunner()
 
@@ -385,18 +385,7 @@ def test_the_first_messages_are_queued_before_the_rest_of_a_big_audience_is_plan
 
 def test_texts_are_queued_before_emails_and_emails_travel_together(runtime: Any) -> None:
     families = 20
-    import_roster(
-        runtime,
-        [
-            row(
-                student_id=f"S{i}",
-                contact_id=f"C{i}",
-                mobile=f"07700 900{i:03d}",
-                email=f"parent{i}@example.com",
-            )
-            for i in range(families)
-        ],
-    )
+    import_roster(runtime, many_families(families))
     announcement_id = create(runtime)  # an emergency closure: a text and an email back-up
     queued = plan(runtime, announcement_id)
     with runtime.sessions() as session:
