@@ -13,13 +13,15 @@ from typing import Any
 import pytest
 import redis
 
-from channels.base import TransientFailure
+from channels.base import ChannelAdapter, OutgoingMessage, TransientFailure
+from channels.fcm_push import FcmPushAdapter
 from channels.rate_limit import ProviderRateLimiter, account_key
 from channels.retrying import RetryPolicy
+from channels.sendgrid_email import SendGridEmailAdapter
 from channels.twilio_sms import TwilioSmsAdapter
 from dispatcher.emulator import ProviderEmulator
 from dispatcher.emulator.records import max_in_any_window
-from tests.channels.messages import sms_message
+from tests.channels.messages import email_message, push_message, sms_message
 from tests.conftest import _answers, worker_number
 
 LIMIT = 20
@@ -82,38 +84,84 @@ def test_an_unreachable_redis_is_transient() -> None:
     assert caught.value.code == "rate_limiter_unavailable"
 
 
-def _send_from_worker(
-    worker: int, emulator_url: str, redis_url: str, barrier: Any, count: int
-) -> None:
-    """One worker process: its own adapter and limiter, sending ``count`` texts."""
-    limiter = ProviderRateLimiter(
-        redis.Redis.from_url(redis_url),
-        "twilio",
-        ProviderEmulator.TWILIO_ACCOUNT_SID,
-        LIMIT,
-        max_wait=30,
-    )
-    adapter = TwilioSmsAdapter(
-        ProviderEmulator.TWILIO_ACCOUNT_SID,
-        ProviderEmulator.TWILIO_AUTH_TOKEN,
+def _adapter_with_limiter(
+    provider: str, emulator_url: str, redis_url: str, fcm_account: dict[str, str]
+) -> ChannelAdapter:
+    """``provider``'s adapter as a worker process builds it: its own SDK client, and a
+    limiter on the emulator's account shared through Redis."""
+    retry = RetryPolicy(attempts=1)
+    client = redis.Redis.from_url(redis_url)
+    if provider == "twilio":
+        return TwilioSmsAdapter(
+            ProviderEmulator.TWILIO_ACCOUNT_SID,
+            ProviderEmulator.TWILIO_AUTH_TOKEN,
+            base_url=emulator_url,
+            public_base_url="https://dispatch.example.org",  # its callback URL names the delivery
+            limiter=ProviderRateLimiter(
+                client, "twilio", ProviderEmulator.TWILIO_ACCOUNT_SID, LIMIT, max_wait=30
+            ),
+            retry=retry,
+        )
+    if provider == "sendgrid":
+        return SendGridEmailAdapter(
+            ProviderEmulator.SENDGRID_API_KEY,
+            base_url=emulator_url,
+            limiter=ProviderRateLimiter(
+                client, "sendgrid", ProviderEmulator.SENDGRID_API_KEY, LIMIT, max_wait=30
+            ),
+            retry=retry,
+        )
+    return FcmPushAdapter(
+        fcm_account,
         base_url=emulator_url,
-        limiter=limiter,
-        retry=RetryPolicy(attempts=1),
+        limiter=ProviderRateLimiter(client, "fcm", fcm_account["project_id"], LIMIT, max_wait=30),
+        retry=retry,
     )
+
+
+def _message_from(provider: str, worker: int, i: int) -> OutgoingMessage:
+    delivery_id = worker * 1000 + i
+    if provider == "twilio":
+        return sms_message(delivery_id=delivery_id, to=f"+4477009{worker}{i:04d}")
+    if provider == "sendgrid":
+        return email_message(delivery_id=delivery_id, to=f"parent{worker}-{i}@example.com")
+    return push_message(delivery_id=delivery_id, token=f"fcm-token-{worker}-{i:04d}")
+
+
+def _send_from_worker(
+    provider: str,
+    worker: int,
+    emulator_url: str,
+    redis_url: str,
+    fcm_account: dict[str, str],
+    barrier: Any,
+    count: int,
+) -> None:
+    """One worker process: its own adapter and limiter, sending ``count`` messages one by one."""
+    adapter = _adapter_with_limiter(provider, emulator_url, redis_url, fcm_account)
     barrier.wait(timeout=60)
     for i in range(count):
-        adapter.send(sms_message(delivery_id=worker * 1000 + i, to=f"+4477009{worker}{i:04d}"))
+        adapter.send(_message_from(provider, worker, i))
 
 
-def test_two_worker_processes_share_the_limit(redis_url: str) -> None:
+@pytest.mark.parametrize("provider", ["twilio", "sendgrid", "fcm"])
+def test_two_worker_processes_share_the_limit(provider: str, redis_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
     with ProviderEmulator() as emulator:
         workers = [
             context.Process(
                 target=_send_from_worker,
-                args=(n, emulator.url, redis_url, barrier, PER_PROCESS),
-                name=f"sms-worker-{n}-{uuid.uuid4().hex[:6]}",
+                args=(
+                    provider,
+                    n,
+                    emulator.url,
+                    redis_url,
+                    emulator.fcm_service_account_info(),
+                    barrier,
+                    PER_PROCESS,
+                ),
+                name=f"{provider}-worker-{n}-{uuid.uuid4().hex[:6]}",
             )
             for n in (1, 2)
         ]
@@ -128,11 +176,13 @@ def test_two_worker_processes_share_the_limit(redis_url: str) -> None:
                     process.kill()
                     process.join(timeout=5)
         assert [p.exitcode for p in workers] == [0, 0]
-        sends = emulator.messages("twilio")
-        peak = emulator.max_requests_in_any_second("twilio")
+        sends = emulator.messages(provider)
+        delivery_ids = emulator.accepted_delivery_ids(provider)
+        peak = emulator.max_requests_in_any_second(provider)
     assert len(sends) == 2 * PER_PROCESS
-    senders = {s.form["To"][8] for s in sends if s.form}
-    assert senders == {"1", "2"}  # both processes sent, through the same limit
+    assert sorted(int(d) for d in delivery_ids) == sorted(
+        w * 1000 + i for w in (1, 2) for i in range(PER_PROCESS)
+    )  # each process sent each of its messages once, through the same limit
     assert peak <= LIMIT
     assert peak >= LIMIT * 0.6  # and the processes did run at about the limit together
     span = max(s.at for s in sends) - min(s.at for s in sends)
