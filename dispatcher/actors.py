@@ -67,7 +67,7 @@ def _deliver(delivery_id: int) -> None:
     if result.outcome is Outcome.RETRY:
         delay = int(result.retry_after * 1000) if result.retry_after else None
         raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
-    if result.outcome is not Outcome.HELD:
+    if result.outcome not in (Outcome.HELD, Outcome.WAITING):  # else queued again
         clear_marker(broker, delivery_marker(delivery_id))
 
 

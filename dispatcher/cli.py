@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import signal
@@ -12,13 +11,17 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from dispatcher.cli_common import JsonFlag
+from dispatcher.cli_common import fail as _fail
+from dispatcher.cli_common import load_runtime as _runtime
+from dispatcher.cli_common import print_json as _print_json
 from dispatcher.config import ConfigError
 from dispatcher.settings import SettingsError
 
@@ -38,26 +41,6 @@ app.add_typer(config_app, name="config")
 
 console = Console()
 err_console = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def _runtime() -> Any:
-    from dispatcher.runtime import current_runtime
-
-    try:
-        return current_runtime()
-    except (SettingsError, ConfigError) as exc:
-        _fail(str(exc))
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _settings() -> Any:
@@ -732,12 +715,13 @@ def redis_stop() -> None:
     console.print("stopped" if stopped else "no embedded Redis was running")
 
 
-# Commands owned by other modules (web service, clock and calendar, API tokens).
-from dispatcher import cli_access, cli_schedule, cli_tracking  # noqa: E402
+# Commands owned by other modules (web service, clock and calendar, API tokens, channels).
+from dispatcher import cli_access, cli_channels, cli_schedule, cli_tracking  # noqa: E402
 
 cli_tracking.register(app)
 cli_schedule.register(app)
 cli_access.register(app)
+cli_channels.register(app)
 
 
 def main() -> None:

@@ -6,40 +6,22 @@ cannot show it and a lost token is revoked and replaced.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from dispatcher.cli_common import JsonFlag
+from dispatcher.cli_common import fail as _fail
+from dispatcher.cli_common import load_runtime as _runtime
+from dispatcher.cli_common import print_json as _print_json
+
 tokens_app = typer.Typer(help="API tokens for the REST API.", no_args_is_help=True)
 _console = Console()
 _err = Console(stderr=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-
-
-def _fail(message: str) -> NoReturn:
-    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _runtime() -> Any:
-    from dispatcher.config import ConfigError
-    from dispatcher.runtime import current_runtime
-    from dispatcher.settings import SettingsError
-
-    try:
-        return current_runtime()
-    except (SettingsError, ConfigError) as exc:
-        _fail(str(exc))
 
 
 @tokens_app.command("create")

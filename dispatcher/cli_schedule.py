@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from dispatcher.cli_common import JsonFlag
+from dispatcher.cli_common import fail as _fail
+from dispatcher.cli_common import load_runtime as _runtime
+from dispatcher.cli_common import print_json as _print_json
 from dispatcher.stopping import SignalStop
 
 calendar_app = typer.Typer(help="School calendars and their reminders.", no_args_is_help=True)
@@ -18,7 +22,6 @@ calendar_app = typer.Typer(help="School calendars and their reminders.", no_args
 console = Console()
 err_console = Console(stderr=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 NowOption = Annotated[
     str | None,
     typer.Option(
@@ -29,11 +32,6 @@ NowOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def _parse_now(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -42,17 +40,6 @@ def _parse_now(value: str | None) -> datetime | None:
     except ValueError:
         _fail("--now: expected an ISO 8601 date and time, e.g. 2026-12-01T09:00:00+00:00")
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _runtime() -> Any:
-    from dispatcher.config import ConfigError
-    from dispatcher.runtime import current_runtime
-    from dispatcher.settings import SettingsError
-
-    try:
-        return current_runtime()
-    except (SettingsError, ConfigError) as exc:
-        _fail(str(exc))
 
 
 def _loader(runtime: Any) -> Any:
@@ -76,10 +63,6 @@ def _load_or_fail(runtime: Any) -> Any:
         return _loader(runtime)()
     except ConfigError as exc:
         _fail(str(exc))
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def clock(

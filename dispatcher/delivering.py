@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import (
     BatchSending,
+    ChannelAdapter,
     ChannelError,
     OutgoingMessage,
     PermanentFailure,
@@ -35,6 +36,7 @@ from channels.base import (
     batch_sending,
 )
 from channels.retrying import ConfigurationFailure, DeadTokenFailure
+from channels.stops import ChannelStop
 from dispatcher.announcements import school_context
 from dispatcher.config import CategoryPolicy, SchoolConfig
 from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
@@ -79,11 +81,14 @@ class Outcome(StrEnum):
     SKIPPED = "skipped"  # not ours to send: already claimed, sent, cancelled or too early
     FAILED = "failed"
     RETRY = "retry"
+    #: Its provider refused our account and the channel is stopped: queued again for when
+    #: the stop ends (a new message, not a retry, so a long stop never uses up retries).
+    WAITING = "waiting"
 
 
 @dataclass(frozen=True)
 class DeliveryOutcome:
-    """The outcome, and for a retry how long the provider asked us to wait."""
+    """The outcome, and for a retry or a wait how long to wait."""
 
     outcome: Outcome
     retry_after: float | None = None
@@ -288,6 +293,22 @@ def _rendered(
     return rendered
 
 
+#: What one batch knows of stopped providers (asked of Redis once each): provider name to
+#: its stop, or None when it was not stopped.
+KnownStops = dict[str, ChannelStop | None]
+
+
+def _channel_stop(
+    runtime: Runtime, adapter: ChannelAdapter, known: KnownStops
+) -> ChannelStop | None:
+    """``adapter``'s stop, if its provider refused our account lately (never the outbox's)."""
+    if adapter is runtime.outbox:
+        return None
+    if adapter.name not in known:
+        known[adapter.name] = runtime.channel_stops.stopped(adapter.name)
+    return known[adapter.name]
+
+
 def _send(
     runtime: Runtime,
     session: Session,
@@ -295,18 +316,26 @@ def _send(
     prepared: _Prepared,
     now: Callable[[], datetime],
     enqueue: Callable[[list[QueuedWork]], None],
+    known_stops: KnownStops,
 ) -> tuple[DeliveryOutcome, ProviderReceipt | None]:
     """Send one claimed delivery. Failures are recorded (and committed) here; a success is
-    returned with its receipt for the caller to record."""
+    returned with its receipt for the caller to record. On a stopped channel nothing is
+    sent: the delivery waits for the stop to end."""
     delivery = prepared.delivery
     if prepared.problem is not None or prepared.message is None:
         code, reason = prepared.problem or ("internal", "no message")
         return _fail(runtime, session, facts, delivery, now(), code, reason, enqueue), None
     adapter = runtime.adapter_for(facts.school, prepared.message.channel)
+    stop = _channel_stop(runtime, adapter, known_stops)
+    if stop is not None:
+        return _wait_for_channel(session, delivery, now(), stop), None
     try:
         receipt = adapter.send(prepared.message)
     except ChannelError as exc:
-        return _failed(runtime, session, facts, delivery, exc, adapter.name, now(), enqueue), None
+        outcome = _failed(
+            runtime, session, facts, delivery, exc, adapter.name, now(), enqueue, known_stops
+        )
+        return outcome, None
     return DeliveryOutcome(Outcome.SENT), receipt
 
 
@@ -319,10 +348,13 @@ def _failed(
     provider: str,
     moment: datetime,
     enqueue: Callable[[list[QueuedWork]], None],
+    known_stops: KnownStops,
 ) -> DeliveryOutcome:
     """Record what a provider's refusal means for ``delivery`` (and commit)."""
     if isinstance(error, ConfigurationFailure):
-        return _configuration_problem(session, delivery, moment, provider, error)
+        stop = _stop_channel(runtime, provider, error, moment)
+        known_stops[provider] = stop
+        return _wait_for_channel(session, delivery, moment, stop)
     if isinstance(error, DeadTokenFailure):
         # The app was uninstalled or the token expired: never route push to it again.
         session.execute(
@@ -346,18 +378,36 @@ def _send_shared(
     enqueue: Callable[[list[QueuedWork]], None],
     adapter: BatchSending,
     provider: str,
+    known_stops: KnownStops,
 ) -> dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]]:
     """Send the emails of a batch through an adapter that shares one request among
-    identical messages (SendGrid personalizations); every delivery keeps its own result."""
-    results = adapter.send_batch([p.message for p in prepared if p.message is not None])
+    identical messages (SendGrid personalizations); every delivery keeps its own result.
+    On a stopped channel nothing is sent: the deliveries wait for the stop to end."""
     outcomes: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
+    stop = known_stops.get(provider)
+    if stop is not None:
+        for item in prepared:
+            outcomes[item.delivery.id] = (
+                _wait_for_channel(session, item.delivery, now(), stop),
+                None,
+            )
+        return outcomes
+    results = adapter.send_batch([p.message for p in prepared if p.message is not None])
     for item in prepared:
         result = results[item.delivery.id]
         if isinstance(result, ProviderReceipt):
             outcomes[item.delivery.id] = (DeliveryOutcome(Outcome.SENT), result)
         else:
             outcome = _failed(
-                runtime, session, facts, item.delivery, result, provider, now(), enqueue
+                runtime,
+                session,
+                facts,
+                item.delivery,
+                result,
+                provider,
+                now(),
+                enqueue,
+                known_stops,
             )
             outcomes[item.delivery.id] = (outcome, None)
     return outcomes
@@ -424,7 +474,10 @@ def deliver(
         names = _student_names(session, facts.school_id, [delivery.contact_id])
         session.commit()  # the claim; no connection is held while the provider is called
         prepared = _prepare(runtime, facts, delivery, names[delivery.contact_id])
-        outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue)
+        outcome, receipt = _send(runtime, session, facts, prepared, now, enqueue, {})
+        if outcome.outcome is Outcome.WAITING:
+            delay_ms = int((outcome.retry_after or MIN_STOP_WAIT_SECONDS) * 1000)
+            enqueue([QueuedWork(DELIVER_ACTOR[facts.category.urgency], delivery_id, delay_ms)])
         if receipt is not None:
             record_sent(session, [_sent_record(prepared, receipt, now())])
             session.commit()
@@ -544,6 +597,7 @@ def _send_and_record(
     sent: list[SentRecord] = []
     retry: list[QueuedWork] = []
     actor = DELIVER_ACTOR[facts.category.urgency]
+    known_stops: KnownStops = {}
 
     def settle(item: _Prepared, outcome: DeliveryOutcome, receipt: ProviderReceipt | None) -> None:
         result.outcomes[item.delivery.id] = outcome.outcome
@@ -553,7 +607,7 @@ def _send_and_record(
                 record_sent(session, sent)
                 session.commit()
                 sent.clear()
-        elif outcome.outcome is Outcome.RETRY:
+        elif outcome.outcome in (Outcome.RETRY, Outcome.WAITING):
             delay = outcome.retry_after or FIRST_RETRY_SECONDS
             retry.append(QueuedWork(actor, item.delivery.id, int(delay * 1000)))
 
@@ -561,52 +615,80 @@ def _send_and_record(
     email_ids = {item.delivery.id for item in emails}
     for item in prepared:
         if item.delivery.id not in email_ids:
-            settle(item, *_send(runtime, session, facts, item, now, enqueue))
+            settle(item, *_send(runtime, session, facts, item, now, enqueue, known_stops))
     email_adapter = runtime.adapter_for(facts.school, Channel.EMAIL) if emails else None
     batcher = batch_sending(email_adapter)
     if len(emails) > 1 and email_adapter is not None and batcher is not None:
+        _channel_stop(runtime, email_adapter, known_stops)
         shared = _send_shared(
-            runtime, session, facts, emails, now, enqueue, batcher, email_adapter.name
+            runtime,
+            session,
+            facts,
+            emails,
+            now,
+            enqueue,
+            batcher,
+            email_adapter.name,
+            known_stops,
         )
         for item in emails:
             settle(item, *shared[item.delivery.id])
     else:
         for item in emails:
-            settle(item, *_send(runtime, session, facts, item, now, enqueue))
+            settle(item, *_send(runtime, session, facts, item, now, enqueue, known_stops))
     if sent:
         record_sent(session, sent)
         session.commit()
     return retry
 
 
-#: How long deliveries wait after a provider refused our credentials before trying again.
-CONFIGURATION_RETRY_SECONDS = 300.0
+#: The shortest wait of a delivery on a stopped channel (a stop about to run out).
+MIN_STOP_WAIT_SECONDS = 5.0
+#: How the event of a delivery sent back to wait for a stopped channel begins.
+WAITING_DETAIL = "provider configuration"
 
 
-def _configuration_problem(
-    session: Session, delivery: _Due, moment: datetime, provider: str, exc: PermanentFailure
+def _stop_channel(
+    runtime: Runtime, provider: str, error: ConfigurationFailure, moment: datetime
+) -> ChannelStop:
+    """Stop ``provider`` for every worker after it refused our account, raising the alert
+    once per stop (whichever worker saw the refusal first)."""
+    stops = runtime.channel_stops
+    if stops.stop(provider, error.code, error.reason, moment):
+        log.error(
+            "ALERT provider %s refused our account (%s: %s); its channel is stopped for "
+            "%.0f s and its deliveries wait: fix the credentials or account settings, then "
+            "run `dispatcher channels resume %s`",
+            provider,
+            error.code,
+            error.reason,
+            stops.seconds,
+            provider,
+        )
+    return stops.stopped(provider) or ChannelStop(
+        provider, error.code, error.reason, moment, stops.seconds
+    )
+
+
+def _wait_for_channel(
+    session: Session, delivery: _Due, moment: datetime, stop: ChannelStop
 ) -> DeliveryOutcome:
     """The provider refused our account (bad credentials, suspended, wrong sender): that is
-    not the family's fault, so the delivery goes back to pending instead of failing, and
-    an alert is logged once per attempt for the IT lead."""
+    not the family's fault, so the delivery goes back to pending instead of failing, its
+    claim not counted as an attempt, and is tried again once the channel's stop runs out."""
     move_delivery(
         session,
         delivery.id,
         DeliveryState.PENDING,
         now=moment,
-        code=exc.code,
-        detail=f"provider configuration: {exc.reason}"[:300],
+        code=stop.code,
+        detail=f"{WAITING_DETAIL}: {stop.reason}"[:300],
         only_from=[DeliveryState.SENDING],
+        attempts=Delivery.attempts - 1,
     )
     session.commit()
-    log.error(
-        "ALERT provider %s refused our configuration (%s); delivery %s waits %.0f s",
-        provider,
-        exc.code,
-        delivery.id,
-        CONFIGURATION_RETRY_SECONDS,
-    )
-    return DeliveryOutcome(Outcome.RETRY, CONFIGURATION_RETRY_SECONDS)
+    log.info("delivery %s waits for %s to be resumed", delivery.id, stop.provider)
+    return DeliveryOutcome(Outcome.WAITING, max(stop.seconds_left, MIN_STOP_WAIT_SECONDS))
 
 
 def _transient(

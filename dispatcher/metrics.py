@@ -15,6 +15,7 @@ worker, ``dramatiq:<queue>.DQ.msgs`` the delayed messages not yet done).
 | ``dispatcher_delivery_confirmation_seconds`` | histogram | channel, provider |
 | ``dispatcher_queue_depth`` | gauge | queue |
 | ``dispatcher_queue_delayed`` | gauge | queue |
+| ``dispatcher_channel_stopped`` | gauge | provider (twilio, sendgrid, fcm) |
 | ``dispatcher_scrape_source_up`` | gauge | source (database, redis) |
 """
 
@@ -212,6 +213,19 @@ class DispatcherCollector(Collector):
             delayed_family.add_metric([queue], float(lengths[2 * index + 1]))
         yield depth
         yield delayed_family
+        stopped = GaugeMetricFamily(
+            "dispatcher_channel_stopped",
+            "1 while the provider's channel is stopped because it refused our account.",
+            labels=["provider"],
+        )
+        names = {stop.provider for stop in self.runtime.channel_stops.all()}
+        for provider in PROVIDERS:
+            stopped.add_metric([provider], 1.0 if provider in names else 0.0)
+        yield stopped
+
+
+#: The providers whose stops are reported (an alert rule can watch each).
+PROVIDERS: Final = ("twilio", "sendgrid", "fcm")
 
 
 def render_metrics(runtime: Runtime, now: datetime) -> bytes:

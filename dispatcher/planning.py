@@ -53,6 +53,11 @@ DELIVER_ACTOR = {
 DELIVER_BATCH_ACTOR = {urgency: f"{name}_batch" for urgency, name in DELIVER_ACTOR.items()}
 
 
+def deliver_actor_of_queue(queue: str) -> str:
+    """The one-id actor for a delivery stored with ``queue`` (``deliver-urgent`` ...)."""
+    return DELIVER_ACTOR[Urgency(queue.removeprefix("deliver-"))]
+
+
 def emails_last(deliveries: Iterable[tuple[int, str]]) -> list[int]:
     """The ids of (id, channel) pairs, texts and pushes first and emails after, each in
     the order given: in an urgent category the text is the message and the email its

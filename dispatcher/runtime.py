@@ -17,6 +17,7 @@ from channels.base import ChannelAdapter
 from channels.outbox import OutboxAdapter
 from channels.provider_settings import ProviderSettings, load_provider_settings
 from channels.registry import ChannelRegistry
+from channels.stops import ChannelStops
 from dispatcher.config import Configuration, SchoolConfig, load_configuration
 from dispatcher.domain import Channel
 from dispatcher.embedded_redis import ensure_embedded_redis
@@ -36,6 +37,8 @@ class Runtime:
     templates: TemplateLibrary
     channels: ChannelRegistry
     outbox: OutboxAdapter
+    #: Providers stopped for every worker because they refused our account.
+    channel_stops: ChannelStops
     #: Per-process memo of facts that never change once written (an announcement's
     #: category, school and variables), so that delivering does not re-read them.
     memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -72,6 +75,9 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
     )
     redis_client = redis.Redis.from_url(resolve_redis_url(settings)) if rate_limited else None
 
+    def stops_redis() -> redis.Redis[Any]:
+        return redis_client or redis.Redis.from_url(resolve_redis_url(settings))
+
     def build_adapters() -> Mapping[Channel, ChannelAdapter]:
         from channels.factory import build_channel_registry, unsubscribable_categories
 
@@ -92,6 +98,7 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         templates=TemplateLibrary(settings.templates_dir),
         channels=ChannelRegistry.built_on_first_use(build_adapters),
         outbox=outbox,
+        channel_stops=ChannelStops(stops_redis),
     )
 
 

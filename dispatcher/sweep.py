@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import or_, select
 
-from dispatcher.domain import Channel, DeliveryState, Urgency
-from dispatcher.planning import DELIVER_ACTOR
+from dispatcher.domain import Channel, DeliveryState
+from dispatcher.planning import deliver_actor_of_queue
 from dispatcher.queueing import (
     PLAN_ACTOR,
     QueuedWork,
@@ -100,13 +100,9 @@ def replay_lost_deliveries(runtime: Runtime, broker: RedisBroker, now: datetime)
         lost = [by_key[k] for k in missing_markers(broker, by_key)]
         enqueue(
             broker,
-            [QueuedWork(DELIVER_ACTOR[_urgency_of_queue(r.queue)], r.id) for r in lost],
+            [QueuedWork(deliver_actor_of_queue(r.queue), r.id) for r in lost],
         )
         replayed += len(lost)
-
-
-def _urgency_of_queue(queue: str) -> Urgency:
-    return Urgency(queue.removeprefix("deliver-"))
 
 
 def release_stale_sending(runtime: Runtime, broker: RedisBroker, now: datetime) -> tuple[int, int]:
@@ -151,7 +147,7 @@ def release_stale_sending(runtime: Runtime, broker: RedisBroker, now: datetime) 
                 enqueued_at=now,
             ):
                 released += 1
-                retry.append(QueuedWork(DELIVER_ACTOR[_urgency_of_queue(row.queue)], row.id))
+                retry.append(QueuedWork(deliver_actor_of_queue(row.queue), row.id))
         session.commit()
     enqueue(broker, retry)
     return confirmed, released
