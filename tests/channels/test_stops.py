@@ -64,9 +64,7 @@ def test_resume_lifts_the_stop_at_once(redis_url: str, provider: str) -> None:
 
 
 def test_an_unreachable_redis_never_stops_a_channel() -> None:
-    stops = ChannelStops(
-        lambda: redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
-    )
+    stops = ChannelStops(lambda: redis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0)))
     assert stops.stop("twilio", "20003", "Authenticate", NOW) is False
     assert stops.stopped("twilio") is None  # the provider's own refusal still protects
 
