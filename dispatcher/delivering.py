@@ -288,7 +288,9 @@ def _rendered(
         category, channel, delivery.language, MessageFormat(delivery.format), context
     )
     if key not in facts.same_for_all:
-        personal = templates.reads_any(category, channel, delivery.language, FAMILY_NAMES)
+        personal = templates.reads_any(
+            category, channel, delivery.language, FAMILY_NAMES, MessageFormat(delivery.format)
+        )
         facts.same_for_all[key] = None if personal else rendered
     return rendered
 

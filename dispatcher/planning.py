@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from dispatcher.audience import parse_audience
 from dispatcher.broker import DELIVERY_QUEUES
 from dispatcher.config import CategoryPolicy, SchoolConfig
-from dispatcher.domain import Channel, DeliveryState, Urgency
+from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
 from dispatcher.queueing import QueuedWork
 from dispatcher.routing import RoutingDecision, route_contact
 from dispatcher.runtime import Runtime
@@ -150,13 +150,14 @@ def preview_plan(
     from dispatcher.announcements import preview_templates
 
     previews = preview_templates(runtime.templates, school, category, variables)
-    sms_segments_by_language = {
-        p.language: p.sms.segments for p in previews if p.channel is Channel.SMS and p.sms
-    }
+    standard_sms = [
+        p
+        for p in previews
+        if p.channel is Channel.SMS and p.sms and p.format is MessageFormat.STANDARD
+    ]
+    sms_segments_by_language = {p.language: p.sms.segments for p in standard_sms if p.sms}
     summary = PlanSummary(None, school.slug, category.name, category.urgency.value, list(audience))
-    summary.sms_encodings = {
-        p.language: p.sms.encoding for p in previews if p.channel is Channel.SMS and p.sms
-    }
+    summary.sms_encodings = {p.language: p.sms.encoding for p in standard_sms if p.sms}
     summary.hold_until = hold_until(category, school, now)
     school_row = ensure_school(session, school)
     selectors = parse_audience(audience)

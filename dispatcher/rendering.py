@@ -1,9 +1,12 @@
 """Render a category's templates into the message one channel sends.
 
 Templates live in ``templates/{category}/{language}/{part}``; every HTML email extends
-``templates/_layouts/email.html.j2``. Jinja2 runs with ``StrictUndefined``: a variable the
-request does not give is an error that names the variable and the template, never an empty
-gap in a message to parents. HTML is autoescaped (``.html.j2`` files only).
+``templates/_layouts/email.html.j2``. Easy-read wording, where a category has it, lives in
+``templates/{category}/{language}/easy_read/{part}`` and replaces that part for contacts who
+need easy read (any part without an easy-read file keeps the standard wording). Jinja2 runs
+with ``StrictUndefined``: a variable the request does not give is an error that names the
+variable and the template, never an empty gap in a message to parents. HTML is autoescaped
+(``.html.j2`` files only).
 
 Pure: the only I/O is reading template files (once each per ``TemplateLibrary``); no clock.
 """
@@ -38,6 +41,9 @@ ALL_PARTS: Final = tuple(part for parts in CHANNEL_PARTS.values() for part in pa
 PROVIDED_NAMES: Final = frozenset(
     {"school", "contact", "students", "format", "lang", "direction", "subject"}
 )
+
+#: The folder, inside a language's, of the parts written in easy read.
+EASY_READ_DIR: Final = "easy_read"
 
 PUSH_BODY_LIMIT: Final = 240
 _ELLIPSIS: Final = "..."
@@ -256,7 +262,7 @@ class TemplateLibrary:
         self._variables: dict[str, _Variables] = {}
         # Looked up for every message: kept here rather than recomputed (names checked) or
         # fetched through Jinja's cache (which locks).
-        self._names: dict[tuple[str, str, tuple[str, ...]], dict[str, str]] = {}
+        self._names: dict[tuple[str, str, tuple[str, ...], MessageFormat], dict[str, str]] = {}
         self._templates: dict[str, jinja2.Template] = {}
 
     def categories(self) -> frozenset[str]:
@@ -288,19 +294,36 @@ class TemplateLibrary:
         """Return the variables a request must give to render ``category`` in ``language``.
 
         Every top-level name the category's files read (following the email layout and any
-        includes), except the names the dispatcher always provides (``PROVIDED_NAMES``) and
-        the optional ones, which the templates only read under ``{% if x is defined %}``
-        or through ``x | default(...)``. Raises ``TemplateError`` if a file is missing.
+        includes, and the easy-read parts too), except the names the dispatcher always
+        provides (``PROVIDED_NAMES``) and the optional ones, which the templates only read
+        under ``{% if x is defined %}`` or through ``x | default(...)``. Raises
+        ``TemplateError`` if a file is missing.
         """
         return frozenset().union(
-            *(self._part_variables(category, language, part).required for part in ALL_PARTS)
+            *(variables.required for variables in self._every_part_variables(category, language))
         )
 
     def optional_variables(self, category: str, language: str) -> frozenset[str]:
         """Return the variables ``category`` uses in ``language`` only when they are given."""
-        parts = [self._part_variables(category, language, part) for part in ALL_PARTS]
+        parts = self._every_part_variables(category, language)
         every = frozenset().union(*(p.required | p.optional for p in parts))
         return every - self.required_variables(category, language)
+
+    def has_easy_read(self, category: str, language: str, channel: Channel) -> bool:
+        """Whether some part of ``channel``'s message for ``category`` in ``language`` is
+        written in easy read (else easy-read contacts get the standard wording)."""
+        standard = self._template_names(category, language, CHANNEL_PARTS[channel])
+        easy = self._template_names(
+            category, language, CHANNEL_PARTS[channel], MessageFormat.EASY_READ
+        )
+        return standard != easy
+
+    def _every_part_variables(self, category: str, language: str) -> list[_Variables]:
+        return [
+            self._part_variables(category, language, part, fmt)
+            for part in ALL_PARTS
+            for fmt in (MessageFormat.STANDARD, MessageFormat.EASY_READ)
+        ]
 
     def render(
         self,
@@ -318,7 +341,8 @@ class TemplateLibrary:
         counts as not given. The library adds ``lang``, ``direction`` and ``format`` (the
         format's value), replacing any given. SMS text is sanitised and measured
         (``prepare_sms``); the push body is one line of at most 240 characters (cut with
-        "..."); the email subject and push title are one line.
+        "..."); the email subject and push title are one line. ``EASY_READ`` uses the
+        easy-read parts where they exist.
 
         Raises ``MissingVariable`` naming the variable and template file, or
         ``TemplateError`` if a template is missing or broken.
@@ -326,9 +350,9 @@ class TemplateLibrary:
         direction = text_direction(language)
         values: dict[str, Any] = {key: value for key, value in context.items() if _is_given(value)}
         values.update(lang=language, direction=direction, format=fmt.value)
-        names = self._template_names(category, language, CHANNEL_PARTS[channel])
+        names = self._template_names(category, language, CHANNEL_PARTS[channel], fmt)
         for part, name in names.items():
-            missing = self._part_variables(category, language, part).required - values.keys()
+            missing = self._part_variables(category, language, part, fmt).required - values.keys()
             if missing:
                 raise MissingVariable(sorted(missing)[0], name)
 
@@ -359,16 +383,21 @@ class TemplateLibrary:
         return message(_truncate(body, PUSH_BODY_LIMIT), title=title)
 
     def reads_any(
-        self, category: str, channel: Channel, language: str, names: Iterable[str]
+        self,
+        category: str,
+        channel: Channel,
+        language: str,
+        names: Iterable[str],
+        fmt: MessageFormat = MessageFormat.STANDARD,
     ) -> bool:
-        """Whether ``channel``'s templates for ``category`` in ``language`` (with their
-        layout and includes) read any of ``names``; True when a template is chosen at run
-        time and this cannot be known. A message whose templates read none of a family's
+        """Whether ``channel``'s templates for ``category`` in ``language`` and ``fmt`` (with
+        their layout and includes) read any of ``names``; True when a template is chosen at
+        run time and this cannot be known. A message whose templates read none of a family's
         names renders the same for every family (the filters and globals templates may use
         cannot reach the context)."""
         wanted = frozenset(names)
         for part in CHANNEL_PARTS[channel]:
-            reads = self._part_variables(category, language, part).reads
+            reads = self._part_variables(category, language, part, fmt).reads
             if reads is None or reads & wanted:
                 return True
         return False
@@ -381,7 +410,8 @@ class TemplateLibrary:
         context: Mapping[str, Any],
         max_sms_segments: int,
     ) -> list[RenderedMessage]:
-        """Render every language and channel (email also in large print) before sending.
+        """Render every language and channel (email also in large print, and each channel in
+        easy read where it has easy-read parts) before sending.
 
         Returns the messages in order (language, then channel, then format). Raises the
         first problem found: ``MissingVariable``, ``SmsTooLong`` when an SMS is more than
@@ -391,18 +421,19 @@ class TemplateLibrary:
         messages: list[RenderedMessage] = []
         for language in languages:
             for channel in wanted_channels:
-                formats = (
-                    (MessageFormat.STANDARD, MessageFormat.LARGE_PRINT)
-                    if channel is Channel.EMAIL
-                    else (MessageFormat.STANDARD,)
-                )
+                formats = [MessageFormat.STANDARD]
+                if channel is Channel.EMAIL:
+                    formats.append(MessageFormat.LARGE_PRINT)
+                if self.has_easy_read(category, language, channel):
+                    formats.append(MessageFormat.EASY_READ)
                 for fmt in formats:
                     rendered = self.render(category, channel, language, fmt, context)
                     if rendered.sms is not None and rendered.sms.segments > max_sms_segments:
+                        names = self._template_names(category, language, ("sms.txt.j2",), fmt)
                         raise SmsTooLong(
                             rendered.sms.segments,
                             max_sms_segments,
-                            f"{category}/{language}/sms.txt.j2",
+                            names["sms.txt.j2"],
                             rendered.sms.encoding,
                         )
                     messages.append(rendered)
@@ -424,16 +455,30 @@ class TemplateLibrary:
     # --- internals ----------------------------------------------------------------------
 
     def _template_names(
-        self, category: str, language: str, parts: tuple[str, ...]
+        self,
+        category: str,
+        language: str,
+        parts: tuple[str, ...],
+        fmt: MessageFormat = MessageFormat.STANDARD,
     ) -> dict[str, str]:
-        key = (category, language, parts)
+        """The template file of each part: the easy-read one for ``EASY_READ`` where it
+        exists, else the standard one (large print is the standard wording, laid out
+        larger)."""
+        key = (category, language, parts, fmt)
         names = self._names.get(key)
         if names is None:
             if not _CATEGORY_NAME.fullmatch(category):
                 raise TemplateError(f"{category!r} is not a category name", category)
             if not _LANGUAGE_TAG.fullmatch(language):
                 raise TemplateError(f"{language!r} is not a language tag", f"{category}/{language}")
-            names = self._names[key] = {part: f"{category}/{language}/{part}" for part in parts}
+            folder = f"{category}/{language}"
+            easy = fmt is MessageFormat.EASY_READ
+            names = self._names[key] = {
+                part: f"{folder}/{EASY_READ_DIR}/{part}"
+                if easy and (self._templates_dir / folder / EASY_READ_DIR / part).is_file()
+                else f"{folder}/{part}"
+                for part in parts
+            }
         return names
 
     def _template(self, name: str) -> jinja2.Template:
@@ -454,8 +499,14 @@ class TemplateLibrary:
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name} cannot be rendered: {exc}", name) from exc
 
-    def _part_variables(self, category: str, language: str, part: str) -> _Variables:
-        name = self._template_names(category, language, (part,))[part]
+    def _part_variables(
+        self,
+        category: str,
+        language: str,
+        part: str,
+        fmt: MessageFormat = MessageFormat.STANDARD,
+    ) -> _Variables:
+        name = self._template_names(category, language, (part,), fmt)[part]
         cached = self._variables.get(name)
         if cached is None:
             cached = self._analyse(name)

@@ -495,3 +495,31 @@ def test_a_batch_holds_no_connection_while_the_outbox_records_its_messages(
     finally:
         one.dispose()
     assert count(runtime, OutboxMessage) == 7
+
+
+def test_each_family_gets_the_wording_and_print_size_it_needs(runtime: Any) -> None:
+    families = [
+        row(student_id="S1", contact_id="C1", contact_first_name="Anne", needs=""),
+        row(student_id="S2", contact_id="C2", contact_first_name="Bea", needs="easy_read",
+            mobile="07700 900002", email="bea@example.com"),
+        row(student_id="S3", contact_id="C3", contact_first_name="Cal", needs="large_print",
+            mobile="07700 900003", email="cal@example.com"),
+    ]  # fmt: skip
+    import_roster(runtime, families)
+    adapter = ScriptedAdapter({})
+    ids = delivery_ids(plan(runtime, create(runtime)))
+    deliver_batch(_with_adapter(runtime, adapter), ids, lambda: TUESDAY_10AM, lambda _: None)
+
+    emails = {m.to: m.rendered for m in adapter.sent if m.channel is Channel.EMAIL}
+    texts = {m.to: m.rendered.body for m in adapter.sent if m.channel is Channel.SMS}
+    standard, easy, large = (emails[a] for a in ("anne@example.com", "bea@example.com",
+                                                 "cal@example.com"))  # fmt: skip
+    assert standard.body.startswith("Dear Anne,")
+    assert easy.body.startswith("Hello Bea,")
+    assert "The school is closed on Tuesday 24 November.\n\nThis is because of heavy snow." in (
+        easy.body
+    )
+    assert "font-size:19px" in (easy.html or "")
+    assert large.body.startswith("Dear Cal,") and "font-size:24px" in (large.html or "")
+    # Texts are short and plain already: every family gets the same one.
+    assert len(texts) == 3 and len(set(texts.values())) == 1

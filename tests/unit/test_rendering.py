@@ -252,11 +252,12 @@ def test_english_sms_fit_the_segment_budget_with_realistic_values(
         category, ["en"], list(Channel), context(category), ENGLISH_SMS_LIMIT[category]
     )
 
-    # sms + email standard + email large print + push
+    # sms + email standard, large print and easy read + push
     assert [(m.channel, m.format) for m in messages] == [
         (Channel.SMS, MessageFormat.STANDARD),
         (Channel.EMAIL, MessageFormat.STANDARD),
         (Channel.EMAIL, MessageFormat.LARGE_PRINT),
+        (Channel.EMAIL, MessageFormat.EASY_READ),
         (Channel.PUSH, MessageFormat.STANDARD),
     ]
 
@@ -423,11 +424,14 @@ def test_names_cannot_leave_the_templates_folder(
 # --- HTML: accessible and escaped ---------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("fmt", "text_size"), [(MessageFormat.STANDARD, "16px"), (MessageFormat.EASY_READ, "19px")]
+)
 @pytest.mark.parametrize("category", CATEGORIES)
-def test_email_html_is_accessible(library: TemplateLibrary, category: str) -> None:
-    message = library.render(
-        category, Channel.EMAIL, "en", MessageFormat.STANDARD, context(category)
-    )
+def test_email_html_is_accessible(
+    library: TemplateLibrary, category: str, fmt: MessageFormat, text_size: str
+) -> None:
+    message = library.render(category, Channel.EMAIL, "en", fmt, context(category))
     html = message.html or ""
 
     assert '<html lang="en" dir="ltr">' in html
@@ -435,7 +439,7 @@ def test_email_html_is_accessible(library: TemplateLibrary, category: str) -> No
     assert len(re.findall(r"<h1[ >]", html)) == 1
     for forbidden in ("<table", "<img", "<script", "<link", "@import"):
         assert forbidden not in html.lower()
-    assert "font-size:16px" in html
+    assert f"font-size:{text_size}" in html
     for colour in re.findall(r"(?<!background-)color:(#[0-9a-fA-F]{6})", html):
         assert contrast_ratio(colour, "#ffffff") >= 7, colour
 
@@ -515,6 +519,85 @@ def test_text_direction(language: str, direction: str) -> None:
 )
 def test_join_names(names: list[str], joined: str) -> None:
     assert join_names(names) == joined
+
+
+# --- easy read ----------------------------------------------------------------------------
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a plain-text email body, links and blank lines left out."""
+    found = re.split(r"(?<=[.?!:])\s+|\n+", text)
+    return [f for f in found if f.strip() and not f.strip().startswith("http")]
+
+
+def words_per_sentence(text: str) -> float:
+    found = sentences(text)
+    return sum(len(f.split()) for f in found) / len(found)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_easy_read_emails_use_short_sentences_and_keep_every_fact(
+    library: TemplateLibrary, category: str
+) -> None:
+    values = context(category)
+    easy = library.render(category, Channel.EMAIL, "en", MessageFormat.EASY_READ, values)
+    standard = library.render(category, Channel.EMAIL, "en", MessageFormat.STANDARD, values)
+
+    assert easy.body != standard.body
+    assert easy.body.startswith("Hello Sarah,")
+    # the standard wording averages 6-9 words a sentence, its longest 15-17
+    assert words_per_sentence(easy.body) <= 7
+    assert max(len(f.split()) for f in sentences(easy.body)) <= 13
+    for name, value in SAMPLE_VARIABLES[category].items():
+        if name.endswith(("url", "link")):
+            assert f'href="{value}"' in (easy.html or ""), name
+        assert value in easy.body, name  # the date, the amount, the link: nothing is lost
+    assert easy.subject == standard.subject  # subjects are short already
+
+
+def test_easy_read_falls_back_to_the_standard_wording_where_none_is_written(
+    library: TemplateLibrary,
+) -> None:
+    values = context("emergency_closure")
+    for language, channel in (("pl", Channel.EMAIL), ("en", Channel.SMS), ("en", Channel.PUSH)):
+        easy = library.render(
+            "emergency_closure", channel, language, MessageFormat.EASY_READ, values
+        )
+        standard = library.render(
+            "emergency_closure", channel, language, MessageFormat.STANDARD, values
+        )
+        assert (easy.body, easy.subject, easy.title) == (
+            standard.body,
+            standard.subject,
+            standard.title,
+        )
+        assert library.has_easy_read("emergency_closure", language, channel) is False
+
+
+def test_an_easy_read_part_replaces_only_that_part(tmp_path: Path) -> None:
+    library = made_up_library(tmp_path, email="Standard words", email_html="<p>Standard</p>")
+    (tmp_path / "demo" / "en" / "easy_read").mkdir()
+    (tmp_path / "demo" / "en" / "easy_read" / "email.txt.j2").write_text("Easy words")
+
+    school = {"school": {"name": "St Mary's"}}
+    easy = library.render("demo", Channel.EMAIL, "en", MessageFormat.EASY_READ, school)
+
+    assert easy.body == "Easy words"
+    assert easy.html == "<p>Standard</p>\n"
+    assert library.has_easy_read("demo", "en", Channel.EMAIL)
+    assert not library.has_easy_read("demo", "en", Channel.SMS)
+
+
+def test_a_variable_only_the_easy_read_wording_needs_fails_at_preview(tmp_path: Path) -> None:
+    library = made_up_library(tmp_path)
+    (tmp_path / "demo" / "en" / "easy_read").mkdir()
+    (tmp_path / "demo" / "en" / "easy_read" / "email.txt.j2").write_text("Bring {{ kit }}.")
+
+    assert library.required_variables("demo", "en") == {"kit"}
+    with pytest.raises(MissingVariable) as caught:
+        library.preview("demo", ["en"], [Channel.EMAIL], {"school": {"name": "St Mary's"}}, 1)
+    assert caught.value.variable == "kit"
+    assert caught.value.template == "demo/en/easy_read/email.txt.j2"
 
 
 # --- variable analysis on small made-up templates ------------------------------------------
