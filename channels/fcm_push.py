@@ -1,14 +1,15 @@
-"""App push through Firebase Cloud Messaging's HTTP v1 API, with ``google-auth``.
+"""App push through Firebase Cloud Messaging's HTTP v1 API, with ``google-auth`` and ``httpx``.
 
 **Why not firebase-admin.** ``firebase_admin.messaging`` builds its send URL from a class
 constant (``_MessagingService.FCM_URL = 'https://fcm.googleapis.com/v1/projects/{0}/
 messages:send'``) and offers no emulator setting for messaging (the ``*_EMULATOR_HOST``
 variables cover Auth, Realtime Database, Firestore and Storage only). Pointing it elsewhere
 would mean patching a private class, so this adapter uses the documented fallback: Google's
-own ``google-auth`` library for the service account (its ``token_uri`` is taken from the
-service-account JSON, so the emulator's ``/token`` endpoint is used in tests) and
-``google.auth.transport.requests.AuthorizedSession`` (a ``requests`` session that adds and
-refreshes the bearer token) to ``POST {base_url}/v1/projects/{project}/messages:send``.
+own ``google-auth`` library for the service account's OAuth token (its ``token_uri`` is taken
+from the service-account JSON, so the emulator's ``/token`` endpoint is used in tests; the
+token is refreshed, under a lock, shortly before it expires) and an ``httpx`` client, whose
+pool keeps a connection alive per worker thread, to ``POST {base_url}/v1/projects/{project}/
+messages:send`` with that bearer token.
 When either endpoint is not a ``googleapis.com`` host (the emulator), the credentials skip
 google-auth's Regional Access Boundary lookup, the one call it would otherwise make to Google
 (``iamcredentials.googleapis.com``) whatever the configured URLs.
@@ -31,15 +32,15 @@ errors, to FCM or to the token endpoint, are transient.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
-import requests
+import httpx
 from google.auth import exceptions as google_exceptions
-from google.auth.transport.requests import AuthorizedSession
+from google.auth.transport.requests import Request as TokenRequest
 from google.oauth2 import service_account
-from requests.adapters import HTTPAdapter
 
 from channels.base import (
     ChannelError,
@@ -187,12 +188,18 @@ class FcmPushAdapter:
             if _is_google(self.base_url) and _is_google(token_uri)
             else _OffGoogleCredentials
         )
-        credentials = credentials_class.from_service_account_info(  # type: ignore[no-untyped-call]
+        self._credentials = credentials_class.from_service_account_info(  # type: ignore[no-untyped-call]
             dict(service_account_info), scopes=list(SCOPES)
         )
-        self._session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
-        for scheme in ("https://", "http://"):  # one kept-alive connection per worker thread
-            self._session.mount(scheme, HTTPAdapter(pool_maxsize=CONNECTIONS_PER_PROCESS))
+        self._token_request = TokenRequest()
+        self._token_lock = threading.Lock()
+        self._http = httpx.Client(  # one kept-alive connection per worker thread
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=CONNECTIONS_PER_PROCESS,
+                max_keepalive_connections=CONNECTIONS_PER_PROCESS,
+            ),
+        )
         self.send_url = (
             f"{self.base_url}/v1/projects/{quote(self.project_id, safe='')}/messages:send"
         )
@@ -258,22 +265,32 @@ class FcmPushAdapter:
             }
         }
 
+    def _access_token(self) -> str:
+        """The service account's OAuth token, fetched or refreshed when it is missing or
+        about to expire (one thread at a time; the others wait and reuse it)."""
+        with self._token_lock:
+            if not self._credentials.valid:
+                try:
+                    self._credentials.refresh(self._token_request)
+                except google_exceptions.RefreshError as exc:
+                    if getattr(exc, "retryable", False):
+                        raise TransientFailure(
+                            "token_unavailable", "the token endpoint could not issue a token now"
+                        ) from None
+                    raise TOKEN_REFUSED.failure("token_refused", "OAuth token request") from None
+                except google_exceptions.TransportError:
+                    raise TransientFailure(
+                        "connection_error", "could not reach the token endpoint"
+                    ) from None
+            return str(self._credentials.token)
+
     def _post(self, payload: dict[str, Any]) -> str:
+        headers = {"Authorization": f"Bearer {self._access_token()}"}
         try:
-            response = self._session.post(self.send_url, json=payload, timeout=self.timeout)
-        except google_exceptions.RefreshError as exc:
-            if getattr(exc, "retryable", False):
-                raise TransientFailure(
-                    "token_unavailable", "the token endpoint could not issue a token now"
-                ) from None
-            raise TOKEN_REFUSED.failure("token_refused", "OAuth token request") from None
-        except google_exceptions.TransportError:
-            raise TransientFailure(
-                "connection_error", "could not reach the token endpoint"
-            ) from None
-        except requests.Timeout:
+            response = self._http.post(self.send_url, json=payload, headers=headers)
+        except httpx.TimeoutException:
             raise TransientFailure("timeout", "FCM did not answer in time") from None
-        except requests.RequestException:
+        except httpx.HTTPError:
             raise TransientFailure("connection_error", "could not reach FCM") from None
         if response.status_code != 200:
             try:

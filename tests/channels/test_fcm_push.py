@@ -60,6 +60,24 @@ def test_the_access_token_is_reused(emulator: ProviderEmulator) -> None:
     assert [r.provider for r in emulator.requests].count("oauth") == 1
 
 
+def test_an_expiring_access_token_is_refreshed_once_for_all_threads(
+    emulator: ProviderEmulator,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    fcm = adapter(emulator)
+    fcm.send(push_message(delivery_id=1))
+    first = fcm._credentials.token
+    # The token is within google-auth's refresh margin of its expiry, as after 59 minutes.
+    fcm._credentials.expiry = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=30)
+    with ThreadPoolExecutor(8) as pool:
+        receipts = list(pool.map(lambda i: fcm.send(push_message(delivery_id=i)), range(2, 18)))
+    assert all(isinstance(r, ProviderReceipt) for r in receipts)
+    assert [r.provider for r in emulator.requests].count("oauth") == 2
+    assert fcm._credentials.token != first
+
+
 @pytest.mark.parametrize("code", ["UNREGISTERED", "INVALID_ARGUMENT"])
 def test_a_dead_token_is_a_dead_token_failure(emulator: ProviderEmulator, code: str) -> None:
     emulator.add_failure(FailureRule("fcm", code=code, to="dead-token"))
@@ -210,7 +228,7 @@ def test_credentials_never_appear_in_logs_errors_or_reprs(
         emulator.add_failure(FailureRule("fcm", status=401))
         with pytest.raises(ConfigurationFailure) as caught:
             fcm.send(push_message(delivery_id=2))
-    access_token = fcm._session.credentials.token
+    access_token = fcm._credentials.token
     assert access_token
     assert any(r.name.startswith("google.auth") for r in caplog.records)
     everything = caplog.text + "".join(repr(vars(r)) for r in caplog.records)
