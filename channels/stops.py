@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,11 +64,18 @@ class ChannelStops:
         self.seconds = seconds
         self._client_factory = client
         self._client: redis.Redis[Any] | None = None
+        self._client_lock = threading.Lock()
 
     def _redis(self) -> redis.Redis[Any]:
-        if self._client is None:
-            self._client = self._client_factory()
-        return self._client
+        # One client, made under a lock: a second one made by a racing thread would replace
+        # the first, whose finaliser closes the connections the first thread is using.
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._client_factory()
+                client = self._client
+        return client
 
     def stop(self, provider: str, code: str, reason: str, now: datetime) -> bool:
         """Stop ``provider`` for every worker for ``seconds`` unless it is already stopped;

@@ -354,7 +354,7 @@ def _failed(
 ) -> DeliveryOutcome:
     """Record what a provider's refusal means for ``delivery`` (and commit)."""
     if isinstance(error, ConfigurationFailure):
-        stop = _stop_channel(runtime, provider, error, moment)
+        stop = known_stops.get(provider) or _stop_channel(runtime, provider, error, moment)
         known_stops[provider] = stop
         return _wait_for_channel(session, delivery, moment, stop)
     if isinstance(error, DeadTokenFailure):

@@ -1,7 +1,8 @@
 """Prometheus metrics, computed when scraped.
 
 The web process and the workers are different processes, so nothing is counted in memory:
-each scrape reads the database (deliveries by channel and state; provider latency =
+each scrape reads the database (deliveries by channel and state, of announcements created
+in the last ``RECENT_ANNOUNCEMENTS``; provider latency =
 ``sent_at - claimed_at`` and confirmation time = ``delivered_at - sent_at`` over deliveries
 sent in the last ``LATENCY_WINDOW``, of announcements created in the last
 ``RECENT_ANNOUNCEMENTS``) and Redis (the length of each Dramatiq queue, using
@@ -43,8 +44,8 @@ log = logging.getLogger("dispatcher.metrics")
 
 #: Deliveries sent this recently feed the latency histograms.
 LATENCY_WINDOW: Final = timedelta(minutes=15)
-#: Only announcements created this recently are searched for recent sends (a held newsletter
-#: may go out days after it was planned).
+#: Only announcements created this recently are counted and searched for recent sends (a
+#: held newsletter may go out days after it was planned).
 RECENT_ANNOUNCEMENTS: Final = timedelta(days=7)
 #: At most this many recent deliveries are read per scrape.
 LATENCY_SAMPLE: Final = 20_000
@@ -119,16 +120,20 @@ class DispatcherCollector(Collector):
     def _database(self) -> Iterable[Metric]:
         deliveries = GaugeMetricFamily(
             "dispatcher_deliveries",
-            "Deliveries by channel and state.",
+            "Deliveries of the announcements created in the last 7 days, by channel and state.",
             labels=["channel", "state"],
+        )
+        recent_announcements = select(Announcement.id).where(
+            Announcement.created_at >= self.now - RECENT_ANNOUNCEMENTS
         )
         latency: dict[tuple[str, str], list[float]] = defaultdict(list)
         confirmation: dict[tuple[str, str], list[float]] = defaultdict(list)
         with self.runtime.sessions() as session:
             for channel, state, n in session.execute(
-                select(Delivery.channel, Delivery.state, func.count()).group_by(
-                    Delivery.channel, Delivery.state
-                )
+                # through the announcement index: a scrape never counts a year of deliveries
+                select(Delivery.channel, Delivery.state, func.count())
+                .where(Delivery.announcement_id.in_(recent_announcements))
+                .group_by(Delivery.channel, Delivery.state)
             ):
                 deliveries.add_metric([channel, state], float(n))
             recent = session.execute(
@@ -141,11 +146,7 @@ class DispatcherCollector(Collector):
                 )
                 .where(
                     # through the announcement index: sent_at has none of its own
-                    Delivery.announcement_id.in_(
-                        select(Announcement.id).where(
-                            Announcement.created_at >= self.now - RECENT_ANNOUNCEMENTS
-                        )
-                    ),
+                    Delivery.announcement_id.in_(recent_announcements),
                     Delivery.sent_at >= self.now - LATENCY_WINDOW,
                 )
                 .order_by(Delivery.sent_at.desc())

@@ -75,6 +75,17 @@ def waiting_count(session: Session, channels: list[Channel]) -> int:
     )
 
 
+def waiting_on_stopped_providers(runtime: Runtime, session: Session) -> int:
+    """How many deliveries wait for a provider that is stopped now."""
+    stopped = [
+        channel
+        for provider, channels in provider_channels(runtime).items()
+        if runtime.channel_stops.stopped(provider) is not None
+        for channel in channels
+    ]
+    return waiting_count(session, stopped) if stopped else 0
+
+
 def channel_statuses(runtime: Runtime) -> list[ChannelStatus]:
     """Every channel sent through a provider, with its stop and its waiting deliveries."""
     statuses = []

@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.domain import ACTIVE_STATES, Urgency
 from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.stopped_channels import waiting_on_stopped_providers
 from dispatcher.stopping import SignalStop
 from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.sweep import sweep
@@ -21,14 +22,15 @@ log = logging.getLogger("dispatcher.worker")
 
 def outstanding_work(runtime: Runtime, now: datetime) -> int:
     """How many deliveries are pending or sending, announcements still to be planned and MIS
-    events still to be applied (announcements scheduled for later, and deliveries held for a
-    send window, do not count)."""
+    events still to be applied (announcements scheduled for later, deliveries held for a
+    send window and deliveries waiting for a stopped provider do not count)."""
     with runtime.sessions() as session:
         deliveries = session.scalar(
             select(func.count())
             .select_from(Delivery)
             .where(Delivery.state.in_([s.value for s in ACTIVE_STATES]))
         )
+        waiting = waiting_on_stopped_providers(runtime, session)
         plans = session.scalar(
             select(func.count())
             .select_from(Announcement)
@@ -40,7 +42,7 @@ def outstanding_work(runtime: Runtime, now: datetime) -> int:
         events = session.scalar(
             select(func.count()).select_from(MisEvent).where(MisEvent.status == "received")
         )
-    return int(deliveries or 0) + int(plans or 0) + int(events or 0)
+    return int(deliveries or 0) - waiting + int(plans or 0) + int(events or 0)
 
 
 def lanes() -> dict[str, frozenset[str]]:

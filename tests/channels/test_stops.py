@@ -72,3 +72,24 @@ def test_an_unreachable_redis_never_stops_a_channel() -> None:
 def test_stops_must_last_some_time() -> None:
     with pytest.raises(ValueError, match="seconds"):
         ChannelStops(lambda: redis.Redis(), seconds=0)
+
+
+def test_threads_starting_together_share_one_redis_client(redis_url: str, provider: str) -> None:
+    """A worker's threads all ask at once when its first batch arrives; a second client made
+    by a racing thread would close the first one's connections when dropped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    made: list[redis.Redis] = []
+
+    def slow_client() -> redis.Redis:
+        time.sleep(0.05)  # as a first connection may take
+        client = redis.Redis.from_url(redis_url)
+        made.append(client)
+        return client
+
+    stops = ChannelStops(slow_client)
+    stops_on(redis_url).stop(provider, "20003", "Authenticate", NOW)
+    with ThreadPoolExecutor(16) as pool:
+        seen = list(pool.map(lambda _: stops.stopped(provider), range(64)))
+    assert len(made) == 1
+    assert all(stop is not None and stop.code == "20003" for stop in seen)

@@ -21,7 +21,7 @@ from dispatcher.emulator import ProviderEmulator
 from dispatcher.metrics import render_metrics
 from dispatcher.queueing import QueuedWork
 from dispatcher.store.models import Delivery, DeliveryEvent
-from dispatcher.worker import start_workers
+from dispatcher.worker import outstanding_work, start_workers
 from tests.factories import create, import_roster, many_families, plan
 
 FAMILIES = 12
@@ -105,6 +105,8 @@ def test_a_refused_account_stops_the_channel_until_resumed_then_each_text_goes_o
         metrics = render_metrics(runtime, datetime.now(UTC)).decode()
         assert 'dispatcher_channel_stopped{provider="twilio"} 1.0' in metrics
         assert 'dispatcher_channel_stopped{provider="sendgrid"} 0.0' in metrics
+        # `worker --until-idle` does not wait for a stopped provider (as for a send window).
+        assert outstanding_work(runtime, datetime.now(UTC)) == 0
 
         # The token is fixed and the workers restarted; resume sends each text once, now.
         monkeypatch.setenv("TWILIO_AUTH_TOKEN", emulator.TWILIO_AUTH_TOKEN)
@@ -114,6 +116,7 @@ def test_a_refused_account_stops_the_channel_until_resumed_then_each_text_goes_o
         assert resumed.exit_code == 0, resumed.output
         assert '"was_stopped": true' in resumed.output
         assert f'"requeued": {FAMILIES}' in resumed.output
+        assert outstanding_work(runtime, datetime.now(UTC)) == FAMILIES
         workers = start_workers(clean_redis, threads=4)
         try:
             deadline = time.monotonic() + 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -74,6 +75,8 @@ def test_metrics_show_deliveries_latency_and_queue_depth(
     send(runtime, plan(runtime, sent, now=TUESDAY_10AM))
     waiting = plan(runtime, create(runtime, now=TUESDAY_10AM), now=TUESDAY_10AM)
     enqueue(clean_redis, waiting)
+    last_month = TUESDAY_10AM - timedelta(days=30)  # not counted: scrapes stay cheap
+    plan(runtime, create(runtime, now=last_month), now=last_month)
 
     with pytest.MonkeyPatch.context() as patch:
         # latency covers deliveries sent in the last 15 minutes: scrape "at" the send time
