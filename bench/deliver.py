@@ -19,10 +19,10 @@ process (the real Twilio, SendGrid and FCM SDKs talk HTTP to it):
    ``FcmPushAdapter``) against the same emulator, one request per message. Target:
    pipeline >= 80% of this rate. The pipeline's emails share SendGrid requests (each
    family's names as substitutions), so the bare loop runs a second time with its emails
-   sharing requests the same way (``send_batch`` on runs of ``DISPATCHER_DELIVERY_BATCH_SIZE``
+   sharing requests the same way (``send_batch`` on runs of ``DISPATCHER_EMAIL_BATCH_SIZE``
    emails, as planning queues them): that ratio is the dispatcher's own cost, printed, not
    judged.
-   Runs 1 and 2 alternate for ``--rounds`` rounds (3), each round a new announcement to
+   Runs 1 and 2 alternate for ``--rounds`` rounds (5), each round a new announcement to
    the same school: the machine's speed drifts (it is shared), so each round's ratio
    compares two runs seconds apart and the median round is reported and judged.
 3. **At a provider's pace.** Runs 1 and 2 again with ``--latency-deliveries`` and the
@@ -45,7 +45,8 @@ announcement was stored, its first deliveries planned, claimed and sent, and its
 emulator (this process), of PostgreSQL's and Redis's server processes and of the rest of the
 machine, from ``getrusage``, ``/proc/<pid>/stat`` and ``/proc/stat``; and on PostgreSQL the
 transactions committed and sessions opened (``pg_stat_database``). Setting
-``DISPATCHER_DELIVERY_BATCH_SIZE`` or ``DISPATCHER_PLAN_BATCH_SIZE`` tries another batch size.
+``DISPATCHER_DELIVERY_BATCH_SIZE``, ``DISPATCHER_EMAIL_BATCH_SIZE`` or
+``DISPATCHER_PLAN_BATCH_SIZE`` tries another batch size.
 
 Needs nothing running: PostgreSQL at ``--postgres-url`` if there is one (the bench creates
 and drops the database ``dispatcher_bench_deliver``; SQLite otherwise), a private embedded
@@ -102,11 +103,11 @@ PUBLIC_BASE_URL = "https://dispatcher.bench.invalid"
 #: 1.77 deliveries per contact, most getting an SMS or push plus the email back-up).
 DELIVERIES_PER_STUDENT = 2.55
 
-#: Deliveries per queue message unless ``DISPATCHER_DELIVERY_BATCH_SIZE`` says otherwise.
-DELIVERY_BATCH_SIZE: int = Settings.model_fields["delivery_batch_size"].default
+#: Emails per queue message unless ``DISPATCHER_EMAIL_BATCH_SIZE`` says otherwise.
+EMAIL_BATCH_SIZE: int = Settings.model_fields["email_batch_size"].default
 
 DEFAULT_DELIVERIES = 10_000
-DEFAULT_ROUNDS = 3
+DEFAULT_ROUNDS = 5
 DEFAULT_LIMITED_DELIVERIES = 2_000
 DEFAULT_LATENCY_DELIVERIES = 5_000
 #: The emulator's answer time in the run at a provider's pace (Twilio and SendGrid take
@@ -124,7 +125,11 @@ WORKER_TIMEOUT_SECONDS = 900
 _STRIPPED_PREFIXES = ("TWILIO_", "SENDGRID_", "FCM_", "DISPATCHER_")
 _STRIPPED = ("DATABASE_URL", "REDIS_URL")
 #: Settings a trial may set in the caller's environment (they are passed on).
-_PASSED_ON = ("DISPATCHER_DELIVERY_BATCH_SIZE", "DISPATCHER_PLAN_BATCH_SIZE")
+_PASSED_ON = (
+    "DISPATCHER_DELIVERY_BATCH_SIZE",
+    "DISPATCHER_EMAIL_BATCH_SIZE",
+    "DISPATCHER_PLAN_BATCH_SIZE",
+)
 
 
 def _log_to(stream_is_stderr: bool) -> Callable[[str], None]:
@@ -1450,7 +1455,7 @@ def main(argv: list[str]) -> int:
             results.ratio = pipeline.rate / bare.rate if bare.rate else 0.0
             results.send_phase_ratio = pipeline.send_phase_rate / bare.rate if bare.rate else 0.0
             emulator.reset()
-            share_every = int(env.get("DISPATCHER_DELIVERY_BATCH_SIZE", DELIVERY_BATCH_SIZE))
+            share_every = int(env.get("DISPATCHER_EMAIL_BATCH_SIZE", EMAIL_BATCH_SIZE))
             log(f"bare loop again, emails sharing requests {share_every} at a time")
             shared = run_bare_loop(
                 messages, env, emulator, args.processes, args.threads, share_every

@@ -41,7 +41,7 @@ from dispatcher.announcements import school_context
 from dispatcher.config import CategoryPolicy, SchoolConfig
 from dispatcher.domain import Channel, DeliveryState, MessageFormat, Urgency
 from dispatcher.fallback import start_follow_ups
-from dispatcher.planning import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, batched_work, hold_until
+from dispatcher.planning import DELIVER_ACTOR, DELIVER_BATCH_ACTOR, delivery_work, hold_until
 from dispatcher.queueing import QueuedWork
 from dispatcher.rendering import RenderedMessage, TemplateError
 from dispatcher.runtime import Runtime
@@ -554,8 +554,16 @@ def _deliver_announcement_rows(
         session.commit()
         if held:
             delay_ms = int((opening - moment).total_seconds() * 1000)
-            size = runtime.settings.delivery_batch_size
-            enqueue(batched_work(DELIVER_BATCH_ACTOR[urgency], held, size, delay_ms))
+            channel_of = {d.id: d.channel for d in rows}
+            enqueue(
+                delivery_work(
+                    DELIVER_BATCH_ACTOR[urgency],
+                    [(i, channel_of[i]) for i in held],
+                    runtime.settings.delivery_batch_size,
+                    runtime.settings.email_batch_size,
+                    delay_ms,
+                )
+            )
             for delivery_id in held:
                 result.outcomes[delivery_id] = Outcome.HELD
             result.handed_on.update(held)

@@ -58,15 +58,24 @@ def deliver_actor_of_queue(queue: str) -> str:
     return DELIVER_ACTOR[Urgency(queue.removeprefix("deliver-"))]
 
 
-def emails_last(deliveries: Iterable[tuple[int, str]]) -> list[int]:
-    """The ids of (id, channel) pairs, texts and pushes first and emails after, each in
-    the order given: in an urgent category the text is the message and the email its
-    back-up, and emails queued together can share provider requests."""
+def delivery_work(
+    actor_name: str,
+    deliveries: Iterable[tuple[int, str]],
+    batch_size: int,
+    email_batch_size: int,
+    delay_ms: int | None = None,
+) -> list[QueuedWork]:
+    """Queue messages for the (id, channel) pairs, in the order given within each kind:
+    texts and pushes first, ``batch_size`` per message (in an urgent category the text is
+    the message and the email its back-up), then emails, ``email_batch_size`` per message
+    (emails of one message that read the same share one provider request)."""
     first: list[int] = []
     emails: list[int] = []
     for delivery_id, channel in deliveries:
         (emails if channel == Channel.EMAIL.value else first).append(delivery_id)
-    return first + emails
+    return batched_work(actor_name, first, batch_size, delay_ms) + batched_work(
+        actor_name, emails, email_batch_size, delay_ms
+    )
 
 
 def batched_work(
@@ -272,6 +281,7 @@ def plan_announcement(
     queue = DELIVERY_QUEUES[urgency]
     actor_name = DELIVER_BATCH_ACTOR[urgency]
     batch_size = runtime.settings.delivery_batch_size
+    email_batch_size = runtime.settings.email_batch_size
     written = 0
     with runtime.sessions() as read_session:
         batches = iter_audience_batches(
@@ -351,12 +361,12 @@ def plan_announcement(
                 )
                 if still_planning.rowcount != 1:  # type: ignore[attr-defined]
                     return written
-                ids: list[int] = []
+                work: list[QueuedWork] = []
                 if rows:
                     # A plain executemany (no RETURNING) keeps one short statement that the
                     # drivers batch and cache; the new ids are the batch's contact range.
                     session.connection().execute(insert(_DELIVERIES), rows)
-                    ids = emails_last(
+                    written_rows = [
                         (row.id, row.channel)
                         for row in session.execute(
                             select(Delivery.id, Delivery.channel)
@@ -367,13 +377,18 @@ def plan_announcement(
                             )
                             .order_by(Delivery.id)
                         )
+                    ]
+                    delay_ms = (
+                        max(0, int((held_until - moment).total_seconds() * 1000))
+                        if held_until
+                        else None
+                    )
+                    work = delivery_work(
+                        actor_name, written_rows, batch_size, email_batch_size, delay_ms
                     )
                 if outcomes:
                     session.connection().execute(insert(_PLAN_OUTCOMES), outcomes)
-            delay_ms = (
-                max(0, int((held_until - moment).total_seconds() * 1000)) if held_until else None
-            )
-            enqueue(batched_work(actor_name, ids, batch_size, delay_ms))
+            enqueue(work)
             written += len(rows)
 
     with runtime.sessions.begin() as session:

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     delivery_batch_size: int = Field(
         default=25, ge=1, le=500, validation_alias="DISPATCHER_DELIVERY_BATCH_SIZE"
     )
+    email_batch_size: int = Field(
+        default=100, ge=1, le=1000, validation_alias="DISPATCHER_EMAIL_BATCH_SIZE"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -97,6 +100,7 @@ _ALIASES = {
     "sweep_interval_seconds": "DISPATCHER_SWEEP_INTERVAL_SECONDS",
     "plan_batch_size": "DISPATCHER_PLAN_BATCH_SIZE",
     "delivery_batch_size": "DISPATCHER_DELIVERY_BATCH_SIZE",
+    "email_batch_size": "DISPATCHER_EMAIL_BATCH_SIZE",
     "heartbeat_timeout_seconds": "DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS",
 }
 

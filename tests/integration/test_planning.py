@@ -384,7 +384,7 @@ def test_the_first_messages_are_queued_before_the_rest_of_a_big_audience_is_plan
 
 
 def test_texts_are_queued_before_emails_and_emails_travel_together(runtime: Any) -> None:
-    families = 20
+    families = 90  # one planning chunk
     import_roster(runtime, many_families(families))
     announcement_id = create(runtime)  # an emergency closure: a text and an email back-up
     queued = plan(runtime, announcement_id)
@@ -399,8 +399,12 @@ def test_texts_are_queued_before_emails_and_emails_travel_together(runtime: Any)
         }
     order = [channel_of[i] for q in queued for i in q.object_ids]
     assert order == ["sms"] * families + ["email"] * families
-    size = runtime.settings.delivery_batch_size
+    size, email_size = runtime.settings.delivery_batch_size, runtime.settings.email_batch_size
+    assert email_size > size
+    text_messages = [q for q in queued if channel_of[q.object_ids[0]] == "sms"]
     email_messages = [q for q in queued if channel_of[q.object_ids[0]] == "email"]
-    # every queue message of emails holds only emails, so they can share requests
-    assert len(email_messages) == -(-families // size)
+    # texts go in small messages (no thread left with a long batch at a provider's pace);
+    # every queue message of emails holds only emails, many of them, so they share requests
+    assert len(text_messages) == -(-families // size)
+    assert len(email_messages) == -(-families // email_size)
     assert all(channel_of[i] == "email" for q in email_messages for i in q.object_ids)
