@@ -60,6 +60,9 @@ def _main(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx (the FCM adapter's client) logs every request at INFO: the dispatcher's own
+    # lines already say what was sent.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 # --- db -------------------------------------------------------------------------------------
@@ -518,6 +521,13 @@ def print_report(data: dict[str, Any]) -> None:
         console.print(
             f"first delivery confirmed {_duration(data.get('seconds_to_first_delivered'))} "
             f"after the trigger, last after {_duration(data.get('seconds_to_last_delivered'))}"
+        )
+    for channel, waiting in (data.get("waiting_for_provider") or {}).items():
+        console.print(
+            f"[bold red]{channel}: {waiting['count']} waiting[/] because the provider refused "
+            f"the school's account ({waiting['reason']}); they go once it is fixed "
+            "(the IT lead was alerted; `dispatcher channels status`)",
+            highlight=False,
         )
     replies = data.get("replies") or []
     if replies:

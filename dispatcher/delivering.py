@@ -46,6 +46,7 @@ from dispatcher.queueing import QueuedWork
 from dispatcher.rendering import RenderedMessage, TemplateError
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import (
+    WAITING_DETAIL,
     SentRecord,
     as_utc,
     claim_deliveries,
@@ -654,8 +655,6 @@ def _send_and_record(
 
 #: The shortest wait of a delivery on a stopped channel (a stop about to run out).
 MIN_STOP_WAIT_SECONDS = 5.0
-#: How the event of a delivery sent back to wait for a stopped channel begins.
-WAITING_DETAIL = "provider configuration"
 
 
 def _stop_channel(

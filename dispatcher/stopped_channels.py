@@ -13,11 +13,11 @@ from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from channels.stops import ChannelStop
-from dispatcher.delivering import WAITING_DETAIL
 from dispatcher.domain import Channel, DeliveryState
 from dispatcher.planning import deliver_actor_of_queue
 from dispatcher.queueing import QueuedWork, enqueue
 from dispatcher.runtime import Runtime
+from dispatcher.store.deliveries import WAITING_DETAIL
 from dispatcher.store.models import Delivery, DeliveryEvent
 
 

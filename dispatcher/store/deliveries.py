@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session
 from dispatcher.domain import ALLOWED_TRANSITIONS, DeliveryState
 from dispatcher.store.models import Delivery, DeliveryEvent
 
+#: How the event of a delivery sent back to wait for a stopped provider begins (the
+#: provider refused our account; see ``channels.stops``).
+WAITING_DETAIL = "provider configuration"
+
 
 def predecessors(target: DeliveryState) -> frozenset[DeliveryState]:
     """States from which a delivery may move to ``target``."""

@@ -11,11 +11,12 @@ from sqlalchemy.orm import Session
 
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
 from dispatcher.planning import describe_contacts
-from dispatcher.store.deliveries import as_utc
+from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
 from dispatcher.store.models import (
     Announcement,
     Contact,
     Delivery,
+    DeliveryEvent,
     InboundMessage,
     PlanOutcome,
     School,
@@ -72,6 +73,9 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
       ``escalations`` (how many, by channel);
     - times: first and last send and delivery report, and the seconds from the trigger
       (the announcement's creation) to each;
+    - ``waiting_for_provider``: by channel, the pending deliveries sent back because the
+      provider refused our account (the channel is stopped until fixed), with the
+      provider's reason;
     - ``replies``: texts families sent back, matched to this announcement;
     - ``not_reached``: contacts no channel reached (routing found none, or every delivery
       failed), each with the phone to try, whether someone else in the family was reached,
@@ -158,9 +162,34 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
         "seconds_to_last_sent": _seconds(triggered, last_sent),
         "seconds_to_first_delivered": _seconds(triggered, first_delivered),
         "seconds_to_last_delivered": _seconds(triggered, last_delivered),
+        "waiting_for_provider": _waiting_for_provider(session, announcement_id),
         "replies": _replies(session, announcement_id),
         "not_reached": _with_family(session, announcement_id, unreachable),
     }
+
+
+def _waiting_for_provider(session: Session, announcement_id: int) -> dict[str, dict[str, Any]]:
+    sent_back = (
+        select(DeliveryEvent.delivery_id, func.max(DeliveryEvent.detail).label("detail"))
+        .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
+        .where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.state == DeliveryState.PENDING.value,
+            DeliveryEvent.to_state == DeliveryState.PENDING.value,
+            DeliveryEvent.detail.like(f"{WAITING_DETAIL}:%"),
+        )
+        .group_by(DeliveryEvent.delivery_id)
+        .subquery()
+    )
+    waiting: dict[str, dict[str, Any]] = {}
+    for channel, n, detail in session.execute(
+        select(Delivery.channel, func.count(), func.max(sent_back.c.detail))
+        .join(sent_back, sent_back.c.delivery_id == Delivery.id)
+        .group_by(Delivery.channel)
+        .order_by(Delivery.channel)
+    ):
+        waiting[channel] = {"count": n, "reason": str(detail).removeprefix(f"{WAITING_DETAIL}: ")}
+    return waiting
 
 
 def _kind_summary(by_kind: dict[str, dict[str, int]], kind: DeliveryKind) -> dict[str, Any]:

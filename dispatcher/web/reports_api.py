@@ -33,6 +33,7 @@ _REPORT_EXAMPLE = {
     "excluded": {"no_contact order": 2},
     "first_sent_at": "2026-11-24T06:45:05+00:00",
     "last_sent_at": "2026-11-24T06:46:10+00:00",
+    "waiting_for_provider": {},
     "not_reached": [
         {
             "student_id": "S104",

@@ -64,7 +64,8 @@ def test_a_refused_account_stops_the_channel_until_resumed_then_each_text_goes_o
     runtime = current_runtime()
     try:
         import_roster(runtime, many_families(FAMILIES))
-        work = plan(runtime, create(runtime))
+        announcement_id = create(runtime)
+        work = plan(runtime, announcement_id)
         queued: list[QueuedWork] = []
         with caplog.at_level(logging.INFO, logger="dispatcher.deliver"):
             for message in work:
@@ -96,7 +97,12 @@ def test_a_refused_account_stops_the_channel_until_resumed_then_each_text_goes_o
         assert single.outcome is Outcome.WAITING
         assert len(emulator.recorded("twilio")) == 1
 
-        # The IT lead sees it: the status command and the metrics.
+        # The office sees it in the announcement's report, the IT lead in the status command
+        # and the metrics.
+        report = runner.invoke(app, ["report", str(announcement_id)])
+        assert report.exit_code == 0, report.output
+        assert f"sms: {FAMILIES} waiting because the provider refused" in report.output
+        assert "Authenticate" in report.output or "20003" in report.output
         status = runner.invoke(app, ["channels", "status", "--json"])
         assert status.exit_code == 0, status.output
         assert '"provider": "twilio"' in status.output
