@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck check bench-plan bench-deliver clean install install-dev
+.PHONY: demo demo-emulator test lint typecheck check bench-plan bench-deliver clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -26,6 +26,11 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/dispatcher db upgrade
 	$(BIN)/dispatcher demo
+
+## The same through the real Twilio, SendGrid and FCM SDKs, against the local provider emulator.
+demo-emulator: install
+	$(BIN)/dispatcher db upgrade
+	$(BIN)/dispatcher demo --providers emulator
 
 ## Run the whole test suite (SQLite and PostgreSQL, real Redis), in parallel.
 test: install-dev
