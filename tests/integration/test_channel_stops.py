@@ -154,3 +154,30 @@ def test_resume_names_the_providers_it_knows(emulator: ProviderEmulator, clean_r
         assert "PROVIDER" in result.output and "sendgrid, twilio" in result.output
     finally:
         dispose_runtimes()
+
+
+def test_a_refused_sendgrid_key_stops_email_after_one_shared_request(
+    emulator: ProviderEmulator, clean_redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", emulator.TWILIO_AUTH_TOKEN)
+    monkeypatch.setenv("SENDGRID_API_KEY", "SG.revoked-key-000000000000000000000000")
+    runtime = current_runtime()
+    try:
+        import_roster(runtime, many_families(FAMILIES))
+        work = plan(runtime, create(runtime))
+        for message in work:
+            deliver_batch(runtime, message.object_ids, lambda: datetime.now(UTC), lambda _: None)
+        assert len(emulator.recorded("sendgrid")) == 1  # one shared request, refused
+        assert len(emulator.messages("twilio")) == FAMILIES  # the texts went
+        with runtime.sessions() as session:
+            emails = session.execute(
+                select(Delivery.state, Delivery.attempts).where(Delivery.channel == "email")
+            ).all()
+        assert len(emails) == FAMILIES
+        assert {(e.state, e.attempts) for e in emails} == {("pending", 0)}
+        stop = runtime.channel_stops.stopped("sendgrid")
+        assert stop is not None and "API key was refused" in stop.reason
+    finally:
+        dispose_runtimes()
