@@ -51,5 +51,7 @@ bench-plan: install-dev
 bench-deliver: install-dev
 	$(BIN)/python bench/deliver.py
 
+## Stop the demo's embedded Redis (it would outlive its folder), then remove what runs made.
 clean:
+	-test -x $(BIN)/dispatcher && $(BIN)/dispatcher redis stop
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
