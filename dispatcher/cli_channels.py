@@ -58,13 +58,16 @@ def resume(
     json_output: JsonFlag = False,
 ) -> None:
     """Lift a provider's stop and queue every delivery waiting for it, now."""
-    from dispatcher.actors import broker
-    from dispatcher.stopped_channels import UnknownProvider, resume_provider
+    from dispatcher.stopped_channels import UnknownProvider, channels_of, resume_provider
 
+    runtime = load_runtime()
     try:
-        report = resume_provider(load_runtime(), broker, provider)
+        channels_of(runtime, provider)  # before the broker: a typo starts no Redis
     except UnknownProvider as exc:
         fail(f"PROVIDER: {exc}")
+    from dispatcher.actors import broker
+
+    report = resume_provider(runtime, broker, provider)
     if json_output:
         print_json(report.__dict__)
         return

@@ -54,6 +54,15 @@ def provider_channels(runtime: Runtime) -> dict[str, list[Channel]]:
     return served
 
 
+def channels_of(runtime: Runtime, provider: str) -> list[Channel]:
+    """The channels ``provider`` sends here; raises ``UnknownProvider`` when it sends none."""
+    served = provider_channels(runtime)
+    if provider not in served:
+        known = ", ".join(sorted(served)) or "none: every channel goes to the outbox"
+        raise UnknownProvider(f"{provider!r} sends no channel here (providers: {known})")
+    return served[provider]
+
+
 def _waiting(channels: list[Channel]) -> tuple[ColumnElement[bool], ...]:
     """Pending deliveries on ``channels`` that were sent back to wait for a stopped provider."""
     sent_back = exists().where(
@@ -102,16 +111,11 @@ def resume_provider(runtime: Runtime, broker: RedisBroker, provider: str) -> Res
     """Lift ``provider``'s stop and queue every delivery waiting for it now (a delivery
     queued twice is still sent once: only one claim succeeds). Raises ``UnknownProvider``
     when the deployment sends nothing through ``provider``."""
-    served = provider_channels(runtime)
-    if provider not in served:
-        known = ", ".join(sorted(served)) or "none: every channel goes to the outbox"
-        raise UnknownProvider(f"{provider!r} sends no channel here (providers: {known})")
+    channels = channels_of(runtime, provider)
     was_stopped = runtime.channel_stops.resume(provider)
     with runtime.sessions() as session:
         rows = session.execute(
-            select(Delivery.id, Delivery.queue)
-            .where(*_waiting(served[provider]))
-            .order_by(Delivery.id)
+            select(Delivery.id, Delivery.queue).where(*_waiting(channels)).order_by(Delivery.id)
         ).all()
     enqueue(
         broker,
