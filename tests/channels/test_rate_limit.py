@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from channels.twilio_sms import TwilioSmsAdapter
 from dispatcher.emulator import ProviderEmulator
 from dispatcher.emulator.records import max_in_any_window
 from tests.channels.messages import email_message, push_message, sms_message
-from tests.conftest import _answers, worker_number
+from tests.conftest import machine_redis_url, worker_number
 
 LIMIT = 20
 PER_PROCESS = 20
@@ -30,13 +29,10 @@ PER_PROCESS = 20
 
 @pytest.fixture
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The machine's Redis, database 14 (15 for the second xdist worker), else an embedded
-    one; emptied before the test."""
-    if os.environ.get("TEST_REDIS_URL"):
-        url = os.environ["TEST_REDIS_URL"]
-    elif _answers("127.0.0.1", 6379):
-        url = f"redis://127.0.0.1:6379/{14 + min(worker_number(), 1)}"
-    else:
+    """The machine's Redis, database 14 (15 for the second xdist worker; see
+    ``machine_redis_url``), else an embedded one; emptied before the test."""
+    url = machine_redis_url(6 + min(worker_number(), 1))
+    if url is None:
         from dispatcher.embedded_redis import ensure_embedded_redis
 
         url = ensure_embedded_redis(Path(tmp_path_factory.getbasetemp()) / "channels-redis")
