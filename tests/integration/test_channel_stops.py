@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,17 +28,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[ProviderEmulator]:
-    """The emulator, with Twilio configured with a revoked auth token and SendGrid right."""
-    with ProviderEmulator() as running:
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", running.TWILIO_ACCOUNT_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", "revoked-token-0000000000000000000")
-        monkeypatch.setenv("TWILIO_BASE_URL", running.url)
-        monkeypatch.setenv("SENDGRID_API_KEY", running.SENDGRID_API_KEY)
-        monkeypatch.setenv("SENDGRID_BASE_URL", running.url)
-        for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
-            monkeypatch.delenv(variable, raising=False)
-        yield running
+def emulator(emulator: ProviderEmulator, monkeypatch: pytest.MonkeyPatch) -> ProviderEmulator:
+    """The emulator, with Twilio configured with a revoked auth token (SendGrid right)."""
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "revoked-token-0000000000000000000")
+    return emulator
 
 
 def _sms_rows(runtime: Any) -> list[Any]:

@@ -4,11 +4,9 @@ Dramatiq workers. When the provider recovers, every family gets one message, not
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from dispatcher.emulator import FailureRule, ProviderEmulator
@@ -16,19 +14,6 @@ from dispatcher.queueing import enqueue
 from dispatcher.store.models import Delivery
 from dispatcher.worker import start_workers
 from tests.factories import create, delivery_ids, import_roster, plan, row
-
-
-@pytest.fixture
-def emulator(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[ProviderEmulator]:
-    with ProviderEmulator() as running:
-        monkeypatch.setenv("TWILIO_ACCOUNT_SID", running.TWILIO_ACCOUNT_SID)
-        monkeypatch.setenv("TWILIO_AUTH_TOKEN", running.TWILIO_AUTH_TOKEN)
-        monkeypatch.setenv("TWILIO_BASE_URL", running.url)
-        monkeypatch.setenv("SENDGRID_API_KEY", running.SENDGRID_API_KEY)
-        monkeypatch.setenv("SENDGRID_BASE_URL", running.url)
-        for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
-            monkeypatch.delenv(variable, raising=False)
-        yield running
 
 
 def test_an_outage_then_recovery_sends_each_message_once(

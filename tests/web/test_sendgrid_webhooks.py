@@ -8,7 +8,7 @@ from typing import Any
 
 from dispatcher.emulator.signing import EmulatorKeys
 from dispatcher.store.reports import announcement_report
-from tests.factories import create, import_roster, plan, row
+from tests.factories import create, import_roster, many_families, plan
 from tests.tracking_support import (
     NEWSLETTER_VARS,
     TUESDAY_10AM,
@@ -28,18 +28,6 @@ TRIP_VARS = {
 }
 
 
-def families(n: int) -> list[dict[str, str]]:
-    return [
-        row(
-            student_id=f"S{i}",
-            contact_id=f"C{i}",
-            mobile=f"07700 90000{i}",
-            email=f"parent{i}@example.com",
-        )
-        for i in range(n)
-    ]
-
-
 def event(delivery: Any, name: str, **extra: Any) -> dict[str, Any]:
     """An event as SendGrid posts it, with our custom args at the top level."""
     return {
@@ -55,7 +43,7 @@ def event(delivery: Any, name: str, **extra: Any) -> dict[str, Any]:
 
 
 def _sent_trip_letters(runtime: Any, n: int = 3) -> tuple[int, list[Any]]:
-    import_roster(runtime, families(n))
+    import_roster(runtime, many_families(n))
     announcement_id = create(runtime, "trip_letter", variables=TRIP_VARS, now=TUESDAY_10AM)
     send(runtime, plan(runtime, announcement_id, now=TUESDAY_10AM))
     emails = [d for d in deliveries(runtime, announcement_id) if d.channel == "email"]
@@ -116,7 +104,7 @@ def test_a_batch_with_a_bad_signature_is_refused_and_changes_nothing(
 def test_a_bounced_newsletter_does_not_fall_back_to_a_paid_text(
     runtime: Any, hooks: Webhooks
 ) -> None:
-    import_roster(runtime, families(1))
+    import_roster(runtime, many_families(1))
     announcement_id = create(runtime, "newsletter", variables=NEWSLETTER_VARS, now=TUESDAY_10AM)
     send(runtime, plan(runtime, announcement_id, now=TUESDAY_10AM))
     email = one(deliveries(runtime, announcement_id), channel="email")
