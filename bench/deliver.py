@@ -79,13 +79,13 @@ if TYPE_CHECKING:
     from multiprocessing.queues import Queue as MPQueue
     from multiprocessing.synchronize import Event as MPEvent
 
-    from channels.base import OutgoingMessage
-    from dispatcher.emulator import ProviderEmulator
+    from dispatcher.channels.base import OutgoingMessage
+    from emulator import ProviderEmulator
 
 from postgres_admin import admin_execute, postgres_problem  # bench/ is on sys.path
 
-from dispatcher.emulator.cli import provider_environment
 from dispatcher.settings import Settings
+from emulator.cli import provider_environment
 
 REPO = Path(__file__).resolve().parents[1]
 SCHOOL = "demo"
@@ -169,7 +169,7 @@ def private_redis(workdir: Path, redis_url: str | None) -> Iterator[str]:
     if redis_url:
         yield redis_url
         return
-    from dispatcher.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+    from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 
     home = workdir / "redis-home"
     url = ensure_embedded_redis(home)
@@ -846,11 +846,10 @@ def rendered_messages(database_url: str, announcement_id: int) -> list[OutgoingM
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from channels.base import OutgoingMessage
-    from dispatcher.announcements import school_context
-    from dispatcher.config import load_configuration
+    from dispatcher.channels.base import OutgoingMessage
+    from dispatcher.config.configuration import load_configuration
     from dispatcher.domain import Channel, MessageFormat
-    from dispatcher.rendering import TemplateLibrary
+    from dispatcher.rendering.templates import TemplateLibrary, school_context
     from dispatcher.store.engine import make_engine
     from dispatcher.store.models import (
         Announcement,
@@ -959,13 +958,13 @@ def bare_child(
     os.environ.update(env)
     from concurrent.futures import ThreadPoolExecutor
 
-    from channels.base import ChannelAdapter, ChannelError
-    from channels.factory import unsubscribable_categories
-    from channels.fcm_push import FcmPushAdapter
-    from channels.provider_settings import load_provider_settings
-    from channels.sendgrid_email import SendGridEmailAdapter
-    from channels.twilio_sms import TwilioSmsAdapter
-    from dispatcher.config import load_configuration
+    from dispatcher.channels.base import ChannelAdapter, ChannelError
+    from dispatcher.channels.factory import unsubscribable_categories
+    from dispatcher.channels.fcm_push import FcmPushAdapter
+    from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
+    from dispatcher.channels.settings import load_provider_settings
+    from dispatcher.channels.twilio_sms import TwilioSmsAdapter
+    from dispatcher.config.configuration import load_configuration
     from dispatcher.domain import Channel
 
     settings = load_provider_settings()
@@ -1361,7 +1360,7 @@ def main(argv: list[str]) -> int:
     """Run the bench."""
     args = parse_args(argv)
     log = _log_to(args.json)
-    from dispatcher.emulator import ProviderEmulator
+    from emulator import ProviderEmulator
 
     results = Results()
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -146,13 +146,13 @@ def load_trust(
     """Generate each school's roster, parse it and import it the way ``roster import`` does."""
     from sqlalchemy import func, select, text
 
-    from dispatcher.demo_data import generate_roster_rows
-    from dispatcher.roster import ROSTER_COLUMNS, RowError, parse_roster
+    from demo_data.rosters import generate_roster_rows
     from dispatcher.runtime import build_runtime
     from dispatcher.settings import Settings
     from dispatcher.store.models import Contact, Student, StudentContact
-    from dispatcher.store.roster import import_rows
     from dispatcher.store.schools import ensure_school
+    from dispatcher.triggers.roster.load import import_rows
+    from dispatcher.triggers.roster.parse import ROSTER_COLUMNS, RowError, parse_roster
 
     started = time.perf_counter()
     runtime = build_runtime(Settings(**env))  # type: ignore[arg-type]  # validation aliases
@@ -220,15 +220,16 @@ def child_main(spec: dict[str, Any]) -> None:
 
     from sqlalchemy import event, func, select
 
-    from dispatcher.actors import broker  # the real broker: build_broker(REDIS_URL)
-    from dispatcher.announcements import AnnouncementRequest, create_announcement
-    from dispatcher.broker import DELIVERY_QUEUES
     from dispatcher.domain import Urgency
-    from dispatcher.planning import plan_announcement
-    from dispatcher.queueing import QueuedWork, enqueue
+    from dispatcher.planning.plan import plan_announcement
+    from dispatcher.queue.enqueue import enqueue
+    from dispatcher.queue.names import DELIVERY_QUEUES
+    from dispatcher.queue.work import QueuedWork
     from dispatcher.runtime import build_runtime
     from dispatcher.settings import load_settings
     from dispatcher.store.models import Announcement, Delivery
+    from dispatcher.triggers.announcements import AnnouncementRequest, create_announcement
+    from dispatcher.worker.actors import broker  # the real broker: build_broker(REDIS_URL)
 
     runtime = build_runtime(load_settings())
 

@@ -1,5 +1,5 @@
 """``python -m dispatcher`` runs the command line."""
 
-from dispatcher.cli import main
+from dispatcher.cli.main import main
 
 main()

@@ -5,6 +5,7 @@ Pure values only: nothing here touches the database, the broker or the clock.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -104,8 +105,11 @@ ALLOWED_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
     DeliveryState.CANCELLED: frozenset(),
 }
 
+
 #: States in which a delivery still has work to do (the worker is not idle).
 ACTIVE_STATES = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
+
+
 #: States after which nothing more will be sent for that delivery.
 FINAL_STATES = frozenset(
     {
@@ -116,11 +120,44 @@ FINAL_STATES = frozenset(
         DeliveryState.CANCELLED,
     }
 )
+
+
 #: States that count as "reached" (the provider accepted or confirmed the message).
 REACHED_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
 
 
 # Roster priority: 1 first contact, 2 second contact, 3 emergency only.
 FIRST_CONTACT = 1
+
+
 SECOND_CONTACT = 2
+
+
 EMERGENCY_ONLY = 3
+
+
+@dataclass(frozen=True)
+class StudentLink:
+    """A contact's link to one audience student."""
+
+    student_id: int
+    priority: int
+    parental_responsibility: bool
+    no_contact: bool
+
+
+@dataclass(frozen=True)
+class ContactProfile:
+    """What routing may know about a contact: only what decides channels, never names."""
+
+    contact_id: int
+    links: tuple[StudentLink, ...]
+    sms_number: str | None = None
+    has_phone: bool = False
+    email: str | None = None
+    push_token: str | None = None
+    preferred_channel: Channel | None = None
+    language: str | None = None
+    needs: frozenset[Need] = frozenset()
+    opt_outs: frozenset[str] = frozenset()
+    sms_opted_out: bool = False

@@ -13,15 +13,16 @@ import redis
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from channels.base import ChannelAdapter
-from channels.outbox import OutboxAdapter
-from channels.provider_settings import ProviderSettings, load_provider_settings
-from channels.registry import ChannelRegistry
-from channels.stops import ChannelStops
-from dispatcher.config import Configuration, SchoolConfig, load_configuration
+from dispatcher.channels.base import ChannelAdapter
+from dispatcher.channels.outbox import OutboxAdapter
+from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.channels.settings import ProviderSettings, load_provider_settings
+from dispatcher.channels.stops import ChannelStops
+from dispatcher.config.configuration import Configuration, load_configuration
+from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel
-from dispatcher.embedded_redis import ensure_embedded_redis
-from dispatcher.rendering import TemplateLibrary
+from dispatcher.queue.embedded_redis import resolve_redis_url
+from dispatcher.rendering.templates import TemplateLibrary
 from dispatcher.settings import Settings, load_settings
 from dispatcher.store.engine import make_engine, make_session_factory
 
@@ -51,11 +52,6 @@ class Runtime:
         return self.channels.adapter_for(channel)
 
 
-def resolve_redis_url(settings: Settings) -> str:
-    """``REDIS_URL``, or the URL of the data directory's embedded Redis (started if needed)."""
-    return settings.redis_url or ensure_embedded_redis(settings.data_dir)
-
-
 def build_runtime(settings: Settings, providers: ProviderSettings | None = None) -> Runtime:
     """Load config and templates and open the database described by ``settings``; send each
     channel through its provider where ``providers`` (default: the environment) has
@@ -79,7 +75,7 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         return redis_client or redis.Redis.from_url(resolve_redis_url(settings))
 
     def build_adapters() -> Mapping[Channel, ChannelAdapter]:
-        from channels.factory import build_channel_registry, unsubscribable_categories
+        from dispatcher.channels.factory import build_channel_registry, unsubscribable_categories
 
         return build_channel_registry(
             providers,
@@ -103,8 +99,14 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
 
 
 _runtimes: dict[tuple[Settings, ProviderSettings], Runtime] = {}
+
+
 _runtimes_by_env: dict[tuple[tuple[str, str], ...], Runtime] = {}
+
+
 _runtimes_lock = threading.Lock()
+
+
 _RUNTIME_PREFIXES = ("DISPATCHER_", "TWILIO_", "SENDGRID_", "FCM_")
 
 

@@ -77,7 +77,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = machine_redis_url(worker_number())
     if url is not None:
         return url
-    from dispatcher.embedded_redis import ensure_embedded_redis
+    from dispatcher.queue.embedded_redis import ensure_embedded_redis
 
     return ensure_embedded_redis(tmp_path_factory.mktemp("redis"))
 
@@ -86,7 +86,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 def broker(redis_url: str) -> Any:
     """The process's Dramatiq broker, pointed at the test Redis."""
     os.environ["REDIS_URL"] = redis_url
-    from dispatcher.actors import broker as actors_broker
+    from dispatcher.worker.actors import broker as actors_broker
 
     return actors_broker
 

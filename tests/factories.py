@@ -8,13 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dispatcher.announcements import AnnouncementRequest, create_announcement
-from dispatcher.planning import plan_announcement
-from dispatcher.queueing import QueuedWork
-from dispatcher.roster import ROSTER_COLUMNS, parse_roster
+from dispatcher.planning.plan import plan_announcement
+from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
-from dispatcher.store.roster import ImportResult, import_rows
 from dispatcher.store.schools import ensure_school
+from dispatcher.triggers.announcements import AnnouncementRequest, create_announcement
+from dispatcher.triggers.roster.load import ImportResult, import_rows
+from dispatcher.triggers.roster.parse import ROSTER_COLUMNS, parse_roster
 
 CLOSURE_VARS = {"date": "Tuesday 24 November", "reason": "heavy snow"}
 

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import select
 from twilio.request_validator import RequestValidator
 
-from channels.base import OutgoingMessage, ProviderReceipt
-from channels.registry import ChannelRegistry
-from dispatcher.delivering import deliver
+from dispatcher.channels.base import OutgoingMessage, ProviderReceipt
+from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.delivery.deliver import deliver
 from dispatcher.domain import Channel
-from dispatcher.emulator.signing import EmulatorKeys
-from dispatcher.queueing import QueuedWork
+from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Delivery, DeliveryEvent
-from dispatcher.tracking import ProviderStatus, apply_statuses
+from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
+from emulator.signing import EmulatorKeys
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 TWILIO_SID = "AC" + "1" * 32
@@ -93,7 +93,7 @@ class Webhooks:
 def configure_webhooks(app: Any, client: Any, monkeypatch: pytest.MonkeyPatch) -> Webhooks:
     """Webhook secrets configured (call after the runtime is built, so sending stays on the
     outbox), and the app's follow-up queueing captured instead of going to Redis."""
-    from dispatcher.web.provider_webhooks import get_enqueue
+    from dispatcher.web.routes.provider_webhooks import get_enqueue
 
     keys = EmulatorKeys()
     monkeypatch.setenv("TWILIO_ACCOUNT_SID", TWILIO_SID)

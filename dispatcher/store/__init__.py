@@ -1,1 +1,2 @@
-"""Persistence: tables, engine, and the queries each part of the pipeline needs."""
+"""Persistence: the tables, the engine, and the queries the stages share. Queries, not
+decisions: what a row's state means is decided in the stages."""

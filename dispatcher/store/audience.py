@@ -10,8 +10,7 @@ from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from dispatcher.audience import AudienceSelector
-from dispatcher.domain import Channel, Need
-from dispatcher.routing import ContactProfile, StudentLink
+from dispatcher.domain import Channel, ContactProfile, Need, StudentLink
 from dispatcher.store.models import (
     Contact,
     Group,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from dispatcher.config import SchoolConfig
+from dispatcher.config.schools import SchoolConfig
 from dispatcher.store.models import School
 
 

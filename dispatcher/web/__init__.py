@@ -1,1 +1,2 @@
-"""The HTTP service: provider webhooks, MIS webhooks, the REST API, health and metrics."""
+"""The HTTP service: the REST API, MIS and provider webhooks, health and metrics. Routes are
+thin: parse, call a stage, answer."""

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 from dispatcher.runtime import Runtime, current_runtime
-from dispatcher.web import (
-    announcements_api,
+from dispatcher.web.errors import install_error_handlers
+from dispatcher.web.routes import (
+    announcements,
     health,
     mis_webhooks,
     provider_webhooks,
-    reports_api,
+    reports,
 )
-from dispatcher.web.errors import install_error_handlers
 
 
 def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> FastAPI:
@@ -35,6 +35,6 @@ def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> Fast
     )
     app.state.runtime_factory = runtime_factory
     install_error_handlers(app)
-    for module in (health, provider_webhooks, reports_api, announcements_api, mis_webhooks):
+    for module in (health, provider_webhooks, reports, announcements, mis_webhooks):
         app.include_router(module.router)
     return app

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from dispatcher.access.roles import school_refusal
+from dispatcher.access.tokens import TokenInfo, authenticate
 from dispatcher.runtime import Runtime
-from dispatcher.tokens import TokenInfo, authenticate, school_refusal
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from channels.retrying import RetryPolicy
-from dispatcher.emulator import ProviderEmulator
+from dispatcher.channels.retry import RetryPolicy
+from emulator import ProviderEmulator
 
 #: Retries as in production, but with millisecond backoff so tests stay fast; Retry-After
 #: still sets the floor of each wait.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from channels.base import OutgoingMessage
+from dispatcher.channels.base import OutgoingMessage
 from dispatcher.domain import Channel, MessageFormat
-from dispatcher.rendering import RenderedMessage
-from dispatcher.sms import prepare_sms
+from dispatcher.rendering.sms import prepare_sms
+from dispatcher.rendering.templates import RenderedMessage
 
 SMS_TEXT = "Brockmoor Primary: the school is closed on Tuesday 24 November (heavy snow)."
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from channels.base import OutgoingMessage, ProviderReceipt
-from channels.factory import build_channel_registry, unsubscribable_categories
-from channels.fcm_push import FcmPushAdapter
-from channels.provider_settings import ProviderSettings, load_provider_settings
-from channels.rate_limit import ProviderRateLimiter
-from channels.sendgrid_email import SendGridEmailAdapter
-from channels.twilio_sms import TwilioSmsAdapter
-from dispatcher.config import load_policy
+from dispatcher.channels.base import OutgoingMessage, ProviderReceipt
+from dispatcher.channels.factory import build_channel_registry, unsubscribable_categories
+from dispatcher.channels.fcm_push import FcmPushAdapter
+from dispatcher.channels.rate_limit import ProviderRateLimiter
+from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
+from dispatcher.channels.settings import ProviderSettings, load_provider_settings
+from dispatcher.channels.twilio_sms import TwilioSmsAdapter
+from dispatcher.config.policy import load_policy
 from dispatcher.domain import Channel
-from dispatcher.emulator import ProviderEmulator
+from emulator import ProviderEmulator
 from tests.channels.messages import email_message, push_message, sms_message
 from tests.conftest import CONFIG_DIR
 
@@ -135,7 +135,7 @@ def test_a_runtime_sets_up_its_providers_only_when_a_message_is_sent(
         built.append(1)
         return real_build(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("channels.factory.build_channel_registry", counting_build)
+    monkeypatch.setattr("dispatcher.channels.factory.build_channel_registry", counting_build)
     monkeypatch.setenv("DISPATCHER_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DISPATCHER_CONFIG_DIR", str(CONFIG_DIR))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")

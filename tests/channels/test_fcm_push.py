@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from channels.base import PermanentFailure, ProviderReceipt, TransientFailure
-from channels.fcm_push import FcmPushAdapter, classify_fcm_error
-from channels.retrying import ConfigurationFailure, DeadTokenFailure, RetryPolicy
-from dispatcher.emulator import FailureRule, ProviderEmulator
+from dispatcher.channels.base import PermanentFailure, ProviderReceipt, TransientFailure
+from dispatcher.channels.fcm_push import FcmPushAdapter, classify_fcm_error
+from dispatcher.channels.retry import ConfigurationFailure, DeadTokenFailure, RetryPolicy
+from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps, header
 from tests.channels.messages import push_message
 

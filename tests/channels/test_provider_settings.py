@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from channels.provider_settings import (
+from dispatcher.channels.settings import (
     REDACTED,
     ProviderSettingsError,
     SecretRedactingFilter,

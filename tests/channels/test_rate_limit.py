@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import redis
 
-from channels.base import ChannelAdapter, OutgoingMessage, TransientFailure
-from channels.fcm_push import FcmPushAdapter
-from channels.rate_limit import ProviderRateLimiter, account_key
-from channels.retrying import RetryPolicy
-from channels.sendgrid_email import SendGridEmailAdapter
-from channels.twilio_sms import TwilioSmsAdapter
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.emulator.records import max_in_any_window
+from dispatcher.channels.base import ChannelAdapter, OutgoingMessage, TransientFailure
+from dispatcher.channels.fcm_push import FcmPushAdapter
+from dispatcher.channels.rate_limit import ProviderRateLimiter, account_key
+from dispatcher.channels.retry import RetryPolicy
+from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
+from dispatcher.channels.twilio_sms import TwilioSmsAdapter
+from emulator import ProviderEmulator
+from emulator.records import max_in_any_window
 from tests.channels.messages import email_message, push_message, sms_message
 from tests.conftest import machine_redis_url, worker_number
 
@@ -33,7 +33,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ``machine_redis_url``), else an embedded one; emptied before the test."""
     url = machine_redis_url(6 + min(worker_number(), 1))
     if url is None:
-        from dispatcher.embedded_redis import ensure_embedded_redis
+        from dispatcher.queue.embedded_redis import ensure_embedded_redis
 
         url = ensure_embedded_redis(Path(tmp_path_factory.getbasetemp()) / "channels-redis")
     client = redis.Redis.from_url(url)

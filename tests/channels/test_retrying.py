@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from channels.base import PermanentFailure, TransientFailure
-from channels.retrying import (
+from dispatcher.channels.base import PermanentFailure, TransientFailure
+from dispatcher.channels.retry import (
     ConfigurationFailure,
     DeadTokenFailure,
     ErrorRule,

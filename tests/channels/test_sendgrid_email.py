@@ -8,10 +8,15 @@ import time
 import pytest
 from markupsafe import escape
 
-from channels.base import OutgoingMessage, PermanentFailure, ProviderReceipt, TransientFailure
-from channels.retrying import ConfigurationFailure, RetryPolicy
-from channels.sendgrid_email import SendGridEmailAdapter
-from dispatcher.emulator import FailureRule, ProviderEmulator
+from dispatcher.channels.base import (
+    OutgoingMessage,
+    PermanentFailure,
+    ProviderReceipt,
+    TransientFailure,
+)
+from dispatcher.channels.retry import ConfigurationFailure, RetryPolicy
+from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
+from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps
 from tests.channels.messages import email_message
 

@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from channels.stops import ChannelStops
+from dispatcher.channels.stops import ChannelStops
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)
 

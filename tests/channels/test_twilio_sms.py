@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from channels.base import PermanentFailure, TransientFailure
-from channels.retrying import ConfigurationFailure, RetryPolicy
-from channels.twilio_sms import TWILIO_ERRORS, TwilioSmsAdapter
-from dispatcher.emulator import FailureRule, ProviderEmulator
+from dispatcher.channels.base import PermanentFailure, TransientFailure
+from dispatcher.channels.retry import ConfigurationFailure, RetryPolicy
+from dispatcher.channels.twilio_sms import TWILIO_ERRORS, TwilioSmsAdapter
+from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps
 from tests.channels.messages import SMS_TEXT, sms_message
 

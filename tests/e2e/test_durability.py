@@ -20,7 +20,7 @@ import pytest
 import redis
 from sqlalchemy import create_engine, func, select, text
 
-from dispatcher.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dispatcher.store.models import Delivery, OutboxMessage
 
 pytestmark = pytest.mark.e2e

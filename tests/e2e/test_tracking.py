@@ -20,12 +20,12 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from dispatcher.broker import DELIVERY_QUEUES
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.queueing import enqueue
+from dispatcher.queue.enqueue import enqueue
+from dispatcher.queue.names import DELIVERY_QUEUES
+from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Delivery
-from dispatcher.store.reports import announcement_report
-from dispatcher.worker import start_workers
+from dispatcher.worker.run import start_workers
+from emulator import ProviderEmulator
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import TUESDAY_10AM
 

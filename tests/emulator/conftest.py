@@ -18,8 +18,8 @@ from google.oauth2 import service_account
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.emulator.google_auth import LoopbackOnlyRequest
+from emulator import ProviderEmulator
+from emulator.google_auth import LoopbackOnlyRequest
 
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 

@@ -14,7 +14,7 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from dispatcher.emulator import ProviderEmulator
+from emulator import ProviderEmulator
 
 from .conftest import Receiver
 from .test_sendgrid import mail

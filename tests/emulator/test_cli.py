@@ -1,4 +1,4 @@
-"""``python -m dispatcher.emulator`` in the foreground, as ``dispatcher emulate`` runs it."""
+"""``python -m emulator`` in the foreground, as ``dispatcher emulate`` runs it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def test_module_entry_prints_url_and_credentials_and_stops_on_sigterm(tmp_path: 
         [
             sys.executable,
             "-m",
-            "dispatcher.emulator",
+            "emulator",
             "--port",
             "0",
             "--service-account-file",

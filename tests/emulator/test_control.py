@@ -6,7 +6,7 @@ import requests
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from dispatcher.emulator import ProviderEmulator
+from emulator import ProviderEmulator
 
 MOBILE = "+447700900123"
 

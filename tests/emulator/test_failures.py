@@ -15,7 +15,7 @@ from python_http_client.exceptions import HTTPError
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from dispatcher.emulator import FailureRule, ProviderEmulator
+from emulator import FailureRule, ProviderEmulator
 
 from .conftest import make_twilio_client
 from .test_fcm import fcm_error, push

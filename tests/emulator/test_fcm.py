@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import RefreshError
 from google.auth.transport.requests import AuthorizedSession
 
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.emulator.google_auth import LoopbackOnlyRequest
+from emulator import ProviderEmulator
+from emulator.google_auth import LoopbackOnlyRequest
 
 from .conftest import FCM_SCOPE, authorized_session, credentials_from
 

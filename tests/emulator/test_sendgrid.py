@@ -12,7 +12,7 @@ import sendgrid
 from python_http_client.exceptions import HTTPError
 from sendgrid.helpers.mail import CustomArg, Mail, Personalization, To
 
-from dispatcher.emulator import FailureRule, ProviderEmulator
+from emulator import FailureRule, ProviderEmulator
 
 
 def mail(*recipients: str, subject: str | None = "School closed today") -> Mail:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.emulator.records import max_in_any_window
+from emulator import ProviderEmulator
+from emulator.records import max_in_any_window
 
 from .conftest import make_twilio_client
 
@@ -112,7 +112,7 @@ def test_stop_closes_open_connections_and_the_port() -> None:
 
 
 def test_stop_ends_a_hanging_timeout_promptly() -> None:
-    from dispatcher.emulator import FailureRule
+    from emulator import FailureRule
 
     emulator = ProviderEmulator().start()
     emulator.add_failure(FailureRule("twilio", timeout=True, hang_seconds=30))

@@ -8,7 +8,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from dispatcher.emulator import ProviderEmulator
+from emulator import ProviderEmulator
 
 MOBILE = "+447700900123"
 

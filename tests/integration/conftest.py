@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.emulator.cli import provider_environment
+from emulator import ProviderEmulator
+from emulator.cli import provider_environment
 
 
 @pytest.fixture

@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import create_engine, select
 from typer.testing import CliRunner
 
-from dispatcher.calendar_config import load_calendars, load_reminder_settings
-from dispatcher.cli import app
-from dispatcher.scheduler import run_tick
+from dispatcher.cli.main import app
+from dispatcher.config.calendars import load_calendars
+from dispatcher.config.reminders import load_reminder_settings
 from dispatcher.store.models import Announcement, ReminderFire
+from dispatcher.triggers.reminders.clock import run_tick
 from tests.conftest import CONFIG_DIR
 from tests.integration.test_clock import clock_broker, private_redis_url
 

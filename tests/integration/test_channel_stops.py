@@ -14,13 +14,13 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
-from dispatcher.delivering import Outcome, deliver, deliver_batch
-from dispatcher.emulator import ProviderEmulator
-from dispatcher.metrics import render_metrics
-from dispatcher.queueing import QueuedWork
+from dispatcher.cli.main import app
+from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
+from dispatcher.queue.work import QueuedWork
+from dispatcher.reporting.metrics import render_metrics
 from dispatcher.store.models import Delivery, DeliveryEvent
-from dispatcher.worker import outstanding_work, start_workers
+from dispatcher.worker.run import outstanding_work, start_workers
+from emulator import ProviderEmulator
 from tests.factories import create, import_roster, many_families, plan
 
 FAMILIES = 12

@@ -13,20 +13,14 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, select
 
-from dispatcher.broker import build_broker
-from dispatcher.calendar import (
-    CalendarEvent,
-    DateRange,
-    ReminderRule,
-    ReminderSettings,
-    SchoolCalendar,
-    Term,
-)
-from dispatcher.embedded_redis import ensure_embedded_redis, stop_embedded_redis
-from dispatcher.queueing import plan_marker
-from dispatcher.scheduler import TickReport, calendar_listing, run_tick
+from dispatcher.config.calendars import CalendarEvent, DateRange, SchoolCalendar, Term
+from dispatcher.config.reminders import ReminderRule, ReminderSettings
+from dispatcher.queue.broker import build_broker
+from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
+from dispatcher.queue.inflight import plan_marker
 from dispatcher.store.models import Announcement, Delivery, ReminderFire
-from dispatcher.sweep import replay_lost_plans
+from dispatcher.triggers.reminders.clock import TickReport, calendar_listing, run_tick
+from dispatcher.worker.sweep import replay_lost_plans
 from tests.factories import import_roster, plan, row
 
 pytestmark = pytest.mark.integration
@@ -246,7 +240,7 @@ def test_a_clock_that_dies_before_queueing_the_plan_is_recovered_by_the_sweep(
     def die(*_args: Any, **_kwargs: Any) -> None:
         raise SystemExit("killed between commit and enqueue")
 
-    monkeypatch.setattr("dispatcher.scheduler.enqueue", die)
+    monkeypatch.setattr("dispatcher.triggers.reminders.clock.enqueue", die)
     with pytest.raises(SystemExit):
         run_tick(runtime, clock_broker, demo_calendar(), SETTINGS, FAIR_DUE)
     monkeypatch.undo()
@@ -284,7 +278,7 @@ def test_a_reminder_the_templates_cannot_render_is_recorded_failed_once(
 def test_a_tick_without_the_lock_does_nothing(school: Any, clock_broker: Any) -> None:
     from redis.lock import Lock
 
-    from dispatcher.scheduler import LOCK_NAME
+    from dispatcher.triggers.reminders.clock import LOCK_NAME
 
     runtime = school
     held = Lock(clock_broker.client, LOCK_NAME, timeout=30)

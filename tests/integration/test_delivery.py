@@ -13,22 +13,23 @@ import pytest
 import time_machine
 from sqlalchemy import func, select
 
-from channels.base import (
+from dispatcher.channels.base import (
     ChannelError,
     OutgoingMessage,
     PermanentFailure,
     ProviderReceipt,
     TransientFailure,
 )
-from channels.registry import ChannelRegistry
-from dispatcher.broker import DELIVERY_QUEUES, PLAN_QUEUE
-from dispatcher.delivering import MAX_ATTEMPTS, Outcome, deliver, deliver_batch
+from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.delivery.deliver import MAX_ATTEMPTS, Outcome, deliver, deliver_batch
 from dispatcher.domain import Channel
-from dispatcher.queueing import QueuedWork, enqueue
+from dispatcher.queue.enqueue import enqueue
+from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
+from dispatcher.queue.work import QueuedWork
+from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
-from dispatcher.store.reports import announcement_report
-from dispatcher.tracking import ProviderStatus, apply_statuses
-from dispatcher.worker import start_workers
+from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
+from dispatcher.worker.run import start_workers
 from tests.factories import create, delivery_ids, import_roster, many_families, plan, row
 from tests.tracking_support import events
 
@@ -429,7 +430,7 @@ def test_a_text_that_greets_by_name_is_rendered_for_each_family(
 ) -> None:
     import shutil
 
-    from dispatcher.rendering import TemplateLibrary
+    from dispatcher.rendering.templates import TemplateLibrary
 
     templates = shutil.copytree(runtime.settings.templates_dir, tmp_path / "templates")
     sms = templates / "emergency_closure" / "en" / "sms.txt.j2"
@@ -465,7 +466,7 @@ def test_a_batch_holds_no_connection_while_the_outbox_records_its_messages(
     pool's timeout on every message, threads blocking each other)."""
     from sqlalchemy import create_engine
 
-    from channels.outbox import OutboxAdapter
+    from dispatcher.channels.outbox import OutboxAdapter
     from dispatcher.store.engine import make_session_factory
 
     import_roster(runtime, many_families(3))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dispatcher.store.reports import announcement_report
+from dispatcher.reporting.reports import announcement_report
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import TUESDAY_10AM, deliveries, one, report_status, send
 

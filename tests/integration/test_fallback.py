@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from channels.base import PermanentFailure
-from channels.retrying import DeadTokenFailure
+from dispatcher.channels.base import PermanentFailure
+from dispatcher.channels.retry import DeadTokenFailure
 from dispatcher.domain import Channel
+from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Contact
-from dispatcher.store.reports import announcement_report
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import (
     TUESDAY_10AM,

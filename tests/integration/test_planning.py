@@ -11,9 +11,9 @@ import time_machine
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
+from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Announcement, Delivery
-from dispatcher.store.reports import announcement_report
 from tests.factories import create, import_roster, many_families, plan, row
 
 runner = CliRunner()
@@ -312,8 +312,8 @@ def test_a_plan_cancelled_half_way_writes_and_queues_nothing_more(
 
     from sqlalchemy import func, update
 
-    from dispatcher.planning import plan_announcement
-    from dispatcher.queueing import QueuedWork
+    from dispatcher.planning.plan import plan_announcement
+    from dispatcher.queue.work import QueuedWork
 
     import_roster(
         runtime,
@@ -351,8 +351,8 @@ def test_a_plan_cancelled_half_way_writes_and_queues_nothing_more(
 def test_the_first_messages_are_queued_before_the_rest_of_a_big_audience_is_planned(
     runtime: Any,
 ) -> None:
-    from dispatcher.planning import FIRST_PLAN_BATCH, plan_announcement
-    from dispatcher.queueing import QueuedWork
+    from dispatcher.planning.plan import FIRST_PLAN_BATCH, plan_announcement
+    from dispatcher.queue.work import QueuedWork
 
     families = FIRST_PLAN_BATCH + 30
     import_roster(

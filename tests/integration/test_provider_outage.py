@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from dispatcher.emulator import FailureRule, ProviderEmulator
-from dispatcher.queueing import enqueue
+from dispatcher.queue.enqueue import enqueue
 from dispatcher.store.models import Delivery
-from dispatcher.worker import start_workers
+from dispatcher.worker.run import start_workers
+from emulator import FailureRule, ProviderEmulator
 from tests.factories import create, delivery_ids, import_roster, plan, row
 
 
@@ -68,7 +68,7 @@ def test_an_outage_then_recovery_sends_each_message_once(
 def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
     emulator: ProviderEmulator,
 ) -> None:
-    from dispatcher.delivering import Outcome, deliver_batch
+    from dispatcher.delivery.deliver import Outcome, deliver_batch
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
     runtime = current_runtime()
@@ -108,7 +108,7 @@ def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
 def test_families_share_email_requests_and_each_is_greeted_by_name(
     emulator: ProviderEmulator,
 ) -> None:
-    from dispatcher.delivering import Outcome, deliver_batch
+    from dispatcher.delivery.deliver import Outcome, deliver_batch
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
     runtime = current_runtime()

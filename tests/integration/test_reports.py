@@ -13,9 +13,9 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
-from dispatcher.store.reports import announcement_report
-from dispatcher.tracking import InboundText, record_inbound
+from dispatcher.cli.main import app
+from dispatcher.reporting.reports import announcement_report
+from dispatcher.tracking.inbound import InboundText, record_inbound
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import TUESDAY_10AM, deliveries, one, report_status, send
 
@@ -144,7 +144,7 @@ def test_audit_export_lists_every_message_sent_to_families(
 
 
 def _columns() -> tuple[str, ...]:
-    from dispatcher.store.audit_export import AUDIT_COLUMNS
+    from dispatcher.reporting.audit_export import AUDIT_COLUMNS
 
     return AUDIT_COLUMNS
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.cli.main import app
 from dispatcher.store.models import Contact, GroupMembership, Student, StudentContact
 from tests.factories import row, write_roster
 

@@ -9,16 +9,13 @@ from typing import Any
 
 import pytest
 
-from dispatcher.announcements import preview_templates
-from dispatcher.calendar import bank_holidays, compute_reminders
-from dispatcher.calendar_config import (
-    load_calendars,
-    load_reminder_settings,
-    parse_calendar,
-    parse_reminder_settings,
-)
-from dispatcher.config import ConfigError, load_configuration
-from dispatcher.rendering import TemplateLibrary
+from dispatcher.config.calendars import load_calendars, parse_calendar
+from dispatcher.config.configuration import load_configuration
+from dispatcher.config.files import ConfigError
+from dispatcher.config.reminders import load_reminder_settings, parse_reminder_settings
+from dispatcher.planning.preview import preview_templates
+from dispatcher.rendering.templates import TemplateLibrary
+from dispatcher.triggers.reminders.rules import bank_holidays, compute_reminders
 from tests.conftest import CONFIG_DIR, TEMPLATES_DIR
 
 CONFIGURATION = load_configuration(CONFIG_DIR)

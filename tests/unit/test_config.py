@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import ConfigError, load_configuration
+from dispatcher.config.configuration import load_configuration
+from dispatcher.config.files import ConfigError
 from dispatcher.domain import Channel, Urgency
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.demo_data import (
+from demo_data.rosters import (
     DEMO_OPT_OUT_CATEGORIES,
     OTHER_LANGUAGES,
     RosterSummary,
@@ -22,7 +22,7 @@ from dispatcher.demo_data import (
     write_roster_csv,
 )
 from dispatcher.domain import EMERGENCY_ONLY, FIRST_CONTACT, Need
-from dispatcher.roster import ROSTER_COLUMNS, RosterRow, RowError, parse_roster
+from dispatcher.triggers.roster.parse import ROSTER_COLUMNS, RosterRow, RowError, parse_roster
 
 CATEGORIES = frozenset({*DEMO_OPT_OUT_CATEGORIES, "emergency_closure"})
 
@@ -62,7 +62,7 @@ def test_same_seed_same_rows_other_seed_other_rows() -> None:
 def test_output_does_not_depend_on_the_hash_seed() -> None:
     code = (
         "import hashlib, json;"
-        "from dispatcher.demo_data import generate_roster_rows as g;"
+        "from demo_data.rosters import generate_roster_rows as g;"
         "print(hashlib.sha256(json.dumps(list(g('demo', 250, 3))).encode()).hexdigest())"
     )
     digests = set()

@@ -8,17 +8,17 @@ from typing import Any
 
 import pytest
 
-from dispatcher.mis import (
+from dispatcher.triggers.mis.events import (
     ContactUpdatedData,
     PayloadError,
     PaymentData,
-    SignatureError,
     StudentLeftData,
     event_json_schema,
-    format_date,
-    format_pence,
     parse_event,
-    payment_request,
+)
+from dispatcher.triggers.mis.processing import format_date, format_pence, payment_request
+from dispatcher.triggers.mis.signing import (
+    SignatureError,
     school_secret,
     secret_variable,
     sign,

@@ -8,23 +8,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dispatcher.calendar import (
-    CalendarEvent,
-    DateRange,
+from dispatcher.config.calendars import CalendarEvent, DateRange, SchoolCalendar, Term, TrainingDay
+from dispatcher.config.reminders import ReminderRule, ReminderSettings
+from dispatcher.config.schools import SendWindow
+from dispatcher.triggers.reminders.rules import (
     Reminder,
-    ReminderRule,
-    ReminderSettings,
     Schedule,
-    SchoolCalendar,
-    Term,
-    TrainingDay,
     bank_holidays,
     classify,
     compute_reminders,
     handle_now,
     missed_reason,
 )
-from dispatcher.config import SendWindow
 
 LONDON = ZoneInfo("Europe/London")
 WINDOW = SendWindow(start=time(8), end=time(18))

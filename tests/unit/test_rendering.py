@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dispatcher.domain import Channel, MessageFormat
-from dispatcher.rendering import (
+from dispatcher.rendering.templates import (
     PUSH_BODY_LIMIT,
     MissingVariable,
     RenderedMessage,

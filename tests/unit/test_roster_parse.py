@@ -10,7 +10,7 @@ from typing import TextIO, cast
 import pytest
 
 from dispatcher.domain import Channel, Need
-from dispatcher.roster import (
+from dispatcher.triggers.roster.parse import (
     ROSTER_COLUMNS,
     WHOLE_ROW,
     PhoneNumber,

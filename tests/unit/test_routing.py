@@ -8,15 +8,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.config import CategoryPolicy, Policy, SchoolConfig, load_configuration
-from dispatcher.domain import Channel, DeliveryKind, MessageFormat, Need, Urgency
-from dispatcher.routing import (
+from dispatcher.config.configuration import load_configuration
+from dispatcher.config.policy import CategoryPolicy, Policy
+from dispatcher.config.schools import SchoolConfig
+from dispatcher.domain import (
+    Channel,
+    ContactProfile,
+    DeliveryKind,
+    MessageFormat,
+    Need,
+    StudentLink,
+    Urgency,
+)
+from dispatcher.planning.routing import (
     EXCLUDED_EMERGENCY_ONLY,
     EXCLUDED_NO_CONTACT,
     EXCLUDED_NO_PARENTAL_RESPONSIBILITY,
     EXCLUDED_OPTED_OUT,
-    ContactProfile,
-    StudentLink,
     choose_language,
     route_contact,
 )

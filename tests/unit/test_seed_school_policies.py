@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.config import Configuration, SchoolConfig, load_configuration
-from dispatcher.domain import Channel, DeliveryKind
-from dispatcher.routing import ContactProfile, RoutingDecision, StudentLink, route_contact
+from dispatcher.config.configuration import Configuration, load_configuration
+from dispatcher.config.schools import SchoolConfig
+from dispatcher.domain import Channel, ContactProfile, DeliveryKind, StudentLink
+from dispatcher.planning.routing import RoutingDecision, route_contact
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 ENGLISH = frozenset({"en"})

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.sms import (
+from dispatcher.rendering.sms import (
     GSM_BASIC,
     GSM_EXTENSION,
     LOOK_ALIKES,

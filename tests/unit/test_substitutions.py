@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from markupsafe import escape
 
-from channels.substitutions import MAX_SUBSTITUTION_BYTES, Tagged, tag_personal
+from dispatcher.channels.substitutions import MAX_SUBSTITUTION_BYTES, Tagged, tag_personal
 
 
 def put_back(tagged: Tagged, order: list[str] | None = None) -> tuple[list[str], str | None]:

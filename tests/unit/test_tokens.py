@@ -7,17 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from dispatcher.access.roles import Role, school_refusal, send_refusal
+from dispatcher.access.tokens import TokenError, TokenInfo, generate_token, hash_token, parse_role
 from dispatcher.domain import Urgency
-from dispatcher.tokens import (
-    Role,
-    TokenError,
-    TokenInfo,
-    generate_token,
-    hash_token,
-    parse_role,
-    school_refusal,
-    send_refusal,
-)
 
 
 def token(role: Role, school: str | None = "demo") -> TokenInfo:

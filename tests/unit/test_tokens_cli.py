@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from dispatcher.cli import app
+from dispatcher.access.tokens import hash_token
+from dispatcher.cli.main import app
 from dispatcher.store.models import ApiToken
-from dispatcher.tokens import hash_token
 
 
 def run(*args: str) -> Any:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from channels.provider_settings import ProviderSettingsError, load_provider_settings
-from dispatcher.config import load_configuration
-from dispatcher.domain import Channel, DeliveryState, Urgency
-from dispatcher.emulator.signing import EmulatorKeys
-from dispatcher.fallback import first_usable, next_channels
-from dispatcher.metrics import histogram_buckets
-from dispatcher.routing import EXCLUDED_SMS_OPTED_OUT, ContactProfile, StudentLink, route_contact
-from dispatcher.tracking import InboundKind, classify_inbound, event_time, target_states
+from dispatcher.channels.settings import ProviderSettingsError, load_provider_settings
+from dispatcher.config.configuration import load_configuration
+from dispatcher.delivery.fallback import first_usable, next_channels
+from dispatcher.domain import Channel, ContactProfile, DeliveryState, StudentLink, Urgency
+from dispatcher.planning.routing import EXCLUDED_SMS_OPTED_OUT, route_contact
+from dispatcher.reporting.metrics import histogram_buckets
+from dispatcher.tracking.inbound import InboundKind, classify_inbound
+from dispatcher.tracking.statuses import event_time, target_states
+from emulator.signing import EmulatorKeys
 
 CONFIG = load_configuration(Path(__file__).resolve().parents[2] / "config")
 DEMO = CONFIG.school("demo")

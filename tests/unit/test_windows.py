@@ -15,8 +15,8 @@ import time_machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher.config import WEEKDAYS, SendWindow
-from dispatcher.windows import is_open, next_opening
+from dispatcher.config.schools import WEEKDAYS, SendWindow
+from dispatcher.planning.windows import is_open, next_opening
 
 LONDON = ZoneInfo("Europe/London")
 SCHOOL_DAYS = ("mon", "tue", "wed", "thu", "fri")

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from dispatcher.access.tokens import create_token
 from dispatcher.domain import DeliveryState
-from dispatcher.queueing import plan_marker
+from dispatcher.queue.inflight import plan_marker
 from dispatcher.store.deliveries import claim_delivery, move_delivery
 from dispatcher.store.models import Announcement, AuditEntry, Delivery, IdempotencyRecord
-from dispatcher.tokens import create_token
 from tests.factories import CLOSURE_VARS, import_roster, plan, row
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -235,7 +235,7 @@ def test_a_missing_field_is_named(client: Any, roster: Any) -> None:
 
 
 def test_no_token_unknown_token_and_revoked_token_get_401(client: Any, roster: Any) -> None:
-    from dispatcher.tokens import revoke_token
+    from dispatcher.access.tokens import revoke_token
 
     auth = token_for(roster, "office", name="soon-revoked")
     for headers in ({}, {"Authorization": "Bearer dsp_not-a-token"}, {"Authorization": "Basic x"}):

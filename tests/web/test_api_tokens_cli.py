@@ -7,7 +7,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from dispatcher.cli import app as cli
+from dispatcher.cli.main import app as cli
 
 
 def test_created_token_works_until_revoked(client: Any, runtime: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from dispatcher.queueing import enqueue
+from dispatcher.queue.enqueue import enqueue
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import TUESDAY_10AM, send
 
@@ -80,7 +80,7 @@ def test_metrics_show_deliveries_latency_and_queue_depth(
 
     with pytest.MonkeyPatch.context() as patch:
         # latency covers deliveries sent in the last 15 minutes: scrape "at" the send time
-        patch.setattr("dispatcher.web.health.datetime", _Frozen)
+        patch.setattr("dispatcher.web.routes.health.datetime", _Frozen)
         text = client.get("/metrics").text
 
     assert 'dispatcher_deliveries{channel="sms",state="sent"} 3.0' in text

@@ -14,8 +14,8 @@ import dramatiq
 import pytest
 from sqlalchemy import func, select
 
-from dispatcher.mis import process_event, replay_received_events, sign
-from dispatcher.queueing import QueuedWork, mis_marker
+from dispatcher.queue.inflight import mis_marker
+from dispatcher.queue.work import QueuedWork
 from dispatcher.store.models import (
     Announcement,
     AuditEntry,
@@ -24,6 +24,8 @@ from dispatcher.store.models import (
     MisEvent,
     Student,
 )
+from dispatcher.triggers.mis.processing import process_event, replay_received_events
+from dispatcher.triggers.mis.signing import sign
 from tests.factories import import_roster, plan, row
 
 SECRET = "demo-mis-secret"
@@ -344,7 +346,7 @@ def test_events_the_queue_lost_are_queued_again_by_the_sweep(
 def test_the_recovery_sweep_requeues_lost_events(
     client: Any, families: Any, clean_redis: Any
 ) -> None:
-    from dispatcher.sweep import sweep
+    from dispatcher.worker.sweep import sweep
 
     assert post(client, payment_due()).status_code == 202
     [event] = stored(families)
@@ -355,7 +357,7 @@ def test_the_recovery_sweep_requeues_lost_events(
 
 @pytest.fixture
 def worker(clean_redis: Any) -> Iterator[Any]:
-    from dispatcher.worker import start_workers
+    from dispatcher.worker.run import start_workers
 
     started: list[dramatiq.Worker] = []
 
@@ -373,7 +375,7 @@ def test_a_worker_processes_the_event_and_plans_the_payment(
     caplog.set_level(logging.INFO)
     assert post(client, payment_due()).status_code == 202
     worker()
-    from dispatcher.sweep import sweep
+    from dispatcher.worker.sweep import sweep
 
     deadline = time.monotonic() + 60
     next_sweep = time.monotonic() + 2

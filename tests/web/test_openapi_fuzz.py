@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from dispatcher.mis import sign
-from dispatcher.tokens import create_token
+from dispatcher.access.tokens import create_token
+from dispatcher.triggers.mis.signing import sign
 from dispatcher.web.app import create_app
 from tests.factories import import_roster, row
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.emulator.signing import EmulatorKeys
-from dispatcher.store.reports import announcement_report
+from dispatcher.reporting.reports import announcement_report
+from emulator.signing import EmulatorKeys
 from tests.factories import create, import_roster, many_families, plan
 from tests.tracking_support import (
     NEWSLETTER_VARS,

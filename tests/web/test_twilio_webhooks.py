@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import InboundMessage, PlanOutcome, SmsOptOut
-from dispatcher.store.reports import announcement_report
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import (
     NEWSLETTER_VARS,

@@ -1,0 +1,74 @@
+"""What each role may do, for API tokens today and staff accounts next: one set of rules.
+
+- ``office``: send ``normal`` and ``bulk`` categories to part of its school (a year, a class,
+  a group, named students);
+- ``senior``: also ``urgent`` categories and whole-school announcements;
+- ``admin``: whatever ``senior`` may do; manages tokens.
+
+Pure functions of who asks and what they ask for.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from dispatcher.domain import Urgency
+
+
+class Role(StrEnum):
+    """What a token may do."""
+
+    OFFICE = "office"
+    SENIOR = "senior"
+    ADMIN = "admin"
+
+
+class Requester(Protocol):
+    """Who asks: an API token today (``dispatcher.access.tokens.TokenInfo``)."""
+
+    @property
+    def name(self) -> str:
+        """The name the audit log records."""
+        ...
+
+    @property
+    def role(self) -> Role:
+        """What they may do."""
+        ...
+
+    @property
+    def school(self) -> str | None:
+        """The one school they act for, or None for the whole trust."""
+        ...
+
+
+def school_refusal(token: Requester, school: str) -> str | None:
+    """Why ``token`` may not act for ``school``, or None when it may."""
+    if token.school is not None and token.school != school:
+        return f"token {token.name!r} is for school {token.school!r}, not {school!r}"
+    return None
+
+
+def send_refusal(
+    token: Requester, school: str, category: str, urgency: Urgency, whole_school: bool
+) -> tuple[str, str] | None:
+    """Why ``token`` may not send (or cancel) this announcement, as ``(field, reason)``, or
+    None when it may. ``field`` is the request field the refusal is about."""
+    refusal = school_refusal(token, school)
+    if refusal is not None:
+        return "body.school", refusal
+    if token.role is Role.OFFICE:
+        if urgency is Urgency.URGENT:
+            return (
+                "body.category",
+                f"{category} is an urgent category: it needs a senior or admin token, "
+                f"and token {token.name!r} has role office",
+            )
+        if whole_school:
+            return (
+                "body.audience",
+                "a whole-school announcement needs a senior or admin token, "
+                f"and token {token.name!r} has role office",
+            )
+    return None

@@ -1,0 +1,228 @@
+"""What the provider adapters share: their extra error classes, their error tables, and one
+retry policy.
+
+Errors
+    ``ConfigurationFailure`` (credentials or account settings are wrong: every message on this
+    channel would fail the same way, so the caller should stop the channel and alert someone)
+    and ``DeadTokenFailure`` (a push token the provider no longer knows: mark it dead) are
+    both ``PermanentFailure``: code written for ``channels.base`` keeps working. Each adapter
+    classifies its provider's answers with a table of ``ErrorRule`` (one per provider code,
+    each citing the provider's documentation) and ``ErrorRule.failure``.
+
+Retries
+    ``RetryPolicy.call`` runs one provider request and retries it, inside one delivery attempt,
+    while it raises ``TransientFailure``: exponential backoff with full jitter, never sooner
+    than the provider's ``Retry-After``, at most ``attempts`` tries and never sleeping past
+    ``max_seconds`` in all. Then it re-raises the last ``TransientFailure``, so the delivery
+    goes back to ``pending`` and Dramatiq's retry (with its own, longer backoff) takes over.
+    Permanent failures are never retried.
+
+    A timeout or a 5xx after the provider has read the request is ambiguous: it may have
+    accepted the message (Twilio's page for 20500 warns of exactly this for sending an SMS),
+    so retrying it can, rarely, send a message twice. None of the three providers offers an
+    idempotency key for sends; this is the duplicate window the dispatcher accepts, kept
+    small by the few retries and the time budget. A 429 or a connection refused is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    stop_before_delay,
+    wait_random_exponential,
+)
+from tenacity.wait import wait_base
+
+from dispatcher.channels.base import ChannelError, PermanentFailure, TransientFailure
+from dispatcher.channels.rate_limit import RateLimit
+
+log = logging.getLogger("channels.retrying")
+
+T = TypeVar("T")
+
+
+#: HTTP connections each adapter keeps alive per process: at least a worker's threads.
+CONNECTIONS_PER_PROCESS = 32
+
+
+class ConfigurationFailure(PermanentFailure):
+    """The provider refused our credentials or account settings (HTTP 401/403, a sender that
+    is not ours, an unknown account): every message on this channel would fail the same way.
+
+    The caller should stop using the channel and raise an alert instead of failing every
+    delivery one by one. A ``PermanentFailure``, so older callers fall back to the next
+    channel.
+    """
+
+
+class DeadTokenFailure(PermanentFailure):
+    """The push token is unknown to the provider (app uninstalled, token rotated or
+    malformed); the caller should mark it dead and never use it again."""
+
+
+class FailureKind(StrEnum):
+    """How an adapter treats one provider error."""
+
+    PERMANENT = "permanent"  # this message can never go this way: next channel
+    DEAD_TOKEN = "dead_token"  # permanent, and the push token is dead
+    CONFIGURATION = "configuration"  # permanent for every message: stop the channel, alert
+    TRANSIENT = "transient"  # try again later
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """One row of a provider's error table: what a code means and where that is documented."""
+
+    kind: FailureKind
+    meaning: str
+    source: str
+
+    def failure(
+        self, code: str, detail: str = "", retry_after: float | None = None
+    ) -> ChannelError:
+        """The exception for this rule: ``code`` is the provider's code, the reason is the
+        rule's meaning plus ``detail`` (which must never hold credentials or personal data)."""
+        reason = f"{self.meaning} ({detail})" if detail else self.meaning
+        if self.kind is FailureKind.TRANSIENT:
+            return TransientFailure(code, reason, retry_after)
+        if self.kind is FailureKind.CONFIGURATION:
+            return ConfigurationFailure(code, reason)
+        if self.kind is FailureKind.DEAD_TOKEN:
+            return DeadTokenFailure(code, reason)
+        return PermanentFailure(code, reason)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header given in seconds; None when absent or not a
+    number (an HTTP date is treated as absent: the backoff applies)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(seconds, 0.0)
+
+
+class wait_retry_after(wait_base):
+    """Wait ``max(Retry-After, backoff)``: the backoff, but never sooner than the provider
+    asked."""
+
+    def __init__(self, backoff: wait_base) -> None:
+        self.backoff = backoff
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        wait = float(self.backoff(retry_state))
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed:
+            exc = outcome.exception()
+            if isinstance(exc, TransientFailure) and exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
+        return wait
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of one provider request inside one delivery attempt.
+
+    ``attempts`` tries in all; exponential backoff with full jitter (``multiplier`` doubling
+    up to ``max_backoff`` seconds), never sooner than ``Retry-After``; no sleep that would end
+    more than ``max_seconds`` after the first try started.
+    """
+
+    attempts: int = 3
+    max_seconds: float = 20.0
+    multiplier: float = 0.5
+    max_backoff: float = 8.0
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
+
+    def call(self, request: Callable[[], T], label: str = "") -> T:
+        """Return ``request()``, retrying it while it raises ``TransientFailure``.
+
+        Re-raises the last ``TransientFailure`` once the attempts or the time budget are
+        spent (never a tenacity ``RetryError``); any other exception, permanent failures
+        included, propagates at once. ``label`` (a provider name and delivery id, never
+        personal data) goes in the retry log lines.
+        """
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            code = exc.code if isinstance(exc, ChannelError) else type(exc).__name__
+            log.info(
+                "%s: transient failure %s on try %d; retrying in %.2fs",
+                label or "provider request",
+                code,
+                state.attempt_number,
+                state.upcoming_sleep,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientFailure),
+            wait=wait_retry_after(
+                wait_random_exponential(multiplier=self.multiplier, max=self.max_backoff)
+            ),
+            stop=stop_any(
+                stop_after_attempt(max(1, self.attempts)), stop_before_delay(self.max_seconds)
+            ),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
+        return retrying(request)
+
+
+#: No retries inside the attempt: every transient failure goes straight back to Dramatiq.
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+def send_with_retries(
+    request: Callable[[], T],
+    *,
+    retry: RetryPolicy,
+    limiter: RateLimit | None,
+    label: str,
+) -> T:
+    """Run one provider request under ``retry``, taking a slot from ``limiter`` (when given)
+    before every HTTP request, retries included.
+
+    A ``ConfigurationFailure`` is logged at ERROR (the alert: the channel's credentials or
+    account settings need a person) and re-raised; so is everything else ``retry.call``
+    raises.
+    """
+
+    def one_request() -> T:
+        if limiter is not None:
+            limiter.acquire()
+        return request()
+
+    try:
+        return retry.call(one_request, label)
+    except ConfigurationFailure as exc:
+        log.error(
+            "%s: configuration failure %s: %s; this channel cannot send until its "
+            "credentials or account settings are fixed",
+            label,
+            exc.code,
+            exc.reason,
+        )
+        raise
+
+
+def accepted_without_id(provider: str) -> str:
+    """A stand-in message id for an answer that accepted the message but named no id (never
+    seen from a real provider): the message went, so it must not be failed or retried; the
+    receipt says ``unknown-...`` and a warning is logged."""
+    log.warning("%s accepted a message without giving its id", provider)
+    return f"unknown-{uuid.uuid4().hex}"

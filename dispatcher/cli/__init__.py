@@ -1,0 +1,1 @@
+"""The ``dispatcher`` command line: one module per command group, assembled in ``main``."""

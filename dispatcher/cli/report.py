@@ -1,0 +1,147 @@
+"""``dispatcher report``: what became of an announcement, and the families the office should
+phone."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from dispatcher.cli.common import (
+    JsonFlag,
+    console,
+)
+from dispatcher.cli.common import fail as _fail
+from dispatcher.cli.common import load_runtime as _runtime
+from dispatcher.cli.common import print_json as _print_json
+
+# Commands owned by other modules (web service, clock and calendar, API tokens, channels).
+
+
+def report(
+    announcement_id: Annotated[int, typer.Argument(help="Announcement id.")],
+    json_output: JsonFlag = False,
+    csv_output: Annotated[
+        bool, typer.Option("--csv", help="The not-reached list as CSV, for the office.")
+    ] = False,
+) -> None:
+    """Per channel: pending, sent, delivered and failed; fallbacks, escalations, timings,
+    replies, and the families not reached with the numbers to phone."""
+    from dispatcher.reporting.reports import NOT_REACHED_COLUMNS, NotFound, announcement_report
+
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            data = announcement_report(session, announcement_id)
+        except NotFound as exc:
+            _fail(str(exc))
+    if json_output:
+        _print_json(data)
+    elif csv_output:
+        writer = csv.DictWriter(
+            sys.stdout, fieldnames=list(NOT_REACHED_COLUMNS), extrasaction="ignore"
+        )
+        writer.writeheader()
+        for person in data["not_reached"]:
+            writer.writerow(
+                {**person, "family_reached": "yes" if person.get("family_reached") else "no"}
+            )
+    else:
+        print_report(data)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+
+
+def print_report(data: dict[str, Any]) -> None:
+    """Show a report as tables: counts per channel, fallbacks and escalations, timings,
+    replies, and the families not reached (for the office to phone)."""
+    console.rule(
+        f"announcement {data['announcement_id']}: {data['category']} at {data['school']} "
+        f"({data['state']})"
+    )
+    summary = data.get("summary") or {}
+    columns = ("pending", "sent", "delivered", "failed")
+    table = Table("channel", *columns, "fallbacks", "escalations", "total")
+    fallbacks = (data.get("fallbacks") or {}).get("by_channel", {})
+    escalations = (data.get("escalations") or {}).get("by_channel", {})
+    for channel, per in summary.items():
+        table.add_row(
+            channel,
+            *(str(per.get(c, 0)) for c in columns),
+            str(fallbacks.get(channel, 0)),
+            str(escalations.get(channel, 0)),
+            str(sum(per.values())),
+        )
+    console.print(table)
+    console.print(
+        f"recipients: {data['recipients']}; email back-ups: "
+        f"{data['deliveries_by_kind'].get('backup', 0)}; fallbacks taken: "
+        f"{(data.get('fallbacks') or {}).get('total', 0)}; escalations to another contact: "
+        f"{(data.get('escalations') or {}).get('total', 0)}"
+    )
+    console.print(
+        f"language fell back to school default: {data['language_fallbacks']}; excluded "
+        f"(not messaged, by policy): {sum(data['excluded'].values())}; not reached: "
+        f"{len(data['not_reached'])}"
+    )
+    if data["first_sent_at"]:
+        console.print(
+            f"first sent {_duration(data.get('seconds_to_first_sent'))} after the trigger, "
+            f"last sent after {_duration(data.get('seconds_to_last_sent'))}"
+        )
+    if data.get("first_delivered_at"):
+        console.print(
+            f"first delivery confirmed {_duration(data.get('seconds_to_first_delivered'))} "
+            f"after the trigger, last after {_duration(data.get('seconds_to_last_delivered'))}"
+        )
+    for channel, waiting in (data.get("waiting_for_provider") or {}).items():
+        console.print(
+            f"[bold red]{channel}: {waiting['count']} waiting[/] because the provider refused "
+            f"the school's account ({waiting['reason']}); they go once it is fixed "
+            "(the IT lead was alerted; `dispatcher channels status`)",
+            highlight=False,
+        )
+    replies = data.get("replies") or []
+    if replies:
+        replies_table = Table("received", "contact", "phone", "reply", title="replies")
+        for reply in replies:
+            replies_table.add_row(
+                reply["received_at"],
+                f"{reply['contact_id']} {reply['contact_name']}".strip() or "-",
+                reply["phone"],
+                reply["body"],
+            )
+        console.print(replies_table)
+    people = data["not_reached"]
+    if people:
+        people_table = Table(
+            "student",
+            "contact",
+            "phone",
+            "other numbers",
+            "reason",
+            title="not reached: please phone",
+        )
+        for p in people:
+            reached = " (family reached)" if p.get("family_reached") else ""
+            people_table.add_row(
+                f"{p['student_id']} {p['student_name']}",
+                f"{p['contact_id']} {p['contact_name']}",
+                p["phone"] or "-",
+                (p.get("other_phones") or "-").replace(";", ", "),
+                p["reason"] + reached,
+            )
+        console.print(people_table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` to the ``dispatcher`` command line."""
+    app.command("report")(report)

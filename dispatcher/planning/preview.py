@@ -1,0 +1,160 @@
+"""Previews: what an announcement would do, before anything is stored or sent. Every template
+the audience needs is rendered (a missing variable fails here, not at 7 a.m.), and the whole
+audience is routed to count families, messages, languages, SMS segments and cost, and to list
+the families no channel can reach. Writes nothing."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from dispatcher.audience import parse_audience
+from dispatcher.config.policy import CategoryPolicy
+from dispatcher.config.schools import SchoolConfig
+from dispatcher.domain import Channel, MessageFormat
+from dispatcher.planning.plan import _routed
+from dispatcher.planning.windows import hold_until
+from dispatcher.rendering.templates import RenderedMessage, TemplateLibrary, school_context
+from dispatcher.runtime import Runtime
+from dispatcher.store.audience import iter_audience_batches
+from dispatcher.store.contacts import describe_contacts
+from dispatcher.store.schools import ensure_school
+
+
+@dataclass
+class PlanSummary:
+    """What a plan would do (dry run) or did: counts, languages, cost, who cannot be reached."""
+
+    announcement_id: int | None
+    school: str
+    category: str
+    urgency: str
+    audience: list[str]
+    recipients: int = 0
+    deliveries: Counter[str] = field(default_factory=Counter)
+    backups: int = 0
+    languages: Counter[str] = field(default_factory=Counter)
+    language_fallbacks: int = 0
+    excluded: Counter[str] = field(default_factory=Counter)
+    unreachable: list[dict[str, str]] = field(default_factory=list)
+    sms_segments: int = 0
+    sms_encodings: dict[str, str] = field(default_factory=dict)
+    estimated_cost_gbp: Decimal = Decimal("0")
+    hold_until: datetime | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """A JSON-ready dictionary."""
+        return {
+            "announcement_id": self.announcement_id,
+            "school": self.school,
+            "category": self.category,
+            "urgency": self.urgency,
+            "audience": self.audience,
+            "recipients": self.recipients,
+            "deliveries": dict(self.deliveries),
+            "email_backups": self.backups,
+            "languages": dict(self.languages),
+            "language_fallbacks": self.language_fallbacks,
+            "excluded": dict(self.excluded),
+            "unreachable": self.unreachable,
+            "sms_segments": self.sms_segments,
+            "sms_encodings": self.sms_encodings,
+            "estimated_cost_gbp": str(self.estimated_cost_gbp.quantize(Decimal("0.01"))),
+            "hold_until": self.hold_until.isoformat() if self.hold_until else None,
+        }
+
+
+def preview_plan(
+    runtime: Runtime,
+    session: Session,
+    school: SchoolConfig,
+    category: CategoryPolicy,
+    audience: list[str],
+    variables: dict[str, str],
+    now: datetime,
+) -> PlanSummary:
+    """Route the whole audience without writing anything: the ``--dry-run`` plan."""
+    previews = preview_templates(runtime.templates, school, category, variables)
+    standard_sms = [
+        p
+        for p in previews
+        if p.channel is Channel.SMS and p.sms and p.format is MessageFormat.STANDARD
+    ]
+    sms_segments_by_language = {p.language: p.sms.segments for p in standard_sms if p.sms}
+    summary = PlanSummary(None, school.slug, category.name, category.urgency.value, list(audience))
+    summary.sms_encodings = {p.language: p.sms.encoding for p in standard_sms if p.sms}
+    summary.hold_until = hold_until(category, school, now)
+    school_row = ensure_school(session, school)
+    selectors = parse_audience(audience)
+    unreachable_ids: list[tuple[int, int | None, str]] = []
+    for batch in iter_audience_batches(
+        session,
+        school_row.id,
+        selectors,
+        after_contact_id=0,
+        batch_size=runtime.settings.plan_batch_size,
+    ):
+        for _, decision in _routed(runtime, category, school, batch):
+            if decision.excluded_reason:
+                summary.excluded[decision.excluded_reason] += 1
+                continue
+            if decision.unreachable_reason:
+                unreachable_ids.append(
+                    (decision.contact_id, decision.student_id, decision.unreachable_reason)
+                )
+                continue
+            summary.recipients += 1
+            for planned in decision.deliveries:
+                summary.deliveries[planned.channel.value] += 1
+                if planned.kind.value == "backup":
+                    summary.backups += 1
+                summary.languages[planned.language] += 1
+                summary.language_fallbacks += int(planned.language_fallback)
+                if planned.channel is Channel.SMS:
+                    summary.sms_segments += sms_segments_by_language.get(planned.language, 1)
+    pricing = runtime.configuration.policy.pricing
+    summary.estimated_cost_gbp = (
+        pricing.sms_segment_gbp * summary.sms_segments
+        + pricing.email_gbp * summary.deliveries.get("email", 0)
+        + pricing.push_gbp * summary.deliveries.get("push", 0)
+    )
+    summary.unreachable = describe_contacts(session, unreachable_ids)
+    return summary
+
+
+def sample_context(school: SchoolConfig, variables: dict[str, str]) -> dict[str, Any]:
+    """Template context for previews: the request's variables plus sample per-family fields."""
+    return {
+        **variables,
+        "school": school_context(school),
+        "contact": {"first_name": "Sam"},
+        "students": ["Alex"],
+    }
+
+
+def preview_templates(
+    templates: TemplateLibrary,
+    school: SchoolConfig,
+    category: CategoryPolicy,
+    variables: dict[str, str],
+) -> list[RenderedMessage]:
+    """Render every language and channel the school may use for the category; raise
+    ``TemplateError`` naming the variable or template at fault."""
+    languages = sorted(templates.languages(category.name) & set(school.languages)) or [
+        school.default_language
+    ]
+    channels: list[Channel] = list(school.channels_for(category))
+    if category.email_backup and Channel.EMAIL not in channels:
+        channels.append(Channel.EMAIL)
+    return templates.preview(
+        category.name,
+        languages,
+        channels,
+        sample_context(school, variables),
+        category.max_sms_segments,
+    )

@@ -1,0 +1,301 @@
+"""Reports: what happened to an announcement, and who the office should phone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
+from dispatcher.store.contacts import describe_contacts
+from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
+from dispatcher.store.models import (
+    Announcement,
+    Contact,
+    Delivery,
+    DeliveryEvent,
+    InboundMessage,
+    PlanOutcome,
+    School,
+    StudentContact,
+)
+
+
+class NotFound(LookupError):
+    """No announcement with that id."""
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+#: How the office reads states: still on its way, accepted, confirmed, or not reaching anyone.
+STATE_GROUPS: dict[str, str] = {
+    DeliveryState.PENDING.value: "pending",
+    DeliveryState.HELD.value: "pending",
+    DeliveryState.SENDING.value: "pending",
+    DeliveryState.SENT.value: "sent",
+    DeliveryState.DELIVERED.value: "delivered",
+    DeliveryState.FAILED.value: "failed",
+    DeliveryState.UNDELIVERED.value: "failed",
+    DeliveryState.BOUNCED.value: "failed",
+    DeliveryState.CANCELLED.value: "cancelled",
+}
+SUMMARY_COLUMNS = ("pending", "sent", "delivered", "failed", "cancelled")
+NOT_REACHED_COLUMNS = (
+    "student_id",
+    "student_name",
+    "contact_id",
+    "contact_name",
+    "phone",
+    "reason",
+    "family_reached",
+    "other_phones",
+)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((as_utc(end) - as_utc(start)).total_seconds(), 3)
+
+
+def announcement_report(session: Session, announcement_id: int) -> dict[str, Any]:
+    """What happened to an announcement, as a JSON-ready dict.
+
+    - ``counts``: deliveries by channel and raw state; ``summary``: by channel as the office
+      reads it (pending = pending/held/sending, sent, delivered, failed =
+      failed/undelivered/bounced, cancelled);
+    - ``deliveries_by_kind`` (primary, backup, fallback, escalation), ``fallbacks`` and
+      ``escalations`` (how many, by channel);
+    - times: first and last send and delivery report, and the seconds from the trigger
+      (the announcement's creation) to each;
+    - ``waiting_for_provider``: by channel, the pending deliveries sent back because the
+      provider refused our account (the channel is stopped until fixed), with the
+      provider's reason;
+    - ``replies``: texts families sent back, matched to this announcement;
+    - ``not_reached``: contacts no channel reached (routing found none, or every delivery
+      failed), each with the phone to try, whether someone else in the family was reached,
+      and the other numbers of the student's contacts (never a contact barred by a
+      ``no_contact`` link). Contacts excluded by safeguarding, parental responsibility or an
+      allowed opt-out are only counted (``excluded``), never listed.
+    """
+    announcement = session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound(f"no announcement {announcement_id}")
+    school = session.get(School, announcement.school_id)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    summary: dict[str, dict[str, int]] = {}
+    for channel, state, n in session.execute(
+        select(Delivery.channel, Delivery.state, func.count())
+        .where(Delivery.announcement_id == announcement_id)
+        .group_by(Delivery.channel, Delivery.state)
+    ):
+        counts[channel][state] = n
+        per = summary.setdefault(channel, dict.fromkeys(SUMMARY_COLUMNS, 0))
+        group = STATE_GROUPS.get(state, "pending")
+        per[group] += n
+    by_kind: dict[str, dict[str, int]] = defaultdict(dict)
+    for kind, channel, n in session.execute(
+        select(Delivery.kind, Delivery.channel, func.count())
+        .where(Delivery.announcement_id == announcement_id)
+        .group_by(Delivery.kind, Delivery.channel)
+    ):
+        by_kind[kind][channel] = n
+    kinds = {kind: sum(per.values()) for kind, per in by_kind.items()}
+    excluded = {
+        reason: n
+        for reason, n in session.execute(
+            select(PlanOutcome.reason, func.count())
+            .where(
+                PlanOutcome.announcement_id == announcement_id, PlanOutcome.outcome == "excluded"
+            )
+            .group_by(PlanOutcome.reason)
+        )
+    }
+    unreachable = [
+        (row.contact_id, row.student_id, row.reason)
+        for row in session.execute(
+            select(PlanOutcome.contact_id, PlanOutcome.student_id, PlanOutcome.reason)
+            .where(
+                PlanOutcome.announcement_id == announcement_id,
+                PlanOutcome.outcome == "unreachable",
+            )
+            .order_by(PlanOutcome.contact_id)
+        )
+    ]
+    unreachable.extend(_failed_everywhere(session, announcement_id))
+    first_sent, last_sent, first_delivered, last_delivered = session.execute(
+        select(
+            func.min(Delivery.sent_at),
+            func.max(Delivery.sent_at),
+            func.min(Delivery.delivered_at),
+            func.max(Delivery.delivered_at),
+        ).where(Delivery.announcement_id == announcement_id)
+    ).one()
+    triggered = announcement.created_at
+    return {
+        "announcement_id": announcement.id,
+        "school": school.slug if school else None,
+        "category": announcement.category,
+        "urgency": announcement.urgency,
+        "audience": announcement.audience,
+        "state": announcement.state,
+        "requested_by": announcement.requested_by,
+        "created_at": _iso(announcement.created_at),
+        "recipients": announcement.recipients,
+        "counts": {channel: dict(states) for channel, states in sorted(counts.items())},
+        "summary": dict(sorted(summary.items())),
+        "deliveries_by_kind": kinds,
+        "fallbacks": _kind_summary(by_kind, DeliveryKind.FALLBACK),
+        "escalations": _kind_summary(by_kind, DeliveryKind.ESCALATION),
+        "language_fallbacks": announcement.language_fallbacks,
+        "excluded": excluded,
+        "first_sent_at": _iso(first_sent),
+        "last_sent_at": _iso(last_sent),
+        "first_delivered_at": _iso(first_delivered),
+        "last_delivered_at": _iso(last_delivered),
+        "seconds_to_first_sent": _seconds(triggered, first_sent),
+        "seconds_to_last_sent": _seconds(triggered, last_sent),
+        "seconds_to_first_delivered": _seconds(triggered, first_delivered),
+        "seconds_to_last_delivered": _seconds(triggered, last_delivered),
+        "waiting_for_provider": _waiting_for_provider(session, announcement_id),
+        "replies": _replies(session, announcement_id),
+        "not_reached": _with_family(session, announcement_id, unreachable),
+    }
+
+
+def _waiting_for_provider(session: Session, announcement_id: int) -> dict[str, dict[str, Any]]:
+    sent_back = (
+        select(DeliveryEvent.delivery_id, func.max(DeliveryEvent.detail).label("detail"))
+        .join(Delivery, Delivery.id == DeliveryEvent.delivery_id)
+        .where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.state == DeliveryState.PENDING.value,
+            DeliveryEvent.to_state == DeliveryState.PENDING.value,
+            DeliveryEvent.detail.like(f"{WAITING_DETAIL}:%"),
+        )
+        .group_by(DeliveryEvent.delivery_id)
+        .subquery()
+    )
+    waiting: dict[str, dict[str, Any]] = {}
+    for channel, n, detail in session.execute(
+        select(Delivery.channel, func.count(), func.max(sent_back.c.detail))
+        .join(sent_back, sent_back.c.delivery_id == Delivery.id)
+        .group_by(Delivery.channel)
+        .order_by(Delivery.channel)
+    ):
+        waiting[channel] = {"count": n, "reason": str(detail).removeprefix(f"{WAITING_DETAIL}: ")}
+    return waiting
+
+
+def _kind_summary(by_kind: dict[str, dict[str, int]], kind: DeliveryKind) -> dict[str, Any]:
+    per_channel = dict(sorted(by_kind.get(kind.value, {}).items()))
+    return {"total": sum(per_channel.values()), "by_channel": per_channel}
+
+
+def _replies(session: Session, announcement_id: int) -> list[dict[str, Any]]:
+    """Texts families sent back about this announcement (not STOP/START keywords)."""
+    rows = session.execute(
+        select(
+            InboundMessage.received_at,
+            InboundMessage.from_phone,
+            InboundMessage.body,
+            InboundMessage.delivery_id,
+            Contact.external_id,
+            Contact.first_name,
+            Contact.last_name,
+        )
+        .outerjoin(Contact, Contact.id == InboundMessage.contact_id)
+        .where(
+            InboundMessage.announcement_id == announcement_id,
+            InboundMessage.kind == "reply",
+        )
+        .order_by(InboundMessage.received_at, InboundMessage.id)
+    )
+    return [
+        {
+            "received_at": _iso(row.received_at),
+            "contact_id": row.external_id or "",
+            "contact_name": f"{row.first_name or ''} {row.last_name or ''}".strip(),
+            "phone": row.from_phone,
+            "delivery_id": row.delivery_id,
+            "body": row.body,
+        }
+        for row in rows
+    ]
+
+
+def _with_family(
+    session: Session, announcement_id: int, entries: list[tuple[int, int | None, str]]
+) -> list[dict[str, Any]]:
+    """``describe_contacts`` plus, for each, whether another contact of the student was
+    reached and the other numbers the office can try (barred contacts never listed)."""
+    described: list[dict[str, Any]] = list(describe_contacts(session, entries))
+    student_ids = {s for _, s, _ in entries if s is not None}
+    family: dict[int, list[Any]] = defaultdict(list)
+    if student_ids:
+        for member in session.execute(
+            select(
+                StudentContact.student_id,
+                StudentContact.contact_id,
+                StudentContact.priority,
+                Contact.phone_e164,
+            )
+            .join(Contact, Contact.id == StudentContact.contact_id)
+            .where(
+                StudentContact.student_id.in_(student_ids),
+                StudentContact.no_contact.is_(False),
+            )
+            .order_by(StudentContact.priority, StudentContact.contact_id)
+        ):
+            family[member.student_id].append(member)
+    reached = set(
+        session.scalars(
+            select(Delivery.contact_id)
+            .where(
+                Delivery.announcement_id == announcement_id,
+                Delivery.state.in_([s.value for s in REACHED_STATES]),
+            )
+            .distinct()
+        )
+    )
+    for row, (contact_id, student_id, _) in zip(described, entries, strict=True):
+        others = [m for m in family.get(student_id or -1, []) if m.contact_id != contact_id]
+        row["family_reached"] = any(m.contact_id in reached for m in others)
+        phones = [m.phone_e164 for m in others if m.phone_e164]
+        row["other_phones"] = ";".join(p for p in dict.fromkeys(phones) if p != row["phone"])
+    return described
+
+
+def _failed_everywhere(session: Session, announcement_id: int) -> list[tuple[int, int | None, str]]:
+    """Contacts all of whose deliveries ended without reaching them."""
+    still_good = [s.value for s in DeliveryState if s not in FINAL_STATES or s in REACHED_STATES]
+    counts_good = func.sum(case((Delivery.state.in_(still_good), 1), else_=0))
+    failed_contacts = {
+        row.contact_id: row.student_id
+        for row in session.execute(
+            select(Delivery.contact_id, func.min(Delivery.student_id).label("student_id"))
+            .where(Delivery.announcement_id == announcement_id)
+            .group_by(Delivery.contact_id)
+            .having(counts_good == 0)
+            .order_by(Delivery.contact_id)
+        )
+    }
+    if not failed_contacts:
+        return []
+    codes: dict[int, set[str]] = defaultdict(set)
+    for row in session.execute(
+        select(Delivery.contact_id, Delivery.channel, Delivery.state, Delivery.error_code).where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.contact_id.in_(failed_contacts),
+        )
+    ):
+        codes[row.contact_id].add(f"{row.channel} {row.state} ({row.error_code or '-'})")
+    return [
+        (contact_id, student_id, "all channels failed: " + ", ".join(sorted(codes[contact_id])))
+        for contact_id, student_id in failed_contacts.items()
+    ]

@@ -1,0 +1,1 @@
+"""Signed webhooks from a school's management system: signatures, event payloads, processing."""

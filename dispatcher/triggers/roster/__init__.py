@@ -1,0 +1,1 @@
+"""The roster: the MIS export the office uploads, parsed row by row and loaded into the store."""

@@ -1,0 +1,127 @@
+"""Dramatiq actors: thin wrappers that run planning and delivery with the process runtime.
+
+Importing this module sets up the broker (the one piece of global state) from the
+environment. Every actor clears its in-flight marker when it has handled its message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+
+from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
+from dispatcher.domain import Urgency
+from dispatcher.planning.plan import plan_announcement
+from dispatcher.queue.broker import MAX_RETRIES, setup_broker
+from dispatcher.queue.enqueue import enqueue
+from dispatcher.queue.inflight import clear_marker, delivery_marker, mis_marker, plan_marker
+from dispatcher.queue.names import (
+    DELIVERY_QUEUES,
+    MIS_EVENT_ACTOR,
+    PLAN_ACTOR,
+    PLAN_QUEUE,
+    QUEUE_PRIORITY,
+)
+from dispatcher.queue.work import QueuedWork
+from dispatcher.runtime import current_runtime
+
+broker: RedisBroker = setup_broker()
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _enqueue(work: list[QueuedWork]) -> None:
+    enqueue(broker, work)
+
+
+class RetryLater(dramatiq.Retry):
+    """Raised so that Dramatiq's Retries middleware tries the message again: after the
+    provider's Retry-After when it gave one, else with exponential backoff."""
+
+
+@dramatiq.actor(
+    actor_name=PLAN_ACTOR,
+    queue_name=PLAN_QUEUE,
+    priority=QUEUE_PRIORITY[PLAN_QUEUE],
+    max_retries=20,
+)
+def plan_announcement_actor(announcement_id: int) -> None:
+    """Plan one announcement: write its deliveries and queue them."""
+    plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
+    clear_marker(broker, plan_marker(announcement_id))
+
+
+def _deliver(delivery_id: int) -> None:
+    result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
+    if result.outcome is Outcome.RETRY:
+        delay = int(result.retry_after * 1000) if result.retry_after else None
+        raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
+    if result.outcome not in (Outcome.HELD, Outcome.WAITING):  # else queued again
+        clear_marker(broker, delivery_marker(delivery_id))
+
+
+def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
+    queue = DELIVERY_QUEUES[urgency]
+    decorator = dramatiq.actor(
+        actor_name=f"deliver_{urgency.value}",
+        queue_name=queue,
+        priority=QUEUE_PRIORITY[queue],
+        retry_when=_retry_when,
+    )
+    return decorator(_deliver)
+
+
+def _deliver_batch(delivery_ids: list[int]) -> None:
+    result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
+    done = [i for i in delivery_ids if i not in result.handed_on]
+    clear_marker(broker, *(delivery_marker(i) for i in done))
+
+
+def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], None]:
+    queue = DELIVERY_QUEUES[urgency]
+    decorator = dramatiq.actor(
+        actor_name=f"deliver_{urgency.value}_batch",
+        queue_name=queue,
+        priority=QUEUE_PRIORITY[queue],
+        max_retries=MAX_RETRIES,
+    )
+    return decorator(_deliver_batch)
+
+
+def _retry_when(retries: int, exc: Exception) -> bool:
+    # Only a provider's "try again" is retried; a bug fails loudly instead of looping.
+    return isinstance(exc, RetryLater) and retries < MAX_RETRIES
+
+
+deliver_urgent = _delivery_actor(Urgency.URGENT)
+deliver_normal = _delivery_actor(Urgency.NORMAL)
+deliver_bulk = _delivery_actor(Urgency.BULK)
+deliver_urgent_batch = _delivery_batch_actor(Urgency.URGENT)
+deliver_normal_batch = _delivery_batch_actor(Urgency.NORMAL)
+deliver_bulk_batch = _delivery_batch_actor(Urgency.BULK)
+
+ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})
+
+
+# --- MIS events (issue 6) ----------------------------------------------------------------------
+# On the "plan" queue: events are few, quick to apply, and what they usually produce (a payment
+# request) is itself planned there; the queue already has a lane in every worker.
+
+
+@dramatiq.actor(
+    actor_name=MIS_EVENT_ACTOR,
+    queue_name=PLAN_QUEUE,
+    priority=QUEUE_PRIORITY[PLAN_QUEUE],
+    max_retries=20,
+)
+def process_mis_event(mis_event_id: int) -> None:
+    """Apply one stored MIS event (roster change or payment request) and mark it done."""
+    from dispatcher.triggers.mis.processing import process_event
+
+    process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
+    clear_marker(broker, mis_marker(mis_event_id))

@@ -1,0 +1,128 @@
+"""Running Dramatiq workers in this process, with the recovery sweep alongside."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+import dramatiq
+from sqlalchemy import func, or_, select
+
+from dispatcher.domain import ACTIVE_STATES, Urgency
+from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
+from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.stopping import SignalStop
+from dispatcher.store.models import Announcement, Delivery, MisEvent
+from dispatcher.tracking.stopped_channels import waiting_on_stopped_providers
+from dispatcher.worker.sweep import sweep
+
+log = logging.getLogger("dispatcher.worker")
+
+
+def outstanding_work(runtime: Runtime, now: datetime) -> int:
+    """How many deliveries are pending or sending, announcements still to be planned and MIS
+    events still to be applied (announcements scheduled for later, deliveries held for a
+    send window and deliveries waiting for a stopped provider do not count)."""
+    with runtime.sessions() as session:
+        deliveries = session.scalar(
+            select(func.count())
+            .select_from(Delivery)
+            .where(Delivery.state.in_([s.value for s in ACTIVE_STATES]))
+        )
+        waiting = waiting_on_stopped_providers(runtime, session)
+        plans = session.scalar(
+            select(func.count())
+            .select_from(Announcement)
+            .where(
+                Announcement.state.in_(("received", "planning")),
+                or_(Announcement.send_at.is_(None), Announcement.send_at <= now),
+            )
+        )
+        events = session.scalar(
+            select(func.count()).select_from(MisEvent).where(MisEvent.status == "received")
+        )
+    return int(deliveries or 0) - waiting + int(plans or 0) + int(events or 0)
+
+
+def lanes() -> dict[str, frozenset[str]]:
+    """Queues served by each lane of worker threads.
+
+    Urgent work has threads of its own, so an emergency closure never waits behind a
+    newsletter: within the routine lane, normal work still goes before bulk (priority).
+    """
+    return {
+        "urgent": frozenset({PLAN_QUEUE, DELIVERY_QUEUES[Urgency.URGENT]}),
+        "routine": frozenset({DELIVERY_QUEUES[Urgency.NORMAL], DELIVERY_QUEUES[Urgency.BULK]}),
+    }
+
+
+#: How often (ms) an idle lane looks for new messages at most: an emergency is picked up
+#: within a tenth of a second (twice: its plan, then its first deliveries).
+LANE_POLL_MS = {"urgent": 100, "routine": 500}
+
+
+def warm_up(runtime: Runtime) -> None:
+    """Do before the first message what would otherwise delay it: import and set up the
+    provider adapters, compile the templates."""
+    adapters = runtime.channels.all_adapters()
+    templates = runtime.templates.compile_all()
+    log.info("ready: %d channel adapters, %d templates", len(adapters), templates)
+
+
+def start_workers(broker: dramatiq.Broker, threads: int) -> list[dramatiq.Worker]:
+    """Start one Dramatiq worker per lane, each with ``threads`` threads."""
+    # Each lane registers its own consumer-management middleware on the shared broker, which
+    # Dramatiq reports as a possible mistake; here it is intended.
+    logging.getLogger("dramatiq.broker.RedisBroker").addFilter(
+        lambda record: "same type twice" not in record.getMessage()
+    )
+    workers = [
+        dramatiq.Worker(
+            broker, queues=set(queues), worker_threads=threads, worker_timeout=LANE_POLL_MS[lane]
+        )
+        for lane, queues in lanes().items()
+    ]
+    for worker in workers:
+        # A message is a batch of deliveries: a process holds at most one per thread
+        # (Dramatiq's default is two), so that at the end of an announcement no process sits
+        # on a backlog while another has run out of work.
+        worker.queue_prefetch = threads
+        worker.start()
+    return workers
+
+
+def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3) -> None:
+    """Consume every queue with ``threads`` threads until stopped (SIGINT/SIGTERM), or, with
+    ``until_idle``, until no work is outstanding on ``idle_checks`` checks in a row."""
+    from dispatcher.worker.actors import broker
+
+    runtime = current_runtime()
+    warm_up(runtime)
+    stop = SignalStop()
+    stop.install()
+    workers = start_workers(broker, threads)
+    log.info("worker started: %d threads per lane", threads)
+    interval = runtime.settings.sweep_interval_seconds
+    next_sweep = time.monotonic()
+    idle_in_a_row = 0
+    try:
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            if time.monotonic() >= next_sweep:
+                try:
+                    sweep(runtime, broker, now)
+                except Exception:
+                    # A failed sweep (database busy, Redis restarting) is retried next
+                    # interval; it must never stop the worker.
+                    log.exception("recovery sweep failed; retrying in %.0f s", interval)
+                next_sweep = time.monotonic() + interval
+            if until_idle:
+                idle_in_a_row = idle_in_a_row + 1 if outstanding_work(runtime, now) == 0 else 0
+                if idle_in_a_row >= idle_checks:
+                    break
+            stop.wait(0.3)
+    finally:
+        for worker in workers:
+            worker.stop(timeout=30_000)
+        log.info("worker stopped")

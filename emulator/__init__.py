@@ -1,0 +1,13 @@
+"""A local emulator of the providers' HTTP APIs (Twilio SMS, SendGrid email, FCM push and
+Google's OAuth token endpoint), for tests, benchmarks and demos.
+
+The real SDKs are pointed at ``ProviderEmulator.url``; see the README of issue 4 and
+``tests/emulator/`` for the exact code.
+"""
+
+from emulator.cli import run_forever
+from emulator.emulator import ProviderEmulator
+from emulator.failures import FailureRule
+from emulator.records import RecordedRequest
+
+__all__ = ["FailureRule", "ProviderEmulator", "RecordedRequest", "run_forever"]
