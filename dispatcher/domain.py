@@ -64,6 +64,29 @@ class DeliveryKind(StrEnum):
     ESCALATION = "escalation"
 
 
+class AnnouncementState(StrEnum):
+    """How far an announcement has got: stored with its plan queued, being planned (its
+    deliveries written batch by batch), planned (every delivery written), or cancelled
+    (nothing more is written or sent)."""
+
+    RECEIVED = "received"
+    PLANNING = "planning"
+    PLANNED = "planned"
+    CANCELLED = "cancelled"
+
+
+#: Announcements whose plan is still to run (the sweep replays a lost plan message).
+UNPLANNED_STATES = frozenset({AnnouncementState.RECEIVED, AnnouncementState.PLANNING})
+
+
+class MisEventStatus(StrEnum):
+    """An MIS event: stored and acknowledged, then applied (or refused when applied)."""
+
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
 class DeliveryState(StrEnum):
     """Life of one delivery. Only the transitions in ``ALLOWED_TRANSITIONS`` are possible."""
 
@@ -128,11 +151,7 @@ REACHED_STATES = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
 
 # Roster priority: 1 first contact, 2 second contact, 3 emergency only.
 FIRST_CONTACT = 1
-
-
 SECOND_CONTACT = 2
-
-
 EMERGENCY_ONLY = 3
 
 

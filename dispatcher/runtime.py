@@ -99,14 +99,8 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
 
 
 _runtimes: dict[tuple[Settings, ProviderSettings], Runtime] = {}
-
-
 _runtimes_by_env: dict[tuple[tuple[str, str], ...], Runtime] = {}
-
-
 _runtimes_lock = threading.Lock()
-
-
 _RUNTIME_PREFIXES = ("DISPATCHER_", "TWILIO_", "SENDGRID_", "FCM_")
 
 

@@ -23,8 +23,6 @@ from dispatcher.store.schools import ensure_school
 
 #: Every token starts with this, so a leaked one is easy to recognise (and grep for).
 TOKEN_PREFIX = "dsp_"
-
-
 _NAME_MAX = 100
 
 

@@ -47,6 +47,12 @@ from tenacity.wait import wait_base
 
 from dispatcher.channels.base import ChannelError, PermanentFailure, TransientFailure
 from dispatcher.channels.rate_limit import RateLimit
+from dispatcher.retries import (
+    REQUEST_ATTEMPTS,
+    REQUEST_BACKOFF_SECONDS,
+    REQUEST_MAX_BACKOFF_SECONDS,
+    REQUEST_MAX_SECONDS,
+)
 
 log = logging.getLogger("channels.retrying")
 
@@ -142,10 +148,10 @@ class RetryPolicy:
     more than ``max_seconds`` after the first try started.
     """
 
-    attempts: int = 3
-    max_seconds: float = 20.0
-    multiplier: float = 0.5
-    max_backoff: float = 8.0
+    attempts: int = REQUEST_ATTEMPTS
+    max_seconds: float = REQUEST_MAX_SECONDS
+    multiplier: float = REQUEST_BACKOFF_SECONDS
+    max_backoff: float = REQUEST_MAX_BACKOFF_SECONDS
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False, compare=False)
 
     def call(self, request: Callable[[], T], label: str = "") -> T:

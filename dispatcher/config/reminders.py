@@ -15,8 +15,6 @@ from pydantic import Field, ValidationError, field_validator
 from dispatcher.config.files import ConfigError, StrictModel, first_error, read_toml
 
 ReminderSubject = Literal["event", "term_start", "training_day"]
-
-
 ShiftTo = Literal["school_day", "weekday"]
 
 

@@ -45,6 +45,7 @@ from dispatcher.planning.windows import hold_until
 from dispatcher.queue.names import DELIVER_ACTOR, DELIVER_BATCH_ACTOR
 from dispatcher.queue.work import QueuedWork, delivery_work
 from dispatcher.rendering.templates import RenderedMessage, TemplateError, school_context
+from dispatcher.retries import DELIVERY_ATTEMPTS, FIRST_RETRY_SECONDS
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import (
     WAITING_DETAIL,
@@ -68,8 +69,6 @@ from dispatcher.store.models import (
 
 log = logging.getLogger("dispatcher.deliver")
 
-#: After this many attempts a transiently failing delivery is given up as failed.
-MAX_ATTEMPTS = 8
 #: Sends recorded per commit in a batch: a worker killed mid-batch leaves at most this many
 #: sent messages still marked ``sending`` (settled by the sweep).
 RECORD_EVERY = 25
@@ -440,7 +439,7 @@ def deliver(
     - A permanent failure marks it failed and starts its follow-ups (next channel, or the
       next contact).
     - A transient failure puts it back to pending and returns ``RETRY`` (the actor raises so
-      that Dramatiq retries with backoff), until ``MAX_ATTEMPTS``.
+      that Dramatiq retries with backoff), until ``dispatcher.retries.DELIVERY_ATTEMPTS``.
     """
     with runtime.sessions() as session:
         loaded = _load(session, [delivery_id])
@@ -499,11 +498,6 @@ class BatchOutcome:
     #: Ids handed on to another queued message (held, or retried by the one-id actor):
     #: their in-flight markers belong to that message now.
     handed_on: set[int] = field(default_factory=set)
-
-
-#: Delay before the first retry of a batched delivery whose provider gave no Retry-After;
-#: later attempts follow Dramatiq's exponential backoff in the one-id actor.
-FIRST_RETRY_SECONDS = 2.0
 
 
 def deliver_batch(
@@ -705,7 +699,7 @@ def _transient(
     session: Session, delivery: _Due, moment: datetime, exc: TransientFailure
 ) -> DeliveryOutcome:
     attempts = session.scalar(select(Delivery.attempts).where(Delivery.id == delivery.id)) or 0
-    if attempts >= MAX_ATTEMPTS:
+    if attempts >= DELIVERY_ATTEMPTS:
         move_delivery(
             session,
             delivery.id,

@@ -16,7 +16,7 @@ from sqlalchemy import Table, insert, select, update
 from dispatcher.audience import parse_audience
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
-from dispatcher.domain import DeliveryState
+from dispatcher.domain import AnnouncementState, DeliveryState
 from dispatcher.planning.routing import RoutingDecision, route_contact
 from dispatcher.planning.windows import hold_until
 from dispatcher.queue.names import DELIVER_BATCH_ACTOR, DELIVERY_QUEUES
@@ -32,8 +32,6 @@ from dispatcher.store.models import (
 
 # Rows are written through the tables (Core), not the ORM classes: a plan writes thousands.
 _DELIVERIES = cast(Table, Delivery.__table__)
-
-
 _PLAN_OUTCOMES = cast(Table, PlanOutcome.__table__)
 
 
@@ -62,7 +60,10 @@ def plan_announcement(
     """
     with runtime.sessions() as session:
         announcement = session.get(Announcement, announcement_id)
-        if announcement is None or announcement.state in ("planned", "cancelled"):
+        if announcement is None or announcement.state in (
+            AnnouncementState.PLANNED,
+            AnnouncementState.CANCELLED,
+        ):
             return 0
         school_row = session.get(School, announcement.school_id)
         assert school_row is not None
@@ -70,8 +71,8 @@ def plan_announcement(
         category = runtime.configuration.policy.category(announcement.category)
         selectors = parse_audience(list(announcement.audience))
         cursor = announcement.plan_cursor
-        if announcement.state == "received":
-            announcement.state = "planning"
+        if announcement.state == AnnouncementState.RECEIVED:
+            announcement.state = AnnouncementState.PLANNING
             session.commit()
 
     urgency = category.urgency
@@ -146,7 +147,10 @@ def plan_announcement(
                 # and then cancels its deliveries.
                 still_planning = session.execute(
                     update(Announcement)
-                    .where(Announcement.id == announcement_id, Announcement.state == "planning")
+                    .where(
+                        Announcement.id == announcement_id,
+                        Announcement.state == AnnouncementState.PLANNING,
+                    )
                     .values(
                         plan_cursor=last_contact,
                         planned_deliveries=Announcement.planned_deliveries + len(rows),
@@ -191,7 +195,9 @@ def plan_announcement(
     with runtime.sessions.begin() as session:
         session.execute(
             update(Announcement)
-            .where(Announcement.id == announcement_id, Announcement.state == "planning")
-            .values(state="planned", planned_at=now())
+            .where(
+                Announcement.id == announcement_id, Announcement.state == AnnouncementState.PLANNING
+            )
+            .values(state=AnnouncementState.PLANNED, planned_at=now())
         )
     return written

@@ -74,20 +74,10 @@ class RoutingDecision:
 
 # Reasons, as they appear in plans and reports.
 EXCLUDED_NO_CONTACT = "no_contact"
-
-
 EXCLUDED_NO_PARENTAL_RESPONSIBILITY = "no_parental_responsibility"
-
-
 EXCLUDED_EMERGENCY_ONLY = "emergency_only"
-
-
 EXCLUDED_OPTED_OUT = "opted_out"
-
-
 EXCLUDED_SMS_OPTED_OUT = "sms_opted_out"
-
-
 UNREACHABLE_NO_CHANNEL = "no_channel"
 
 

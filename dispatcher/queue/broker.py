@@ -11,17 +11,8 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries, TimeLimit
 
+from dispatcher.retries import DELIVERY_RETRIES, RETRY_MAX_BACKOFF_MS, RETRY_MIN_BACKOFF_MS
 from dispatcher.settings import Settings, load_settings
-
-#: Attempts across an outage: Dramatiq's Retries middleware, exponential backoff.
-MAX_RETRIES = 8
-
-
-MIN_BACKOFF_MS = 2_000
-
-
-MAX_BACKOFF_MS = 10 * 60_000
-
 
 #: Chance, per million Redis calls, that a consumer looks for dead workers' messages to
 #: requeue (Dramatiq's default is 1,000: 0.1%). 5% brings a killed worker's messages back
@@ -39,7 +30,9 @@ def build_broker(redis_url: str, heartbeat_timeout_seconds: float = 30.0) -> Red
             Callbacks(),
             Pipelines(),
             Retries(
-                max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS
+                max_retries=DELIVERY_RETRIES,
+                min_backoff=RETRY_MIN_BACKOFF_MS,
+                max_backoff=RETRY_MAX_BACKOFF_MS,
             ),
             CurrentMessage(),
         ],

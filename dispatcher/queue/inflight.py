@@ -16,8 +16,6 @@ from dramatiq.brokers.redis import RedisBroker
 from dispatcher.queue.names import MIS_EVENT_ACTOR, PLAN_ACTOR
 
 MARKER_TTL_SECONDS = 24 * 3600
-
-
 GENERATION_KEY = "dispatcher:generation"
 
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 from dispatcher.domain import Urgency
 
 PLAN_QUEUE = "plan"
-
-
 DELIVERY_QUEUES: dict[Urgency, str] = {
     Urgency.URGENT: "deliver-urgent",
     Urgency.NORMAL: "deliver-normal",
@@ -28,8 +26,6 @@ QUEUE_PRIORITY: dict[str, int] = {
 
 
 PLAN_ACTOR = "plan_announcement"
-
-
 MIS_EVENT_ACTOR = "process_mis_event"
 
 

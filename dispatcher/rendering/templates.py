@@ -36,8 +36,6 @@ CHANNEL_PARTS: Final[Mapping[Channel, tuple[str, ...]]] = {
     Channel.EMAIL: ("email_subject.txt.j2", "email.html.j2", "email.txt.j2"),
     Channel.PUSH: ("push_title.txt.j2", "push_body.txt.j2"),
 }
-
-
 ALL_PARTS: Final = tuple(part for parts in CHANNEL_PARTS.values() for part in parts)
 
 
@@ -51,28 +49,15 @@ PROVIDED_NAMES: Final = frozenset(
 #: The folder, inside a language's, of the parts written in easy read.
 EASY_READ_DIR: Final = "easy_read"
 
-
 PUSH_BODY_LIMIT: Final = 240
-
-
 _ELLIPSIS: Final = "..."
 
-
 _RTL_LANGUAGES: Final = frozenset({"ar", "fa", "he", "ps", "ur", "ku", "ckb", "dv", "sd", "yi"})
-
-
 _RTL_SCRIPTS: Final = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"})
 
-
 _CATEGORY_NAME: Final = re.compile(r"[a-z0-9][a-z0-9_]*")
-
-
 _LANGUAGE_TAG: Final = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
-
-
 _UNDEFINED_NAME: Final = re.compile(r"'([^']+)' is undefined")
-
-
 _UNDEFINED_ATTRIBUTE: Final = re.compile(r"has no (?:attribute|element) '?([^']+?)'?$")
 
 
@@ -176,6 +161,13 @@ def _truncate(text: str, limit: int) -> str:
     if word_end > len(cut) * 3 // 4:  # end on a whole word unless that loses too much
         cut = cut[:word_end]
     return cut.rstrip(" ,;:-") + _ELLIPSIS
+
+
+# --- which variables a template needs -------------------------------------------------------
+#
+# jinja2.meta.find_undeclared_variables lists every name a template reads, including the
+# optional ones it only reads under ``{% if x is defined %}`` (or ``x | default(...)``). The
+# walk below separates those: a name is required if some read of it is not guarded.
 
 
 def _defined_if_true(test: nodes.Node) -> frozenset[str]:

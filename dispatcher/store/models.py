@@ -21,6 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from dispatcher.domain import AnnouncementState
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -146,7 +148,7 @@ class Announcement(Base):
     requested_by: Mapped[str] = mapped_column(String(100))
     trigger: Mapped[str] = mapped_column(String(32), default="cli")
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(16), default="received")
+    state: Mapped[str] = mapped_column(String(16), default=AnnouncementState.RECEIVED.value)
     send_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     planned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -343,7 +345,7 @@ class MisEvent(Base):
     event_type: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    status: Mapped[str] = mapped_column(String(16))  # received | processed | failed
+    status: Mapped[str] = mapped_column(String(16))  # a MisEventStatus
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error: Mapped[str | None] = mapped_column(String(300))
     announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))

@@ -32,8 +32,6 @@ log = logging.getLogger("dispatcher.tracking")
 STOP_KEYWORDS: Final = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 )
-
-
 START_KEYWORDS: Final = frozenset({"START", "UNSTOP"})
 
 

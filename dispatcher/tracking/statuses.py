@@ -36,7 +36,6 @@ from dispatcher.store.models import (
 
 log = logging.getLogger("dispatcher.tracking")
 
-
 _S = DeliveryState
 
 
@@ -84,12 +83,10 @@ TWILIO_DELIVERY_ERRORS: Final[Mapping[str, str]] = {
     "21610": "the recipient has unsubscribed (replied STOP)",
 }
 
-
 PROVIDER_CHANNEL: Final[Mapping[str, Channel]] = {
     "twilio": Channel.SMS,
     "sendgrid": Channel.EMAIL,
 }
-
 
 FAILURE_STATES: Final = frozenset({_S.FAILED, _S.UNDELIVERED, _S.BOUNCED})
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
+from dispatcher.domain import AnnouncementState
 from dispatcher.planning.preview import preview_templates
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.work import plan_work
@@ -113,7 +114,7 @@ def create_announcement(
         requested_by=request.requested_by,
         trigger=request.trigger,
         idempotency_key=request.idempotency_key,
-        state="received",
+        state=AnnouncementState.RECEIVED,
         send_at=request.send_at.astimezone(UTC) if request.send_at else None,
         created_at=now,
     )

@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
 from dispatcher.domain import Urgency
 from dispatcher.planning.plan import plan_announcement
-from dispatcher.queue.broker import MAX_RETRIES, setup_broker
+from dispatcher.queue.broker import setup_broker
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.inflight import clear_marker, delivery_marker, mis_marker, plan_marker
 from dispatcher.queue.names import (
@@ -25,6 +25,7 @@ from dispatcher.queue.names import (
     QUEUE_PRIORITY,
 )
 from dispatcher.queue.work import QueuedWork
+from dispatcher.retries import DELIVERY_RETRIES, PLAN_RETRIES
 from dispatcher.runtime import current_runtime
 
 broker: RedisBroker = setup_broker()
@@ -48,7 +49,7 @@ class RetryLater(dramatiq.Retry):
     actor_name=PLAN_ACTOR,
     queue_name=PLAN_QUEUE,
     priority=QUEUE_PRIORITY[PLAN_QUEUE],
-    max_retries=20,
+    max_retries=PLAN_RETRIES,
 )
 def plan_announcement_actor(announcement_id: int) -> None:
     """Plan one announcement: write its deliveries and queue them."""
@@ -88,14 +89,14 @@ def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], None]
         actor_name=f"deliver_{urgency.value}_batch",
         queue_name=queue,
         priority=QUEUE_PRIORITY[queue],
-        max_retries=MAX_RETRIES,
+        max_retries=DELIVERY_RETRIES,
     )
     return decorator(_deliver_batch)
 
 
 def _retry_when(retries: int, exc: Exception) -> bool:
     # Only a provider's "try again" is retried; a bug fails loudly instead of looping.
-    return isinstance(exc, RetryLater) and retries < MAX_RETRIES
+    return isinstance(exc, RetryLater) and retries < DELIVERY_RETRIES
 
 
 deliver_urgent = _delivery_actor(Urgency.URGENT)
@@ -117,7 +118,7 @@ ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})
     actor_name=MIS_EVENT_ACTOR,
     queue_name=PLAN_QUEUE,
     priority=QUEUE_PRIORITY[PLAN_QUEUE],
-    max_retries=20,
+    max_retries=PLAN_RETRIES,
 )
 def process_mis_event(mis_event_id: int) -> None:
     """Apply one stored MIS event (roster change or payment request) and mark it done."""

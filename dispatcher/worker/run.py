@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import dramatiq
 from sqlalchemy import func, or_, select
 
-from dispatcher.domain import ACTIVE_STATES, Urgency
+from dispatcher.domain import ACTIVE_STATES, UNPLANNED_STATES, MisEventStatus, Urgency
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.runtime import Runtime, current_runtime
 from dispatcher.stopping import SignalStop
@@ -35,12 +35,14 @@ def outstanding_work(runtime: Runtime, now: datetime) -> int:
             select(func.count())
             .select_from(Announcement)
             .where(
-                Announcement.state.in_(("received", "planning")),
+                Announcement.state.in_(UNPLANNED_STATES),
                 or_(Announcement.send_at.is_(None), Announcement.send_at <= now),
             )
         )
         events = session.scalar(
-            select(func.count()).select_from(MisEvent).where(MisEvent.status == "received")
+            select(func.count())
+            .select_from(MisEvent)
+            .where(MisEvent.status == MisEventStatus.RECEIVED)
         )
     return int(deliveries or 0) - waiting + int(plans or 0) + int(events or 0)
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import or_, select
 
-from dispatcher.domain import Channel, DeliveryState
+from dispatcher.domain import UNPLANNED_STATES, Channel, DeliveryState
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.inflight import delivery_marker, missing_markers, plan_marker
 from dispatcher.queue.names import PLAN_ACTOR, deliver_actor_of_queue
@@ -55,7 +55,7 @@ def replay_lost_plans(runtime: Runtime, broker: RedisBroker, now: datetime) -> i
     with runtime.sessions() as session:
         rows = session.execute(
             select(Announcement.id).where(
-                Announcement.state.in_(("received", "planning")),
+                Announcement.state.in_(UNPLANNED_STATES),
                 Announcement.created_at <= now - ENQUEUE_SETTLE,
                 or_(Announcement.send_at.is_(None), Announcement.send_at <= now),
             )

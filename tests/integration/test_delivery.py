@@ -21,12 +21,13 @@ from dispatcher.channels.base import (
     TransientFailure,
 )
 from dispatcher.channels.registry import ChannelRegistry
-from dispatcher.delivery.deliver import MAX_ATTEMPTS, Outcome, deliver, deliver_batch
+from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
 from dispatcher.domain import Channel
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.queue.work import QueuedWork
 from dispatcher.reporting.reports import announcement_report
+from dispatcher.retries import DELIVERY_ATTEMPTS
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
 from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
 from dispatcher.worker.run import start_workers
@@ -234,19 +235,19 @@ def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
 def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
     import_roster(runtime, [row(email="")])
     adapter = ScriptedAdapter(
-        {Channel.SMS: [TransientFailure("20429", "slow down", 1.0)] * (MAX_ATTEMPTS + 1)}
+        {Channel.SMS: [TransientFailure("20429", "slow down", 1.0)] * (DELIVERY_ATTEMPTS + 1)}
     )
     scripted = _with_adapter(runtime, adapter)
     announcement_id = create(runtime)
     (item,) = plan(scripted, announcement_id)
     outcomes = [
         deliver(scripted, item.object_id, lambda: TUESDAY_10AM, lambda _: None).outcome
-        for _ in range(MAX_ATTEMPTS)
+        for _ in range(DELIVERY_ATTEMPTS)
     ]
-    assert outcomes == [Outcome.RETRY] * (MAX_ATTEMPTS - 1) + [Outcome.FAILED]
+    assert outcomes == [Outcome.RETRY] * (DELIVERY_ATTEMPTS - 1) + [Outcome.FAILED]
     with runtime.sessions() as session:
         delivery = session.get(Delivery, item.object_id)
-        assert (delivery.state, delivery.attempts) == ("failed", MAX_ATTEMPTS)
+        assert (delivery.state, delivery.attempts) == ("failed", DELIVERY_ATTEMPTS)
 
 
 def test_a_school_in_outbox_mode_never_reaches_a_provider(runtime: Any) -> None:

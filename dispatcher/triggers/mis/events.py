@@ -35,8 +35,6 @@ from dispatcher.triggers.roster.parse import (
 )
 
 PAYMENT_TYPES = ("payment.due", "payment.overdue")
-
-
 EVENT_TYPES = (*PAYMENT_TYPES, "contact.updated", "student.left")
 
 
@@ -189,8 +187,6 @@ class StudentLeftData(BaseModel):
 
 
 EventData = PaymentData | ContactUpdatedData | StudentLeftData
-
-
 _DATA_MODELS: dict[str, type[BaseModel]] = {
     "payment.due": PaymentData,
     "payment.overdue": PaymentData,

@@ -17,7 +17,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from dispatcher.domain import Channel
+from dispatcher.domain import Channel, MisEventStatus
 from dispatcher.queue.enqueue import enqueue as enqueue_messages
 from dispatcher.queue.inflight import mis_marker, missing_markers
 from dispatcher.queue.names import MIS_EVENT_ACTOR
@@ -118,7 +118,7 @@ def store_event(
         event_type=envelope.type,
         payload=payload,
         received_at=now,
-        status="received",
+        status=MisEventStatus.RECEIVED,
     )
     session.add(row)
     try:
@@ -149,7 +149,8 @@ def replay_received_events(runtime: Runtime, broker: RedisBroker, now: datetime)
         ids = list(
             session.scalars(
                 select(MisEvent.id).where(
-                    MisEvent.status == "received", MisEvent.received_at <= now - ENQUEUE_SETTLE
+                    MisEvent.status == MisEventStatus.RECEIVED,
+                    MisEvent.received_at <= now - ENQUEUE_SETTLE,
                 )
             )
         )
@@ -181,15 +182,15 @@ def process_event(
     """
     with runtime.sessions() as session:
         event = session.get(MisEvent, mis_event_id)
-        if event is None or event.status != "received":
+        if event is None or event.status != MisEventStatus.RECEIVED:
             return "skipped"
         school = session.get(School, event.school_id)
         assert school is not None
         event_type, external_event_id, payload = event.event_type, event.event_id, event.payload
         claimed = session.execute(
             update(MisEvent)
-            .where(MisEvent.id == mis_event_id, MisEvent.status == "received")
-            .values(status="processed", processed_at=now)
+            .where(MisEvent.id == mis_event_id, MisEvent.status == MisEventStatus.RECEIVED)
+            .values(status=MisEventStatus.PROCESSED, processed_at=now)
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]
@@ -205,8 +206,8 @@ def process_event(
             reason = str(exc)[:300]
             session.execute(
                 update(MisEvent)
-                .where(MisEvent.id == mis_event_id, MisEvent.status == "received")
-                .values(status="failed", processed_at=now, error=reason)
+                .where(MisEvent.id == mis_event_id, MisEvent.status == MisEventStatus.RECEIVED)
+                .values(status=MisEventStatus.FAILED, processed_at=now, error=reason)
                 .execution_options(synchronize_session=False)
             )
             session.commit()

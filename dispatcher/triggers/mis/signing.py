@@ -12,14 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 #: Signed requests older (or further in the future) than this are refused: the replay window.
 SIGNATURE_TOLERANCE = timedelta(minutes=5)
-
-
 TIMESTAMP_HEADER = "X-MIS-Timestamp"
-
-
 SIGNATURE_HEADER = "X-MIS-Signature"
-
-
 SECRET_VARIABLE_PREFIX = "DISPATCHER_MIS_SECRET_"
 
 

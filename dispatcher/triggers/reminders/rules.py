@@ -27,8 +27,6 @@ ReminderStatus = Literal["upcoming", "due", "missed", "expired"]
 
 #: How far back a reminder may be moved to find an allowed day before it is given up.
 MAX_SHIFT_DAYS = 60
-
-
 FRIDAY = 4
 
 

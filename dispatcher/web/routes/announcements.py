@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from dispatcher.access.roles import send_refusal
 from dispatcher.access.tokens import TokenInfo
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
-from dispatcher.domain import DeliveryState, Urgency
+from dispatcher.domain import AnnouncementState, DeliveryState, Urgency
 from dispatcher.planning.preview import preview_plan
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import as_utc, move_delivery
@@ -546,7 +546,7 @@ def cancel_announcement(
         session.execute(
             update(Announcement)
             .where(Announcement.id == announcement_id)
-            .values(state="cancelled")
+            .values(state=AnnouncementState.CANCELLED)
             .execution_options(synchronize_session=False)
         )
         open_ids = session.scalars(
