@@ -11,6 +11,7 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, CurrentMessage, Pipelines, Retries, TimeLimit
 
+from dispatcher.queue.inflight import InFlightMarkers
 from dispatcher.retries import DELIVERY_RETRIES, RETRY_MAX_BACKOFF_MS, RETRY_MIN_BACKOFF_MS
 from dispatcher.settings import Settings, load_settings
 
@@ -35,6 +36,7 @@ def build_broker(redis_url: str, heartbeat_timeout_seconds: float = 30.0) -> Red
                 max_backoff=RETRY_MAX_BACKOFF_MS,
             ),
             CurrentMessage(),
+            InFlightMarkers(),
         ],
         heartbeat_timeout=int(heartbeat_timeout_seconds * 1000),
         maintenance_chance=MAINTENANCE_CHANCE,

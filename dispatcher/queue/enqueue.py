@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dramatiq.brokers.redis import RedisBroker
 
 from dispatcher.queue.inflight import MARKER_TTL_SECONDS, _marker, current_generation
-from dispatcher.queue.redis_pipeline import _pipeline_enqueue
+from dispatcher.queue.redis_pipeline import pipeline_enqueue
 from dispatcher.queue.work import QueuedWork
 
 #: Messages per Redis round trip when enqueueing.
@@ -31,7 +31,7 @@ def enqueue(broker: RedisBroker, work: Sequence[QueuedWork]) -> None:
     for start in range(0, len(work), PIPELINE_SIZE):
         pipe = broker.client.pipeline(transaction=False)
         for item in work[start : start + PIPELINE_SIZE]:
-            _pipeline_enqueue(broker, pipe, item)
+            pipeline_enqueue(broker, pipe, item)
             ttl = MARKER_TTL_SECONDS + (item.delay_ms or 0) // 1000
             for object_id in item.object_ids:
                 pipe.set(_marker(item.actor_name, object_id), generation, ex=ttl)

@@ -1,17 +1,28 @@
 """In-flight markers: knowing which queued work Redis still holds.
 
-The queue only carries ids. Each message enqueued also gets an in-flight marker in Redis,
-cleared when the message has been handled; the recovery sweep re-enqueues work whose row says
-it should be queued but whose marker is gone (Redis restarted, flushed, or the enqueue never
+The queue only carries ids. Each message enqueued also gets an in-flight marker in Redis per
+id it carries (``dispatcher.queue.enqueue``), cleared by the ``InFlightMarkers`` middleware
+once the message has been handled; the recovery sweep re-enqueues work whose row says it
+should be queued but whose marker is gone (Redis restarted, flushed, or the enqueue never
 happened because the process died after committing the row).
+
+A message that fails keeps its markers: Dramatiq retries it (the marker belongs to the
+retry), or it died on a bug, and its rows are settled by the sweep's other checks rather than
+replayed in a loop. An id the actor handed on to a new message (a delivery held for the send
+window, or waiting for a stopped channel) keeps its marker too: the new message owns it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
+import dramatiq
+from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import Middleware
 
 from dispatcher.queue.names import MIS_EVENT_ACTOR, PLAN_ACTOR
 
@@ -62,6 +73,54 @@ def clear_marker(broker: RedisBroker, *keys: str) -> None:
     """Forget in-flight markers once their work is done."""
     if keys:
         broker.client.delete(*keys)
+
+
+@dataclass(frozen=True)
+class HandedOn:
+    """What an actor returns when some of its message's ids now travel in another message
+    (queued again with a delay): their markers are that message's, not to be cleared."""
+
+    ids: frozenset[int] = frozenset()
+
+
+def message_ids(message: dramatiq.Message[Any] | MessageProxy) -> tuple[int, ...]:
+    """The ids a dispatcher message carries: one, or a batch's list."""
+    if not message.args:
+        return ()
+    argument = message.args[0]
+    if isinstance(argument, list | tuple):
+        return tuple(int(i) for i in argument)
+    return (int(argument),)
+
+
+class InFlightMarkers(Middleware):
+    """Clears a message's in-flight markers once its actor has handled it (or Dramatiq has
+    skipped it, so that the sweep can replay what is still due), keeping those of ids the
+    actor handed on and of a message that raised."""
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Clear the markers of a message handled without an exception."""
+        if exception is not None:
+            return
+        kept = result.ids if isinstance(result, HandedOn) else frozenset()
+        self._clear(broker, message, kept)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        """Clear the markers of a message that will not be processed."""
+        self._clear(broker, message, frozenset())
+
+    @staticmethod
+    def _clear(broker: Broker, message: MessageProxy, kept: frozenset[int]) -> None:
+        keys = [_marker(message.actor_name, i) for i in message_ids(message) if i not in kept]
+        if keys and isinstance(broker, RedisBroker):
+            clear_marker(broker, *keys)
 
 
 def missing_markers(broker: RedisBroker, keys: Iterable[str]) -> set[str]:

@@ -21,10 +21,10 @@ from dramatiq.common import current_millis, dq_name
 from dispatcher.queue.work import QueuedWork
 
 
-def _pipeline_enqueue(broker: RedisBroker, pipe: Any, item: QueuedWork) -> None:
-    # What RedisBroker.enqueue does for one message (a fresh Redis id, the delay queue and
-    # its eta, the middleware hooks), with the dispatch script sent through ``pipe``.
-    # Depends on Dramatiq 2.x internals: tests/integration/test_delivery.py exercises it.
+def pipeline_enqueue(broker: RedisBroker, pipe: Any, item: QueuedWork) -> None:
+    """Add to ``pipe`` what ``broker.enqueue`` would send Redis for ``item``'s message (a
+    fresh Redis id, the delay queue and its eta), emitting the same middleware hooks; the
+    message is in Redis once ``pipe`` is executed."""
     argument: int | list[int] = list(item.batch) if item.batch else item.object_id
     message = broker.get_actor(item.actor_name).message(argument)
     message = message.copy(options={"redis_message_id": str(uuid.uuid4())})

@@ -1,7 +1,9 @@
-"""Dramatiq actors: thin wrappers that run planning and delivery with the process runtime.
+"""Dramatiq actors: thin wrappers that run planning, delivery and MIS events with the
+process runtime.
 
 Importing this module sets up the broker (the one piece of global state) from the
-environment. Every actor clears its in-flight marker when it has handled its message.
+environment. The broker's ``InFlightMarkers`` middleware clears each message's in-flight
+markers once its actor returns; an actor returns ``HandedOn`` for the ids it queued again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dispatcher.domain import Urgency
 from dispatcher.planning.plan import plan_announcement
 from dispatcher.queue.broker import setup_broker
 from dispatcher.queue.enqueue import enqueue
-from dispatcher.queue.inflight import clear_marker, delivery_marker, mis_marker, plan_marker
+from dispatcher.queue.inflight import HandedOn
 from dispatcher.queue.names import (
     DELIVERY_QUEUES,
     MIS_EVENT_ACTOR,
@@ -54,19 +56,19 @@ class RetryLater(dramatiq.Retry):
 def plan_announcement_actor(announcement_id: int) -> None:
     """Plan one announcement: write its deliveries and queue them."""
     plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
-    clear_marker(broker, plan_marker(announcement_id))
 
 
-def _deliver(delivery_id: int) -> None:
+def _deliver(delivery_id: int) -> HandedOn:
     result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
     if result.outcome is Outcome.RETRY:
         delay = int(result.retry_after * 1000) if result.retry_after else None
         raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
-    if result.outcome not in (Outcome.HELD, Outcome.WAITING):  # else queued again
-        clear_marker(broker, delivery_marker(delivery_id))
+    if result.outcome in (Outcome.HELD, Outcome.WAITING):  # queued again, with a delay
+        return HandedOn(frozenset({delivery_id}))
+    return HandedOn()
 
 
-def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
+def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], HandedOn]:
     queue = DELIVERY_QUEUES[urgency]
     decorator = dramatiq.actor(
         actor_name=f"deliver_{urgency.value}",
@@ -77,13 +79,12 @@ def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
     return decorator(_deliver)
 
 
-def _deliver_batch(delivery_ids: list[int]) -> None:
+def _deliver_batch(delivery_ids: list[int]) -> HandedOn:
     result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
-    done = [i for i in delivery_ids if i not in result.handed_on]
-    clear_marker(broker, *(delivery_marker(i) for i in done))
+    return HandedOn(frozenset(result.handed_on))
 
 
-def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], None]:
+def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], HandedOn]:
     queue = DELIVERY_QUEUES[urgency]
     decorator = dramatiq.actor(
         actor_name=f"deliver_{urgency.value}_batch",
@@ -109,7 +110,7 @@ deliver_bulk_batch = _delivery_batch_actor(Urgency.BULK)
 ALL_QUEUES = frozenset({PLAN_QUEUE, *DELIVERY_QUEUES.values()})
 
 
-# --- MIS events (issue 6) ----------------------------------------------------------------------
+# --- MIS events ----------------------------------------------------------------------
 # On the "plan" queue: events are few, quick to apply, and what they usually produce (a payment
 # request) is itself planned there; the queue already has a lane in every worker.
 
@@ -125,4 +126,3 @@ def process_mis_event(mis_event_id: int) -> None:
     from dispatcher.triggers.mis.processing import process_event
 
     process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
-    clear_marker(broker, mis_marker(mis_event_id))
