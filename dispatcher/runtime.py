@@ -16,7 +16,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher.channels.base import ChannelAdapter
 from dispatcher.channels.outbox import OutboxAdapter
 from dispatcher.channels.registry import ChannelRegistry
-from dispatcher.channels.settings import ProviderSettings, load_provider_settings
+from dispatcher.channels.settings import (
+    PROVIDER_VARIABLE_PREFIXES,
+    ProviderSettings,
+    load_provider_settings,
+)
 from dispatcher.channels.stops import ChannelStops
 from dispatcher.config.configuration import Configuration, load_configuration
 from dispatcher.config.schools import SchoolConfig
@@ -61,15 +65,9 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
     sessions = make_session_factory(engine)
     outbox = OutboxAdapter(sessions, settings.outbox_dir)
     providers = providers or load_provider_settings()
-    rate_limited = any(
-        rate is not None
-        for rate in (
-            providers.twilio_rate_per_second,
-            providers.sendgrid_rate_per_second,
-            providers.fcm_rate_per_second,
-        )
+    redis_client = (
+        redis.Redis.from_url(resolve_redis_url(settings)) if providers.rate_limited else None
     )
-    redis_client = redis.Redis.from_url(resolve_redis_url(settings)) if rate_limited else None
 
     def stops_redis() -> redis.Redis[Any]:
         return redis_client or redis.Redis.from_url(resolve_redis_url(settings))
@@ -101,7 +99,7 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
 _runtimes: dict[tuple[Settings, ProviderSettings], Runtime] = {}
 _runtimes_by_env: dict[tuple[tuple[str, str], ...], Runtime] = {}
 _runtimes_lock = threading.Lock()
-_RUNTIME_PREFIXES = ("DISPATCHER_", "TWILIO_", "SENDGRID_", "FCM_")
+_RUNTIME_PREFIXES = ("DISPATCHER_", *PROVIDER_VARIABLE_PREFIXES)
 
 
 def current_runtime() -> Runtime:

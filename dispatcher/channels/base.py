@@ -1,9 +1,18 @@
 """The channel interface: what every provider adapter promises.
 
-An adapter takes one ``OutgoingMessage`` and returns a ``ProviderReceipt``, or raises
-``PermanentFailure`` (never retry: invalid number, unsubscribed, dead token, hard bounce) or
-``TransientFailure`` (retry later: rate limited, provider down, timeout). Codes are the
-provider's own.
+An adapter takes one ``OutgoingMessage`` and returns a ``ProviderReceipt``, or raises one of
+the failure classes the core understands:
+
+- ``PermanentFailure``: this message can never go this way (an invalid number, a hard
+  bounce); the contact's next channel follows. Three kinds say more:
+  ``ConfigurationFailure`` (our credentials or account are refused: stop the channel),
+  ``DeadTokenFailure`` (an app token the provider no longer knows: mark it dead) and
+  ``UnsubscribedFailure`` (the recipient opted out with the provider: remember it);
+- ``TransientFailure``: the provider could not take it now (rate limited, down, a timeout);
+  retry later.
+
+Codes and reasons are the provider's own; which code means which class is each adapter's
+business (``dispatcher.channels.errors``), never the core's.
 """
 
 from __future__ import annotations
@@ -63,6 +72,26 @@ class TransientFailure(ChannelError):
     def __init__(self, code: str, reason: str, retry_after: float | None = None) -> None:
         super().__init__(code, reason)
         self.retry_after = retry_after
+
+
+class ConfigurationFailure(PermanentFailure):
+    """The provider refused our credentials or account settings (HTTP 401/403, a sender that
+    is not ours, an unknown account): every message on this channel would fail the same way.
+
+    The caller should stop using the channel and raise an alert instead of failing every
+    delivery one by one. A ``PermanentFailure``, so older callers fall back to the next
+    channel.
+    """
+
+
+class DeadTokenFailure(PermanentFailure):
+    """The push token is unknown to the provider (app uninstalled, token rotated or
+    malformed); the caller should mark it dead and never use it again."""
+
+
+class UnsubscribedFailure(PermanentFailure):
+    """The recipient told the provider to stop sending to them (a text answered STOP): the
+    caller should remember the opt-out as if the STOP had reached us."""
 
 
 class ChannelAdapter(Protocol):

@@ -48,11 +48,10 @@ from dispatcher.channels.base import (
     ProviderReceipt,
     TransientFailure,
 )
+from dispatcher.channels.errors import ErrorRule, FailureKind
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
     CONNECTIONS_PER_PROCESS,
-    ErrorRule,
-    FailureKind,
     RetryPolicy,
     accepted_without_id,
     parse_retry_after,

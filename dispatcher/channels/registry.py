@@ -1,12 +1,16 @@
-"""Which adapter sends each channel for a school."""
+"""Which adapter sends each channel for a school, and whose words a provider's reports are in."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from dispatcher.channels.base import ChannelAdapter
+from dispatcher.channels.reports import ReportVocabulary
+from dispatcher.channels.sendgrid_webhooks import SENDGRID_REPORTS
+from dispatcher.channels.twilio_webhooks import TWILIO_REPORTS
 from dispatcher.domain import Channel
 
 
@@ -59,3 +63,14 @@ class ChannelRegistry:
         for adapter in self.adapters.values():
             unique[id(adapter)] = adapter
         return list(unique.values())
+
+
+#: The providers that report what became of a message, by name.
+REPORT_VOCABULARIES: Final[Mapping[str, ReportVocabulary]] = {
+    vocabulary.provider: vocabulary for vocabulary in (TWILIO_REPORTS, SENDGRID_REPORTS)
+}
+
+
+def report_vocabulary(provider: str) -> ReportVocabulary | None:
+    """How to read ``provider``'s reports, or None for a provider that sends none."""
+    return REPORT_VOCABULARIES.get(provider)

@@ -1,13 +1,5 @@
-"""What the provider adapters share: their extra error classes, their error tables, and one
-retry policy.
-
-Errors
-    ``ConfigurationFailure`` (credentials or account settings are wrong: every message on this
-    channel would fail the same way, so the caller should stop the channel and alert someone)
-    and ``DeadTokenFailure`` (a push token the provider no longer knows: mark it dead) are
-    both ``PermanentFailure``: code written for ``channels.base`` keeps working. Each adapter
-    classifies its provider's answers with a table of ``ErrorRule`` (one per provider code,
-    each citing the provider's documentation) and ``ErrorRule.failure``.
+"""What every adapter's request path shares: one retry policy, the rate limiter's slot
+before each request, and the connection pool size.
 
 Retries
     ``RetryPolicy.call`` runs one provider request and retries it, inside one delivery attempt,
@@ -22,6 +14,7 @@ Retries
     so retrying it can, rarely, send a message twice. None of the three providers offers an
     idempotency key for sends; this is the duplicate window the dispatcher accepts, kept
     small by the few retries and the time budget. A 429 or a connection refused is safe.
+    The limits themselves, and how they nest with Dramatiq's, are ``dispatcher.retries``.
 """
 
 from __future__ import annotations
@@ -31,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TypeVar
 
 from tenacity import (
@@ -45,7 +37,11 @@ from tenacity import (
 )
 from tenacity.wait import wait_base
 
-from dispatcher.channels.base import ChannelError, PermanentFailure, TransientFailure
+from dispatcher.channels.base import (
+    ChannelError,
+    ConfigurationFailure,
+    TransientFailure,
+)
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.retries import (
     REQUEST_ATTEMPTS,
@@ -61,53 +57,6 @@ T = TypeVar("T")
 
 #: HTTP connections each adapter keeps alive per process: at least a worker's threads.
 CONNECTIONS_PER_PROCESS = 32
-
-
-class ConfigurationFailure(PermanentFailure):
-    """The provider refused our credentials or account settings (HTTP 401/403, a sender that
-    is not ours, an unknown account): every message on this channel would fail the same way.
-
-    The caller should stop using the channel and raise an alert instead of failing every
-    delivery one by one. A ``PermanentFailure``, so older callers fall back to the next
-    channel.
-    """
-
-
-class DeadTokenFailure(PermanentFailure):
-    """The push token is unknown to the provider (app uninstalled, token rotated or
-    malformed); the caller should mark it dead and never use it again."""
-
-
-class FailureKind(StrEnum):
-    """How an adapter treats one provider error."""
-
-    PERMANENT = "permanent"  # this message can never go this way: next channel
-    DEAD_TOKEN = "dead_token"  # permanent, and the push token is dead
-    CONFIGURATION = "configuration"  # permanent for every message: stop the channel, alert
-    TRANSIENT = "transient"  # try again later
-
-
-@dataclass(frozen=True)
-class ErrorRule:
-    """One row of a provider's error table: what a code means and where that is documented."""
-
-    kind: FailureKind
-    meaning: str
-    source: str
-
-    def failure(
-        self, code: str, detail: str = "", retry_after: float | None = None
-    ) -> ChannelError:
-        """The exception for this rule: ``code`` is the provider's code, the reason is the
-        rule's meaning plus ``detail`` (which must never hold credentials or personal data)."""
-        reason = f"{self.meaning} ({detail})" if detail else self.meaning
-        if self.kind is FailureKind.TRANSIENT:
-            return TransientFailure(code, reason, retry_after)
-        if self.kind is FailureKind.CONFIGURATION:
-            return ConfigurationFailure(code, reason)
-        if self.kind is FailureKind.DEAD_TOKEN:
-            return DeadTokenFailure(code, reason)
-        return PermanentFailure(code, reason)
 
 
 def parse_retry_after(value: str | None) -> float | None:

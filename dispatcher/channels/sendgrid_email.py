@@ -47,15 +47,14 @@ from sendgrid import SendGridAPIClient
 
 from dispatcher.channels.base import (
     ChannelError,
+    ConfigurationFailure,
     OutgoingMessage,
     ProviderReceipt,
     TransientFailure,
 )
+from dispatcher.channels.errors import ErrorRule, FailureKind
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
-    ConfigurationFailure,
-    ErrorRule,
-    FailureKind,
     RetryPolicy,
     accepted_without_id,
     parse_retry_after,

@@ -46,6 +46,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from dispatcher.settings import SettingsError
 
+#: The providers this build sends through (each adapter's ``name``).
+PROVIDER_NAMES: Final = ("twilio", "sendgrid", "fcm")
+#: The environment variables that configure them start with one of these.
+PROVIDER_VARIABLE_PREFIXES: Final = ("TWILIO_", "SENDGRID_", "FCM_")
+
 DEFAULT_TWILIO_BASE_URL: Final = "https://api.twilio.com"
 DEFAULT_SENDGRID_BASE_URL: Final = "https://api.sendgrid.com"
 DEFAULT_FCM_BASE_URL: Final = "https://fcm.googleapis.com"
@@ -189,6 +194,18 @@ class ProviderSettings(BaseSettings):
     def fcm_configured(self) -> bool:
         """A service account file is set: push goes through FCM."""
         return self.fcm_service_account_file is not None
+
+    @property
+    def rate_limited(self) -> bool:
+        """Some provider has a rate limit, which every worker shares through Redis."""
+        return any(
+            rate is not None
+            for rate in (
+                self.twilio_rate_per_second,
+                self.sendgrid_rate_per_second,
+                self.fcm_rate_per_second,
+            )
+        )
 
     def fcm_service_account_info(self) -> dict[str, Any] | None:
         """The service account JSON as a dict (it holds a private key: never log it)."""

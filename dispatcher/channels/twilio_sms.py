@@ -46,16 +46,15 @@ from twilio.rest import Client
 
 from dispatcher.channels.base import (
     ChannelError,
+    ConfigurationFailure,
     OutgoingMessage,
     ProviderReceipt,
     TransientFailure,
 )
+from dispatcher.channels.errors import ErrorRule, FailureKind
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
     CONNECTIONS_PER_PROCESS,
-    ConfigurationFailure,
-    ErrorRule,
-    FailureKind,
     RetryPolicy,
     accepted_without_id,
     parse_retry_after,
@@ -73,6 +72,7 @@ def _rule(kind: FailureKind, code: int, meaning: str) -> tuple[int, ErrorRule]:
 
 
 _P, _C, _T = FailureKind.PERMANENT, FailureKind.CONFIGURATION, FailureKind.TRANSIENT
+_U = FailureKind.UNSUBSCRIBED
 
 #: Twilio's send-time error codes, by what they mean for a delivery. Codes left out on
 #: purpose: 21219 (documented for calls to unverified numbers) and 21407 (a number's
@@ -95,7 +95,7 @@ TWILIO_ERRORS: Final[Mapping[int, ErrorRule]] = dict(
             "'From' is not a message-capable Twilio number for this destination",
         ),
         _rule(_P, 21608, "'To' number is not verified for this (trial) account"),
-        _rule(_P, 21610, "the recipient has unsubscribed (replied STOP)"),
+        _rule(_U, 21610, "the recipient has unsubscribed (replied STOP)"),
         _rule(_P, 21612, "'To' number cannot be reached with this 'To'/'From' combination"),
         _rule(_P, 21614, "'To' number is not a valid mobile number"),
         _rule(_P, 21617, "message body exceeds the 1600 character limit"),

@@ -35,6 +35,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from dispatcher.channels.settings import PROVIDER_NAMES
 from dispatcher.queue.embedded_redis import resolve_redis_url
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.runtime import Runtime
@@ -221,13 +222,12 @@ class DispatcherCollector(Collector):
             labels=["provider"],
         )
         names = {stop.provider for stop in self.runtime.channel_stops.all()}
-        for provider in PROVIDERS:
+        for provider in PROVIDER_NAMES:
             stopped.add_metric([provider], 1.0 if provider in names else 0.0)
         yield stopped
 
 
 #: The providers whose stops are reported (an alert rule can watch each).
-PROVIDERS: Final = ("twilio", "sendgrid", "fcm")
 
 
 def render_metrics(runtime: Runtime, now: datetime) -> bytes:

@@ -1,5 +1,6 @@
-"""Texts a family sends us: STOP and START keywords record or lift an SMS opt-out for the
-number; any other text is kept as a reply against the latest delivery to that number.
+"""Texts a family sends us: a text its provider takes as opting out (STOP) or back in
+(START) records or lifts an SMS opt-out for the number, as the provider itself now blocks or
+sends again; any other text is kept as a reply against the latest delivery to that number.
 
 Personal data (numbers, message bodies) is stored, never logged.
 """
@@ -7,15 +8,14 @@ Personal data (numbers, message bodies) is stored, never logged.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from dispatcher.channels.reports import InboundText, Keyword
 from dispatcher.domain import Channel
 from dispatcher.store.models import (
     Contact,
@@ -26,19 +26,6 @@ from dispatcher.store.models import (
 
 log = logging.getLogger("dispatcher.tracking")
 
-#: Twilio's default opt-out and opt-in keywords (Advanced Opt-Out), matched on the whole
-#: message, ignoring case, spaces and trailing punctuation.
-#: https://help.twilio.com/articles/223134027
-STOP_KEYWORDS: Final = frozenset(
-    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
-)
-START_KEYWORDS: Final = frozenset({"START", "UNSTOP"})
-
-
-#: Twilio also takes YES as opting back in; from a number that has not opted out it is a
-#: reply (to a consent request, say) and is kept as one.
-YES: Final = "YES"
-
 
 class InboundKind(StrEnum):
     """What a text from a family is."""
@@ -48,25 +35,14 @@ class InboundKind(StrEnum):
     REPLY = "reply"
 
 
-def classify_inbound(body: str, opted_out: bool = False) -> InboundKind:
-    """STOP / START when the whole text is one of Twilio's keywords (YES is START only from
-    a number that has opted out), else a reply."""
-    word = body.strip().rstrip(".!").strip().upper()
-    if word in STOP_KEYWORDS:
+def classify_inbound(keyword: Keyword, opted_out: bool = False) -> InboundKind:
+    """STOP or START when the provider takes the text as opting out or back in (some words
+    opt back in only a number that has opted out), else a reply."""
+    if keyword is Keyword.STOP:
         return InboundKind.STOP
-    if word in START_KEYWORDS or (word == YES and opted_out):
+    if keyword is Keyword.START or (keyword is Keyword.START_IF_OPTED_OUT and opted_out):
         return InboundKind.START
     return InboundKind.REPLY
-
-
-@dataclass(frozen=True)
-class InboundText:
-    """A text a family sent to our number (Twilio's inbound webhook fields)."""
-
-    from_phone: str
-    to_phone: str | None
-    body: str
-    provider_message_id: str | None
 
 
 def record_inbound(
@@ -85,7 +61,7 @@ def record_inbound(
         if seen is not None:
             return None
     opt_out = session.get(SmsOptOut, text.from_phone)
-    kind = classify_inbound(text.body, opted_out=opt_out is not None)
+    kind = classify_inbound(text.keyword, opted_out=opt_out is not None)
     latest = session.execute(
         select(Delivery.id, Delivery.announcement_id, Delivery.contact_id)
         .join(Contact, Contact.id == Delivery.contact_id)

@@ -1,7 +1,8 @@
 """What providers tell us after a send: status callbacks and event batches.
 
-- ``ProviderStatus`` is one report about one delivery in a provider's own words (Twilio's
-  ``MessageStatus``, SendGrid's ``event``); ``target_states`` maps it to our states (pure).
+- A ``ProviderStatus`` (``dispatcher.channels.reports``) is one report about one delivery in
+  a provider's own words (Twilio's ``MessageStatus``, SendGrid's ``event``); the provider's
+  ``ReportVocabulary`` says which of our states each word may move a delivery to.
 - ``apply_statuses`` moves each delivery with ``dispatcher.store.deliveries.move_delivery``:
   only forward along ``domain.ALLOWED_TRANSITIONS``, so the same report twice, or ``sent``
   after ``delivered``, changes nothing. Every change is a delivery event carrying the time
@@ -14,7 +15,7 @@ Personal data (numbers, addresses) is stored, never logged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -23,8 +24,10 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dispatcher.channels.registry import report_vocabulary
+from dispatcher.channels.reports import ProviderStatus, ReportVocabulary
 from dispatcher.delivery.fallback import start_follow_ups
-from dispatcher.domain import Channel, DeliveryState, Urgency
+from dispatcher.domain import DeliveryState, Urgency
 from dispatcher.queue.names import DELIVER_ACTOR
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
@@ -39,55 +42,6 @@ log = logging.getLogger("dispatcher.tracking")
 _S = DeliveryState
 
 
-#: Twilio ``MessageStatus`` -> the states to try, in order (the first allowed wins).
-#: ``failed`` is FAILED while we are still sending, UNDELIVERED once we recorded it sent.
-#: Others (queued, accepted, sending, scheduled, canceled, receiving, received,
-#: partially_delivered) change nothing.
-#: https://www.twilio.com/docs/messaging/api/message-resource#message-status-values
-TWILIO_STATUS_TARGETS: Final[Mapping[str, tuple[DeliveryState, ...]]] = {
-    "sent": (_S.SENT,),
-    "delivered": (_S.DELIVERED,),
-    "read": (_S.DELIVERED,),
-    "undelivered": (_S.UNDELIVERED,),
-    "failed": (_S.FAILED, _S.UNDELIVERED),
-}
-
-
-#: SendGrid Event Webhook ``event`` -> the states to try. An open or click proves delivery;
-#: ``dropped`` means SendGrid never sent it (suppressed or invalid address). ``deferred``,
-#: ``spamreport``, ``unsubscribe`` and group events change no state.
-#: https://www.twilio.com/docs/sendgrid/for-developers/tracking-events/event
-SENDGRID_EVENT_TARGETS: Final[Mapping[str, tuple[DeliveryState, ...]]] = {
-    "processed": (_S.SENT,),
-    "delivered": (_S.DELIVERED,),
-    "open": (_S.DELIVERED,),
-    "click": (_S.DELIVERED,),
-    "bounce": (_S.BOUNCED,),
-    "dropped": (_S.FAILED, _S.UNDELIVERED),
-}
-
-
-#: Twilio's delivery error codes (reported by status callback), what they mean.
-#: https://www.twilio.com/docs/api/errors/{code}
-TWILIO_DELIVERY_ERRORS: Final[Mapping[str, str]] = {
-    "30001": "queue overflow",
-    "30002": "account suspended",
-    "30003": "unreachable destination handset",
-    "30004": "message blocked (the recipient blocked the sender, or the carrier did)",
-    "30005": "unknown destination handset",
-    "30006": "landline or unreachable carrier",
-    "30007": "message filtered by the carrier",
-    "30008": "unknown error",
-    "30010": "message price exceeds the maximum price",
-    "30034": "sender not registered for this destination",
-    "21610": "the recipient has unsubscribed (replied STOP)",
-}
-
-PROVIDER_CHANNEL: Final[Mapping[str, Channel]] = {
-    "twilio": Channel.SMS,
-    "sendgrid": Channel.EMAIL,
-}
-
 FAILURE_STATES: Final = frozenset({_S.FAILED, _S.UNDELIVERED, _S.BOUNCED})
 
 
@@ -97,9 +51,10 @@ CLOCK_SKEW: Final = timedelta(minutes=5)
 
 def target_states(provider: str, status: str) -> tuple[DeliveryState, ...]:
     """The states a provider's status word may move a delivery to, in order of preference;
-    empty when the word changes nothing (queued, deferred, spam report...)."""
-    table = TWILIO_STATUS_TARGETS if provider == "twilio" else SENDGRID_EVENT_TARGETS
-    return table.get(status.strip().lower(), ())
+    empty when the word changes nothing (queued, deferred, spam report...) or the provider
+    sends no reports."""
+    vocabulary = report_vocabulary(provider)
+    return vocabulary.targets(status) if vocabulary else ()
 
 
 def event_time(reported: datetime | None, received: datetime) -> datetime:
@@ -108,24 +63,6 @@ def event_time(reported: datetime | None, received: datetime) -> datetime:
     if reported is None or reported > received + CLOCK_SKEW:
         return received
     return reported
-
-
-@dataclass(frozen=True)
-class ProviderStatus:
-    """One report about one delivery, in the provider's words.
-
-    ``delivery_id`` is ours (Twilio's StatusCallback query, SendGrid's ``delivery_id``
-    custom arg); ``provider_message_id`` the provider's (a Twilio SID, a SendGrid
-    ``sg_message_id``); ``code`` the provider's error code or reason, when it gave one.
-    """
-
-    provider: str
-    status: str
-    delivery_id: int | None
-    provider_message_id: str | None = None
-    code: str | None = None
-    reason: str | None = None
-    reported_at: datetime | None = None
 
 
 class Result(StrEnum):
@@ -148,35 +85,15 @@ class Applied:
         self.results[result.value] = self.results.get(result.value, 0) + 1
 
 
-def _same_message(provider: str, stored: str | None, reported: str | None) -> bool:
-    """Whether a report is about the message we stored (not an earlier attempt's)."""
-    if not stored or not reported:
-        return True
-    if provider == "sendgrid":
-        # ours: "{X-Message-Id}.{delivery_id}"; SendGrid's: "{X-Message-Id}.{filter}..."
-        return stored.split(".", 1)[0] == reported.split(".", 1)[0]
-    return stored == reported
-
-
-def _receipt_fields(report: ProviderStatus, delivery: Delivery, at: datetime) -> dict[str, Any]:
+def _receipt_fields(
+    vocabulary: ReportVocabulary, report: ProviderStatus, delivery: Delivery, at: datetime
+) -> dict[str, Any]:
     """What a worker would have stored had it recorded the send before this report came."""
     fields: dict[str, Any] = {"sent_at": at, "provider": report.provider}
     if report.provider_message_id and not delivery.provider_message_id:
-        message_id = report.provider_message_id
-        if report.provider == "sendgrid":
-            message_id = f"{message_id.split('.', 1)[0]}.{delivery.id}"
+        message_id = vocabulary.stored_message_id(report.provider_message_id, delivery.id)
         fields["provider_message_id"] = message_id[:100]
     return fields
-
-
-def _describe(report: ProviderStatus) -> str:
-    meaning = TWILIO_DELIVERY_ERRORS.get(report.code or "") if report.provider == "twilio" else None
-    parts = [f"{report.provider} {report.status}"]
-    if meaning:
-        parts.append(meaning)
-    if report.reason:
-        parts.append(report.reason)
-    return ": ".join(parts)[:300]
 
 
 def apply_status(
@@ -184,10 +101,13 @@ def apply_status(
 ) -> tuple[Result, list[int]]:
     """Apply one report to its delivery; return the result and the follow-up deliveries
     created (fallback or escalation) when it was a failure. The caller commits."""
-    delivery = _find(session, report)
+    vocabulary = report_vocabulary(report.provider)
+    if vocabulary is None:
+        return Result.UNKNOWN, []
+    delivery = _find(session, vocabulary, report)
     if delivery is None:
         return Result.UNKNOWN, []
-    targets = target_states(report.provider, report.status)
+    targets = vocabulary.targets(report.status)
     if not targets:
         return Result.UNCHANGED, []
     at = event_time(report.reported_at, received_at)
@@ -196,19 +116,19 @@ def apply_status(
         for target in targets:
             fields: dict[str, Any] = {}
             if current is _S.SENDING and target is not _S.FAILED:
-                fields.update(_receipt_fields(report, delivery, at))
+                fields.update(_receipt_fields(vocabulary, report, delivery, at))
             if target is _S.DELIVERED:
                 fields["delivered_at"] = at
             if target in FAILURE_STATES:
                 fields["error_code"] = (report.code or report.status)[:32]
-                fields["error_reason"] = _describe(report)
+                fields["error_reason"] = vocabulary.describe(report)
             if move_delivery(
                 session,
                 delivery.id,
                 target,
                 now=at,
                 code=(report.code or report.status)[:32],
-                detail=_describe(report),
+                detail=vocabulary.describe(report),
                 only_from=[current],
                 **fields,
             ):
@@ -236,19 +156,20 @@ def _state(session: Session, delivery_id: int) -> DeliveryState:
     return DeliveryState(state or DeliveryState.PENDING.value)
 
 
-def _find(session: Session, report: ProviderStatus) -> Delivery | None:
-    channel = PROVIDER_CHANNEL.get(report.provider)
+def _find(
+    session: Session, vocabulary: ReportVocabulary, report: ProviderStatus
+) -> Delivery | None:
     delivery: Delivery | None = None
     if report.delivery_id is not None:
         delivery = session.get(Delivery, report.delivery_id)
-    elif report.provider == "twilio" and report.provider_message_id:
+    elif vocabulary.find_by_message_id and report.provider_message_id:
         delivery = session.scalar(
             select(Delivery).where(Delivery.provider_message_id == report.provider_message_id)
         )
-    if delivery is None or (channel is not None and delivery.channel != channel.value):
+    if delivery is None or delivery.channel != vocabulary.channel.value:
         return None
-    if delivery.provider == report.provider and not _same_message(
-        report.provider, delivery.provider_message_id, report.provider_message_id
+    if delivery.provider == report.provider and not vocabulary.same_message(
+        delivery.provider_message_id, report.provider_message_id
     ):
         return None  # about an earlier attempt's message, not the one we recorded
     return delivery

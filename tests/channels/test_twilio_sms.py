@@ -7,8 +7,13 @@ import time
 
 import pytest
 
-from dispatcher.channels.base import PermanentFailure, TransientFailure
-from dispatcher.channels.retry import ConfigurationFailure, RetryPolicy
+from dispatcher.channels.base import (
+    ConfigurationFailure,
+    PermanentFailure,
+    TransientFailure,
+    UnsubscribedFailure,
+)
+from dispatcher.channels.retry import RetryPolicy
 from dispatcher.channels.twilio_sms import TWILIO_ERRORS, TwilioSmsAdapter
 from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps
@@ -83,6 +88,8 @@ def test_permanent_codes_fail_at_once(emulator: ProviderEmulator, code: int) -> 
     assert caught.value.reason.startswith(TWILIO_ERRORS[code].meaning)
     assert "+447700900013" not in str(caught.value)
     assert len(emulator.recorded("twilio")) == 1  # never retried
+    # The one code that also says the family opted out is its own class, for the core.
+    assert isinstance(caught.value, UnsubscribedFailure) is (code == 21610)
 
 
 def test_only_the_failing_recipient_fails(emulator: ProviderEmulator) -> None:

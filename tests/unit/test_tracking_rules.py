@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.channels.settings import ProviderSettingsError, load_provider_settings
+from dispatcher.channels.twilio_webhooks import keyword_of
 from dispatcher.config.configuration import load_configuration
 from dispatcher.delivery.fallback import first_usable, next_channels
 from dispatcher.domain import Channel, ContactProfile, DeliveryState, StudentLink, Urgency
@@ -71,12 +72,12 @@ def test_a_provider_timestamp_is_used_unless_it_is_in_the_future() -> None:
     ],
 )
 def test_inbound_keywords_are_whole_messages(body: str, kind: InboundKind) -> None:
-    assert classify_inbound(body) is kind
+    assert classify_inbound(keyword_of(body)) is kind
 
 
 def test_yes_opts_back_in_only_a_number_that_opted_out() -> None:
-    assert classify_inbound("yes", opted_out=True) is InboundKind.START
-    assert classify_inbound("yes", opted_out=False) is InboundKind.REPLY
+    assert classify_inbound(keyword_of("yes"), opted_out=True) is InboundKind.START
+    assert classify_inbound(keyword_of("yes"), opted_out=False) is InboundKind.REPLY
 
 
 def test_after_an_email_fails_sms_is_tried_for_urgent_and_normal_but_never_for_bulk() -> None:

@@ -1,11 +1,12 @@
 """Provider webhooks: Twilio status callbacks and inbound texts, SendGrid event batches.
 
-Every request is verified before anything is read into the database: Twilio's
-``X-Twilio-Signature`` with the ``twilio`` SDK's ``RequestValidator`` (the auth token, and the
-public URL the provider called: ``DISPATCHER_PUBLIC_BASE_URL`` + path + query), SendGrid's
-Signed Event Webhook with the ``sendgrid`` SDK's ``EventWebhook`` (ECDSA, the public key in
-``SENDGRID_WEBHOOK_PUBLIC_KEY``). A missing or wrong signature is answered 401 and changes
-nothing; a webhook whose secret is not configured is answered 503 naming the variable.
+Every request is verified before anything is read into the database, by the provider's
+module of ``dispatcher.channels`` (``twilio_webhooks``: the auth token and the public URL
+Twilio called, ``DISPATCHER_PUBLIC_BASE_URL`` + path + query; ``sendgrid_webhooks``: the
+Signed Event Webhook's public key in ``SENDGRID_WEBHOOK_PUBLIC_KEY``), which also reads the
+request into reports. A missing or wrong signature is answered 401 and changes nothing; a
+webhook whose secret is not configured is answered 503 naming the variable; a verified
+request we cannot read is answered 400 naming the field.
 
 Work that follows a failure (a fallback, an escalation) is committed first, then queued; if
 Redis is unreachable at that moment the rows wait for the recovery sweep, which queues them.
@@ -13,8 +14,6 @@ Redis is unreachable at that moment the rows wait for the recovery sweep, which 
 
 from __future__ import annotations
 
-import binascii
-import json
 import logging
 import os
 import threading
@@ -23,20 +22,22 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from cryptography.exceptions import InvalidSignature
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from sendgrid.helpers.eventwebhook import EventWebhook
-from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from starlette.concurrency import run_in_threadpool
-from twilio.request_validator import RequestValidator
 
-from dispatcher.channels.settings import ProviderSettings, load_provider_settings
+from dispatcher.channels import sendgrid_webhooks, twilio_webhooks
+from dispatcher.channels.reports import WebhookError
+from dispatcher.channels.settings import (
+    PROVIDER_VARIABLE_PREFIXES,
+    ProviderSettings,
+    load_provider_settings,
+)
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
 from dispatcher.settings import SettingsError
-from dispatcher.tracking.inbound import InboundText, record_inbound
-from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
+from dispatcher.tracking.inbound import record_inbound
+from dispatcher.tracking.statuses import apply_statuses
 from dispatcher.web.deps import get_runtime
 
 log = logging.getLogger("dispatcher.web.webhooks")
@@ -49,7 +50,7 @@ SENDGRID_EVENTS_PATH = "/webhooks/sendgrid/events"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-_PROVIDER_PREFIXES = ("TWILIO_", "SENDGRID_", "FCM_", "DISPATCHER_PUBLIC_BASE_URL")
+_PROVIDER_PREFIXES = (*PROVIDER_VARIABLE_PREFIXES, "DISPATCHER_PUBLIC_BASE_URL")
 _provider_settings: dict[tuple[tuple[str, str], ...], ProviderSettings] = {}
 _provider_settings_lock = threading.Lock()
 
@@ -117,18 +118,22 @@ async def _verified_twilio_form(request: Request, providers: ProviderSettings) -
         raise _not_configured("TWILIO_AUTH_TOKEN")
     if not providers.public_base_url:
         raise _not_configured("DISPATCHER_PUBLIC_BASE_URL")
-    signature = request.headers.get("X-Twilio-Signature")
+    signature = request.headers.get(twilio_webhooks.SIGNATURE_HEADER)
     if not signature:
-        raise _unauthorized("X-Twilio-Signature: missing")
+        raise _unauthorized(f"{twilio_webhooks.SIGNATURE_HEADER}: missing")
     body = (await request.body()).decode("utf-8", "replace")
     params = dict(parse_qsl(body, keep_blank_values=True))
     url = providers.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    validator = RequestValidator(providers.twilio_auth_token.get_secret_value())
-    if not validator.validate(url, params, signature):
-        raise _unauthorized("X-Twilio-Signature: does not match the request")
+    token = providers.twilio_auth_token.get_secret_value()
+    if not twilio_webhooks.signature_valid(token, url, params, signature):
+        raise _unauthorized(f"{twilio_webhooks.SIGNATURE_HEADER}: does not match the request")
     return params
+
+
+def _unreadable(error: WebhookError) -> HTTPException:
+    return HTTPException(400, detail=str(error))
 
 
 def _received_at() -> datetime:
@@ -149,22 +154,10 @@ async def twilio_status(
     """Twilio's StatusCallback (``?delivery_id=`` as the Twilio adapter sets it): moves the
     delivery forward (sent, delivered, undelivered, failed); a failure starts the fallback."""
     params = await _verified_twilio_form(request, providers)
-    raw_id = request.query_params.get("delivery_id")
-    delivery_id: int | None = None
-    if raw_id is not None:
-        if not raw_id.isdigit():
-            raise HTTPException(400, detail="delivery_id: expected a delivery number")
-        delivery_id = int(raw_id)
-    status = params.get("MessageStatus") or params.get("SmsStatus")
-    if not status:
-        raise HTTPException(400, detail="MessageStatus: missing")
-    report = ProviderStatus(
-        provider="twilio",
-        status=status,
-        delivery_id=delivery_id,
-        provider_message_id=params.get("MessageSid") or params.get("SmsSid"),
-        code=params.get("ErrorCode") or None,
-    )
+    try:
+        report = twilio_webhooks.status_report(params, request.query_params.get("delivery_id"))
+    except WebhookError as exc:
+        raise _unreadable(exc) from None
     applied = await run_in_threadpool(apply_statuses, runtime, [report], _received_at(), enqueue)
     return JSONResponse(applied.results)
 
@@ -184,15 +177,10 @@ async def twilio_inbound(
     START lifts it, anything else is stored as a reply. Answers empty TwiML (Twilio itself
     confirms STOP and START to the family)."""
     params = await _verified_twilio_form(request, providers)
-    sender = params.get("From", "").strip()
-    if not sender:
-        raise HTTPException(400, detail="From: missing")
-    text = InboundText(
-        from_phone=sender,
-        to_phone=params.get("To") or None,
-        body=params.get("Body", ""),
-        provider_message_id=params.get("MessageSid") or params.get("SmsSid") or None,
-    )
+    try:
+        text = twilio_webhooks.inbound_text(params)
+    except WebhookError as exc:
+        raise _unreadable(exc) from None
 
     def store() -> None:
         with runtime.sessions() as session:
@@ -201,37 +189,6 @@ async def twilio_inbound(
 
     await run_in_threadpool(store)
     return Response(EMPTY_TWIML, media_type="text/xml")
-
-
-def _event_report(event: Any) -> ProviderStatus | None:
-    """One SendGrid event as a report, or None when it names no delivery of ours."""
-    if not isinstance(event, dict):
-        return None
-    name = event.get("event")
-    raw_id = event.get("delivery_id")
-    if not isinstance(name, str) or raw_id is None or not str(raw_id).isdigit():
-        return None
-    reported_at = None
-    timestamp = event.get("timestamp")
-    if isinstance(timestamp, int | float) and timestamp > 0:
-        reported_at = datetime.fromtimestamp(timestamp, UTC)
-    code: Any = None
-    if name == "bounce":  # the SMTP status (e.g. 5.1.1), else bounce or blocked
-        code = event.get("status") or event.get("type") or "bounce"
-    elif name == "dropped":
-        code = "dropped"
-    reason = event.get("reason")
-    return ProviderStatus(
-        provider="sendgrid",
-        status=name,
-        delivery_id=int(str(raw_id)),
-        provider_message_id=event.get("sg_message_id")
-        if isinstance(event.get("sg_message_id"), str)
-        else None,
-        code=str(code) if code else None,
-        reason=str(reason)[:200] if reason else None,
-        reported_at=reported_at,
-    )
 
 
 @router.post(
@@ -251,26 +208,19 @@ async def sendgrid_events(
     key = providers.sendgrid_webhook_public_key
     if not key:
         raise _not_configured("SENDGRID_WEBHOOK_PUBLIC_KEY")
-    signature = request.headers.get(EventWebhookHeader.SIGNATURE)
-    timestamp = request.headers.get(EventWebhookHeader.TIMESTAMP)
+    signature = request.headers.get(sendgrid_webhooks.SIGNATURE_HEADER)
+    timestamp = request.headers.get(sendgrid_webhooks.TIMESTAMP_HEADER)
     if not signature or not timestamp:
-        raise _unauthorized(f"{EventWebhookHeader.SIGNATURE}: missing")
+        raise _unauthorized(f"{sendgrid_webhooks.SIGNATURE_HEADER}: missing")
     payload = (await request.body()).decode("utf-8", "replace")
+    if not sendgrid_webhooks.signature_valid(key, payload, signature, timestamp):
+        raise _unauthorized(f"{sendgrid_webhooks.SIGNATURE_HEADER}: does not match the request")
     try:
-        genuine = EventWebhook(key).verify_signature(payload, signature, timestamp)
-    except (ValueError, binascii.Error, InvalidSignature):
-        genuine = False
-    if not genuine:
-        raise _unauthorized(f"{EventWebhookHeader.SIGNATURE}: does not match the request")
-    try:
-        events = json.loads(payload)
-    except ValueError:
-        raise HTTPException(400, detail="body: expected a JSON array of events") from None
-    if not isinstance(events, list):
-        raise HTTPException(400, detail="body: expected a JSON array of events")
-    reports = [r for r in (_event_report(e) for e in events) if r is not None]
+        reports, ignored = sendgrid_webhooks.event_reports(payload)
+    except WebhookError as exc:
+        raise _unreadable(exc) from None
     applied = await run_in_threadpool(apply_statuses, runtime, reports, _received_at(), enqueue)
     results = dict(applied.results)
-    if len(events) > len(reports):
-        results["ignored"] = len(events) - len(reports)
+    if ignored:
+        results["ignored"] = ignored
     return JSONResponse(results)
