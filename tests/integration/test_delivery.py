@@ -19,9 +19,12 @@ from dispatcher.channels.base import (
     PermanentFailure,
     ProviderReceipt,
     TransientFailure,
+    UnsubscribedFailure,
 )
 from dispatcher.channels.registry import ChannelRegistry
-from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
+from dispatcher.channels.reports import ProviderStatus
+from dispatcher.delivery.deliver import deliver, deliver_batch
+from dispatcher.delivery.outcomes import Outcome
 from dispatcher.domain import Channel
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
@@ -29,7 +32,7 @@ from dispatcher.queue.work import QueuedWork
 from dispatcher.reporting.reports import announcement_report
 from dispatcher.retries import DELIVERY_ATTEMPTS
 from dispatcher.store.models import Delivery, DeliveryEvent, OutboxMessage
-from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
+from dispatcher.tracking.statuses import apply_statuses
 from dispatcher.worker.run import start_workers
 from tests.factories import create, delivery_ids, import_roster, many_families, plan, row
 from tests.tracking_support import events
@@ -328,7 +331,7 @@ def test_a_text_refused_as_unsubscribed_records_the_opt_out(runtime: Any) -> Non
     from dispatcher.store.models import SmsOptOut
 
     import_roster(runtime, [row(mobile="07700 900123")])
-    adapter = ScriptedAdapter({Channel.SMS: [PermanentFailure("21610", "unsubscribed")]})
+    adapter = ScriptedAdapter({Channel.SMS: [UnsubscribedFailure("21610", "unsubscribed")]})
     scripted = _with_adapter(runtime, adapter)
     ids = delivery_ids(plan(scripted, create(runtime), now=TUESDAY_10AM))
     outcomes = deliver_batch(scripted, ids, lambda: TUESDAY_10AM, lambda _: None).outcomes
