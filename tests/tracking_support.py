@@ -15,12 +15,13 @@ from twilio.request_validator import RequestValidator
 
 from dispatcher.channels.base import OutgoingMessage, ProviderReceipt
 from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.channels.reports import ProviderStatus
 from dispatcher.delivery.deliver import deliver
 from dispatcher.domain import Channel
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Delivery, DeliveryEvent
-from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
+from dispatcher.tracking.statuses import apply_statuses
 from emulator.signing import EmulatorKeys
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
-from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
+from dispatcher.delivery.deliver import deliver, deliver_batch
+from dispatcher.delivery.outcomes import Outcome
 from dispatcher.domain import Urgency
 from dispatcher.planning.plan import plan_announcement
 from dispatcher.queue.broker import setup_broker

@@ -8,9 +8,15 @@ from typing import Any
 
 import pytest
 
-from dispatcher.channels.base import PermanentFailure, ProviderReceipt, TransientFailure
+from dispatcher.channels.base import (
+    ConfigurationFailure,
+    DeadTokenFailure,
+    PermanentFailure,
+    ProviderReceipt,
+    TransientFailure,
+)
 from dispatcher.channels.fcm_push import FcmPushAdapter, classify_fcm_error
-from dispatcher.channels.retry import ConfigurationFailure, DeadTokenFailure, RetryPolicy
+from dispatcher.channels.retry import RetryPolicy
 from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps, header
 from tests.channels.messages import push_message

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.channels.base import PermanentFailure, TransientFailure
-from dispatcher.channels.retry import (
+from dispatcher.channels.base import (
     ConfigurationFailure,
     DeadTokenFailure,
-    ErrorRule,
-    FailureKind,
-    RetryPolicy,
-    parse_retry_after,
-    send_with_retries,
+    PermanentFailure,
+    TransientFailure,
 )
+from dispatcher.channels.errors import ErrorRule, FailureKind
+from dispatcher.channels.retry import RetryPolicy, parse_retry_after, send_with_retries
 
 
 class Flaky:

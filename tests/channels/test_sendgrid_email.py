@@ -9,12 +9,13 @@ import pytest
 from markupsafe import escape
 
 from dispatcher.channels.base import (
+    ConfigurationFailure,
     OutgoingMessage,
     PermanentFailure,
     ProviderReceipt,
     TransientFailure,
 )
-from dispatcher.channels.retry import ConfigurationFailure, RetryPolicy
+from dispatcher.channels.retry import RetryPolicy
 from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
 from emulator import FailureRule, ProviderEmulator
 from tests.channels.conftest import FAST_RETRY, gaps

@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from dispatcher.cli.main import app
-from dispatcher.delivery.deliver import Outcome, deliver, deliver_batch
+from dispatcher.delivery.deliver import deliver, deliver_batch
+from dispatcher.delivery.outcomes import Outcome
 from dispatcher.queue.work import QueuedWork
 from dispatcher.reporting.metrics import render_metrics
 from dispatcher.store.models import Delivery, DeliveryEvent

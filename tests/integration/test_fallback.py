@@ -8,8 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dispatcher.channels.base import PermanentFailure
-from dispatcher.channels.retry import DeadTokenFailure
+from dispatcher.channels.base import DeadTokenFailure, PermanentFailure
 from dispatcher.domain import Channel
 from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Contact

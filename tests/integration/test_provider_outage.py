@@ -68,7 +68,8 @@ def test_an_outage_then_recovery_sends_each_message_once(
 def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
     emulator: ProviderEmulator,
 ) -> None:
-    from dispatcher.delivery.deliver import Outcome, deliver_batch
+    from dispatcher.delivery.deliver import deliver_batch
+    from dispatcher.delivery.outcomes import Outcome
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
     runtime = current_runtime()
@@ -108,7 +109,8 @@ def test_identical_emails_share_one_request_and_each_delivery_is_tracked(
 def test_families_share_email_requests_and_each_is_greeted_by_name(
     emulator: ProviderEmulator,
 ) -> None:
-    from dispatcher.delivery.deliver import Outcome, deliver_batch
+    from dispatcher.delivery.deliver import deliver_batch
+    from dispatcher.delivery.outcomes import Outcome
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
     runtime = current_runtime()

@@ -13,9 +13,10 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from dispatcher.channels.reports import InboundText
 from dispatcher.cli.main import app
 from dispatcher.reporting.reports import announcement_report
-from dispatcher.tracking.inbound import InboundText, record_inbound
+from dispatcher.tracking.inbound import record_inbound
 from tests.factories import create, import_roster, plan, row
 from tests.tracking_support import TUESDAY_10AM, deliveries, one, report_status, send
 
