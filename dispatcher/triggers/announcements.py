@@ -1,26 +1,30 @@
 """Announcement requests: the one way any trigger (CLI, API, MIS webhook, clock) asks for a
-message to go out. The request is validated, previewed and stored before anything is queued;
-only then is its plan queued (``submit``)."""
+message to go out, and the one way any of them cancels it. The request is validated,
+previewed and stored before anything is queued; only then is its plan queued (``submit``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
-from dispatcher.domain import AnnouncementState
+from dispatcher.domain import AnnouncementState, DeliveryState
 from dispatcher.planning.preview import preview_templates
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.work import plan_work
 from dispatcher.rendering.templates import RenderedMessage, TemplateError
 from dispatcher.runtime import Runtime
-from dispatcher.store.models import Announcement, AuditEntry
+from dispatcher.store.deliveries import move_delivery
+from dispatcher.store.models import Announcement, AuditEntry, Delivery
 from dispatcher.store.schools import ensure_school
 
 # Commands owned by other modules (web service, clock and calendar, API tokens, channels).
@@ -151,3 +155,72 @@ def submit(
     if created:
         enqueue(broker, [plan_work(announcement_id, send_at, now)])
     return announcement_id, created
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    """What a cancel did: the deliveries it stopped, and every delivery by state after it
+    (those already sending or sent could not be stopped)."""
+
+    cancelled_deliveries: int
+    deliveries_by_state: dict[str, int]
+
+
+def cancel(
+    session: Session,
+    announcement: Announcement,
+    *,
+    cancelled_by: str,
+    now: datetime,
+    audit: Mapping[str, Any] | None = None,
+) -> CancelResult:
+    """Cancel every delivery of ``announcement`` not yet sent (pending or held) and mark it
+    cancelled, so that one still being planned writes nothing more; record who did it in the
+    audit log (with ``audit`` added to the entry's detail) and commit. The caller has checked
+    that ``cancelled_by`` may. Repeating a cancel changes nothing more."""
+    announcement_id = announcement.id
+    # Taking the row first (an UPDATE locks it on PostgreSQL) orders this cancel after any
+    # plan batch already being written, so its deliveries are found below.
+    session.execute(
+        update(Announcement)
+        .where(Announcement.id == announcement_id)
+        .values(state=AnnouncementState.CANCELLED)
+        .execution_options(synchronize_session=False)
+    )
+    open_ids = session.scalars(
+        select(Delivery.id).where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.state.in_([DeliveryState.PENDING.value, DeliveryState.HELD.value]),
+        )
+    ).all()
+    cancelled = 0
+    for delivery_id in open_ids:
+        cancelled += move_delivery(
+            session,
+            delivery_id,
+            DeliveryState.CANCELLED,
+            now=now,
+            code="cancelled",
+            detail=f"announcement cancelled by {cancelled_by}"[:300],
+            only_from=[DeliveryState.PENDING, DeliveryState.HELD],
+        )
+    session.add(
+        AuditEntry(
+            at=now,
+            actor=cancelled_by,
+            action="announcement.cancelled",
+            school_id=announcement.school_id,
+            announcement_id=announcement_id,
+            detail={"cancelled_deliveries": cancelled, **(audit or {})},
+        )
+    )
+    session.commit()
+    by_state = {
+        state: n
+        for state, n in session.execute(
+            select(Delivery.state, func.count())
+            .where(Delivery.announcement_id == announcement_id)
+            .group_by(Delivery.state)
+        )
+    }
+    return CancelResult(cancelled, by_state)

@@ -39,9 +39,7 @@ from dispatcher.triggers.mis.events import (
     PaymentData,
     parse_event,
 )
-from dispatcher.triggers.roster.parse import (
-    normalise_phone,
-)
+from dispatcher.triggers.roster.parse import normalise_phone
 
 log = logging.getLogger("dispatcher.mis")
 

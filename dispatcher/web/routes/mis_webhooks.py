@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from dispatcher.runtime import Runtime
@@ -35,20 +34,15 @@ from dispatcher.triggers.mis.signing import (
 )
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError, error_response, error_responses
+from dispatcher.web.schemas import EventAccepted
 
 log = logging.getLogger("dispatcher.web.mis")
 
 router = APIRouter(tags=["mis webhooks"])
 
+
 #: Bodies larger than this are refused before any work (an MIS event is a few hundred bytes).
 MAX_BODY_BYTES = 64 * 1024
-
-
-class EventAccepted(BaseModel):
-    """The event was stored (202) or was a repeat and is ignored (200)."""
-
-    status: str = Field(description="`accepted` (stored, to be processed) or `duplicate`.")
-    event_id: str = Field(description="The MIS's event id, echoed.", examples=["evt_000123"])
 
 
 _EXAMPLES = {

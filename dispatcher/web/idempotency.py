@@ -1,0 +1,73 @@
+"""``Idempotency-Key`` for the REST API: a repeated request with the same key and body gets
+the first answer again instead of a second announcement; the same key with another body is
+refused. Keys are per token."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dispatcher.store.models import IdempotencyRecord
+from dispatcher.web.errors import ApiError
+from dispatcher.web.schemas import AnnouncementIn
+
+
+def request_fingerprint(body: AnnouncementIn) -> str:
+    """SHA-256 of the request body in a canonical form: equal requests, equal fingerprints
+    (``send_at`` compared as an instant, whatever offset it was written with)."""
+    data = body.model_dump(mode="json", exclude={"send_at"})
+    data["send_at"] = body.send_at.astimezone(UTC).isoformat() if body.send_at else None
+    canonical = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
+    """The first answer again for a repeat of the request ``record`` answered; 409 when the
+    key was used for a different request."""
+    if record.request_hash != fingerprint:
+        raise ApiError(
+            409,
+            "header.Idempotency-Key",
+            "this key was already used for a different request; use a new key for a new "
+            "announcement",
+        )
+    return JSONResponse(record.response, status_code=200)
+
+
+def find_record(session: Session, scope: str, key: str) -> IdempotencyRecord | None:
+    """The answer stored for ``key`` in ``scope`` (a token's id), if any."""
+    return session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+        )
+    )
+
+
+def remember(
+    session: Session,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    announcement_id: int,
+    response: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Store the answer to the request ``key`` names in ``scope``, in the caller's
+    transaction (a concurrent request with the same key makes its commit fail)."""
+    session.add(
+        IdempotencyRecord(
+            scope=scope,
+            key=key,
+            request_hash=fingerprint,
+            announcement_id=announcement_id,
+            status_code=201,
+            response=response,
+            created_at=now,
+        )
+    )

@@ -1,0 +1,240 @@
+"""The REST API's request and response bodies: pydantic models with descriptions and
+examples, from which the OpenAPI document is generated (never written twice)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from dispatcher.store.deliveries import as_utc
+from dispatcher.store.models import Announcement
+
+#: Largest id the databases hold (BIGINT).
+MAX_ID = 2**63 - 1
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+#: How far ahead an announcement may be scheduled.
+MAX_SEND_AHEAD = timedelta(days=366)
+
+
+def plain_text(value: str) -> str:
+    """Accept text without NUL, other control characters (tab and line breaks are fine) or
+    unpaired surrogates: what every database and channel can hold."""
+    for char in value:
+        code = ord(char)
+        if 0xD800 <= code <= 0xDFFF:
+            raise ValueError("must be valid Unicode text (it holds an unpaired surrogate)")
+        if (code < 0x20 and char not in "\t\n\r") or code == 0x7F:
+            raise ValueError("must not contain control characters")
+    return value
+
+
+PlainText = Annotated[str, AfterValidator(plain_text)]
+
+
+class AnnouncementIn(BaseModel):
+    """What to send: the same request as ``dispatcher announce``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "school": "demo",
+                    "category": "trip_letter",
+                    "audience": ["year:6"],
+                    "variables": {
+                        "trip": "Year 6 residential",
+                        "date": "Monday 8 June",
+                        "letter_url": "https://demo-primary.example/letters/y6-residential",
+                    },
+                },
+                {
+                    "school": "demo",
+                    "category": "emergency_closure",
+                    "audience": ["school"],
+                    "variables": {"date": "Tuesday 24 November", "reason": "heavy snow"},
+                },
+            ]
+        },
+    )
+
+    school: str = Field(
+        max_length=64,
+        pattern=SLUG_PATTERN,
+        description="The school's slug (its file name under `config/schools/`).",
+        examples=["demo"],
+    )
+    category: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9_]+$",
+        description="A category of `config/policy.toml`: emergency_closure, "
+        "short_notice_change, payment_request, trip_letter, consent_request, term_dates, "
+        "event_reminder, newsletter or survey. Urgent categories need a senior or admin "
+        "token.",
+        examples=["trip_letter"],
+    )
+    audience: list[Annotated[PlainText, Field(min_length=1, max_length=120)]] = Field(
+        min_length=1,
+        max_length=50,
+        description="Who it is for, any number of: `school` (whole school: senior or admin "
+        "tokens only), `year:6` (`year:R` reception, `year:N` nursery), `class:6B`, "
+        "`group:trip-paris`, `student:<MIS id>`.",
+        examples=[["year:6"], ["class:6B", "group:choir"]],
+    )
+    variables: dict[
+        Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")],
+        Annotated[PlainText, Field(max_length=2000)],
+    ] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="The category's template variables (see the README's Templates section), "
+        "e.g. `date` and `reason` for an emergency closure. A missing one is a 422 naming it.",
+        examples=[{"date": "Tuesday 24 November", "reason": "heavy snow"}],
+    )
+    send_at: AwareDatetime | None = Field(
+        default=None,
+        description="Send later (at most a year ahead): an ISO 8601 time with its offset. "
+        "Omitted or in the past: now. Non-urgent messages still wait for the school's send "
+        "window.",
+        examples=["2026-11-24T07:00:00Z"],
+    )
+
+    @field_validator("send_at")
+    @classmethod
+    def _representable(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            in_utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("not a time we can represent in UTC") from None
+        if in_utc.year < 2000:
+            raise ValueError("must be after the year 2000")
+        return value
+
+
+class AnnouncementOut(BaseModel):
+    """An announcement and how far it has got."""
+
+    id: int = Field(description="Announcement id.", examples=[42])
+    school: str = Field(description="School slug.", examples=["demo"])
+    category: str = Field(description="Category.", examples=["trip_letter"])
+    urgency: str = Field(description="urgent, normal or bulk.", examples=["normal"])
+    audience: list[str] = Field(description="Audience, normalised.", examples=[["year:6"]])
+    variables: dict[str, str] = Field(description="Template variables as sent.")
+    state: str = Field(
+        description="received (stored, plan queued), planning, planned (every delivery "
+        "written) or cancelled.",
+        examples=["received"],
+    )
+    requested_by: str = Field(description="Token name (or CLI user).", examples=["office-demo"])
+    trigger: str = Field(description="api, cli, mis or clock.", examples=["api"])
+    send_at: datetime | None = Field(description="When it is to be sent, if later.")
+    created_at: datetime = Field(description="When it was stored.")
+    planned_at: datetime | None = Field(description="When planning finished.")
+    planned_deliveries: int = Field(description="Deliveries written so far.", examples=[412])
+    recipients: int = Field(description="Contacts receiving it (so far).", examples=[230])
+    excluded_contacts: int = Field(description="Contacts excluded by policy (counted only).")
+    unreachable_contacts: int = Field(description="Contacts no channel can reach.")
+
+
+class UnreachableContact(BaseModel):
+    """A contact no channel can reach: the office should phone them."""
+
+    student_id: str = Field(description="Student's MIS id.")
+    student_name: str = Field(description="Student's name.")
+    contact_id: str = Field(description="Contact's MIS id.")
+    contact_name: str = Field(description="Contact's name.")
+    phone: str = Field(description="Phone number in E.164, empty when none.")
+    reason: str = Field(description="Why no channel can reach them.")
+
+
+class PlanOut(BaseModel):
+    """What sending would do (``?dry_run=true``): nothing is stored or sent."""
+
+    announcement_id: None = Field(default=None, description="Always null: nothing was stored.")
+    school: str = Field(description="School slug.")
+    category: str = Field(description="Category.")
+    urgency: str = Field(description="urgent, normal or bulk.")
+    audience: list[str] = Field(description="Audience as given.")
+    recipients: int = Field(description="Contacts who would receive it.")
+    deliveries: dict[str, int] = Field(
+        description="Messages per channel.", examples=[{"sms": 180, "email": 240}]
+    )
+    email_backups: int = Field(description="Of which email back-ups (urgent categories).")
+    languages: dict[str, int] = Field(
+        description="Messages per language.", examples=[{"en": 400, "pl": 12}]
+    )
+    language_fallbacks: int = Field(
+        description="Messages in the school's default language because the category has no "
+        "template in the contact's."
+    )
+    excluded: dict[str, int] = Field(description="Contacts excluded by policy, by reason.")
+    unreachable: list[UnreachableContact] = Field(description="Contacts no channel can reach.")
+    sms_segments: int = Field(description="SMS segments in total.")
+    sms_encodings: dict[str, str] = Field(description="SMS encoding per language (GSM-7 or UCS-2).")
+    estimated_cost_gbp: str = Field(description="Estimated cost in pounds.", examples=["3.42"])
+    hold_until: datetime | None = Field(
+        description="When the send window opens, if messages would wait for it."
+    )
+
+
+class AnnouncementList(BaseModel):
+    """A page of announcements, newest first."""
+
+    announcements: list[AnnouncementOut] = Field(description="The announcements.")
+
+
+class CancelOut(BaseModel):
+    """The result of a cancel."""
+
+    announcement: AnnouncementOut = Field(description="The announcement, now cancelled.")
+    cancelled_deliveries: int = Field(
+        description="Deliveries that had not gone yet (pending or held) and now never will."
+    )
+    deliveries_by_state: dict[str, int] = Field(
+        description="Every delivery of the announcement by state, after the cancel: those "
+        "already sending or sent could not be stopped.",
+        examples=[{"cancelled": 300, "sent": 112}],
+    )
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def announcement_out(announcement: Announcement, school: str) -> AnnouncementOut:
+    """The API view of an announcement row."""
+
+    def utc(moment: datetime | None) -> datetime | None:
+        return as_utc(moment) if moment is not None else None
+
+    return AnnouncementOut(
+        id=announcement.id,
+        school=school,
+        category=announcement.category,
+        urgency=announcement.urgency,
+        audience=list(announcement.audience),
+        variables={str(k): str(v) for k, v in dict(announcement.variables).items()},
+        state=announcement.state,
+        requested_by=announcement.requested_by,
+        trigger=announcement.trigger,
+        send_at=utc(announcement.send_at),
+        created_at=as_utc(announcement.created_at),
+        planned_at=utc(announcement.planned_at),
+        planned_deliveries=announcement.planned_deliveries,
+        recipients=announcement.recipients,
+        excluded_contacts=announcement.excluded_contacts,
+        unreachable_contacts=announcement.unreachable_contacts,
+    )
+
+
+class EventAccepted(BaseModel):
+    """The event was stored (202) or was a repeat and is ignored (200)."""
+
+    status: str = Field(description="`accepted` (stored, to be processed) or `duplicate`.")
+    event_id: str = Field(description="The MIS's event id, echoed.", examples=["evt_000123"])
