@@ -1,4 +1,4 @@
-"""Settings from the environment (the README's "Settings" section lists every variable).
+"""Settings from the environment (docs/operations/settings.md lists every variable).
 
 ``DATABASE_URL`` defaults to SQLite in the data directory; ``REDIS_URL`` to an embedded Redis
 shared through the data directory; the ``DISPATCHER_*`` variables set directories and the

@@ -1,7 +1,7 @@
 """A local emulator of the providers' HTTP APIs (Twilio SMS, SendGrid email, FCM push and
 Google's OAuth token endpoint), for tests, benchmarks and demos.
 
-The real SDKs are pointed at ``ProviderEmulator.url``; see the README of issue 4 and
+The real SDKs are pointed at ``ProviderEmulator.url``; see ``emulator/README.md`` and
 ``tests/emulator/`` for the exact code.
 """
 

@@ -28,7 +28,7 @@ roster_app = typer.Typer(help="Students, contacts and groups.", no_args_is_help=
 
 @roster_app.command("import")
 def roster_import(
-    file: Annotated[Path, typer.Argument(help="Roster CSV (see README for the columns).")],
+    file: Annotated[Path, typer.Argument(help="Roster CSV (columns: docs/operations/roster.md).")],
     school: Annotated[str, typer.Option(help="School slug.")],
     json_output: JsonFlag = False,
 ) -> None:

@@ -92,8 +92,9 @@ class AnnouncementIn(BaseModel):
     ] = Field(
         default_factory=dict,
         max_length=50,
-        description="The category's template variables (see the README's Templates section), "
-        "e.g. `date` and `reason` for an emergency closure. A missing one is a 422 naming it.",
+        description="The category's template variables (listed in the repository's "
+        "docs/operations/configuration.md, Templates), e.g. `date` and `reason` for an "
+        "emergency closure. A missing one is a 422 naming it.",
         examples=[{"date": "Tuesday 24 November", "reason": "heavy snow"}],
     )
     send_at: AwareDatetime | None = Field(
