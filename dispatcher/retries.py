@@ -15,8 +15,9 @@ at three levels, each inside the next:
    ``RETRY_MIN_BACKOFF_MS`` to ``RETRY_MAX_BACKOFF_MS``. A delivery of a batched message is
    handed to the one-delivery actor for this, first after ``FIRST_RETRY_SECONDS``.
 3. **The row's attempt count** (``dispatcher.delivery``): every claim of a delivery counts one
-   attempt; the claim that finds ``DELIVERY_ATTEMPTS`` already made fails the delivery (and
-   starts its fallback) instead of retrying it. ``DELIVERY_ATTEMPTS`` is at most
+   attempt; a transient failure at the ``DELIVERY_ATTEMPTS``-th attempt gives the delivery up
+   as failed instead of retrying it (no fallback is started for it: the report lists it).
+   ``DELIVERY_ATTEMPTS`` is at most
    ``DELIVERY_RETRIES + 1`` (the first try and every retry), so the row, not Dramatiq, always
    decides when to give up: a message never dies with its delivery still pending.
    A claim on a channel stopped because its provider refused our account is not counted.
@@ -26,8 +27,7 @@ planning should not lose an announcement); the recovery sweep replays any that s
 
 So a delivery that keeps failing transiently is tried at most
 ``DELIVERY_ATTEMPTS * REQUEST_ATTEMPTS`` times, over a few minutes of backoff (2 s doubling,
-with jitter, longer when the provider asks), before it fails over to the contact's next
-channel.
+with jitter, longer when the provider asks), before it is given up.
 """
 
 from __future__ import annotations
