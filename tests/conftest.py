@@ -17,46 +17,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "config"
-TEMPLATES_DIR = ROOT / "templates"
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def worker_number() -> int:
-    """0 for the controller or gw0, 1 for gw1, ..."""
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name.removeprefix("gw") or 0)
-
-
-def machine_redis_url(offset: int) -> str | None:
-    """The Redis database ``offset`` databases above the run's base (``TEST_REDIS_URL``'s
-    database, else 8) on ``TEST_REDIS_URL``'s server or the machine's, or None when neither
-    is given nor answers."""
-    given = os.environ.get("TEST_REDIS_URL")
-    if given:
-        parts = urlsplit(given)
-        base = int(parts.path.strip("/") or 0)
-        return urlunsplit(parts._replace(path=f"/{base + offset}"))
-    if _answers("127.0.0.1", 6379):
-        return f"redis://127.0.0.1:6379/{8 + offset}"
-    return None
+from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
+from tests.support.services import answers, machine_redis_url, worker_number
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -122,7 +91,7 @@ def postgres_server(request: pytest.FixtureRequest) -> str:
     """Base URL of a PostgreSQL server (no database part)."""
     if os.environ.get("TEST_POSTGRES_URL"):
         return os.environ["TEST_POSTGRES_URL"].rstrip("/")
-    if _answers("127.0.0.1", 5432):
+    if answers("127.0.0.1", 5432):
         return "postgresql+psycopg://postgres@127.0.0.1:5432"
     proc = request.getfixturevalue("postgresql_proc")
     return f"postgresql+psycopg://{proc.user}@{proc.host}:{proc.port}"

@@ -26,8 +26,8 @@ from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Delivery
 from dispatcher.worker.run import start_workers
 from emulator import ProviderEmulator
-from tests.factories import create, import_roster, plan, row
-from tests.tracking_support import TUESDAY_10AM
+from tests.support.factories import create, import_roster, plan, row
+from tests.support.tracking import TUESDAY_10AM
 
 pytestmark = pytest.mark.e2e
 
