@@ -10,6 +10,8 @@
   a template that the Alembic migrations built once per worker.
 - SQLite: a fresh copy of a migrated template file per test.
 
+Every test carries the marker of its folder (``unit``, ``integration``, ``e2e``,
+``emulator``: ``tests.support.markers``), so ``pytest -m unit`` runs what needs no services.
 With ``CI=true`` a skipped test fails instead: nothing is silently left out in CI.
 """
 
@@ -24,8 +26,15 @@ from typing import Any
 
 import pytest
 
+from tests.support.markers import mark_by_folder
 from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
 from tests.support.services import answers, machine_redis_url, worker_number
+
+pytest_plugins = ["pytester"]  # tests/unit/test_markers.py runs the folder markers on a toy suite
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_by_folder(items, Path(__file__).parent)
 
 
 @pytest.hookimpl(hookwrapper=True)

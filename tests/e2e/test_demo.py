@@ -8,12 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select
 
 from dispatcher.store.models import Contact, Delivery, PlanOutcome
-
-pytestmark = pytest.mark.e2e
 
 
 def test_demo_reaches_every_reachable_contact_and_lists_the_rest(

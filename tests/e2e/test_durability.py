@@ -23,8 +23,6 @@ from sqlalchemy import create_engine, func, select, text
 from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dispatcher.store.models import Delivery, OutboxMessage
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 def private_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:

@@ -29,8 +29,6 @@ from emulator import ProviderEmulator
 from tests.support.factories import create, import_roster, plan, row
 from tests.support.tracking import TUESDAY_10AM
 
-pytestmark = pytest.mark.e2e
-
 PAYMENT_VARS = {
     "item": "dinners",
     "amount": "£20",

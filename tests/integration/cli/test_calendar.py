@@ -23,8 +23,6 @@ from dispatcher.store.models import Announcement, ReminderFire
 from dispatcher.triggers.reminders.clock import run_tick
 from tests.support.paths import CONFIG_DIR
 
-pytestmark = pytest.mark.integration
-
 runner = CliRunner()
 
 TEST_CALENDAR = """

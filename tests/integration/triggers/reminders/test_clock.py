@@ -19,8 +19,6 @@ from dispatcher.triggers.reminders.clock import TickReport, calendar_listing, ru
 from dispatcher.worker.sweep import replay_lost_plans
 from tests.support.factories import import_roster, plan, row
 
-pytestmark = pytest.mark.integration
-
 HALF_TERM = DateRange(date(2026, 10, 26), date(2026, 10, 30))
 AUTUMN = Term("Autumn term", date(2026, 9, 1), date(2026, 12, 18), HALF_TERM)
 SETTINGS = ReminderSettings(
