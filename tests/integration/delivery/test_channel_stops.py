@@ -6,7 +6,6 @@ SDKs against the emulator, Redis, both databases."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from dispatcher.store.models import Delivery, DeliveryEvent
 from dispatcher.worker.run import outstanding_work, start_workers
 from emulator import ProviderEmulator
 from tests.support.factories import create, import_roster, many_families, plan
+from tests.support.waiting import wait_until
 
 FAMILIES = 12
 runner = CliRunner()
@@ -117,15 +117,16 @@ def test_a_refused_account_stops_the_channel_until_resumed_then_each_text_goes_o
         assert outstanding_work(runtime, datetime.now(UTC)) == FAMILIES
         workers = start_workers(clean_redis, threads=4)
         try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                if {t.state for t in _sms_rows(runtime)} == {"sent"}:
-                    break
-                time.sleep(0.2)
+            wait_until(
+                lambda: {t.state for t in _sms_rows(runtime)} == {"sent"},
+                60,
+                0.2,
+                what=f"the {FAMILIES} resumed texts sent",
+                explain=lambda: _sms_rows(runtime),
+            )
         finally:
             for worker in workers:
                 worker.stop()
-        assert {t.state for t in _sms_rows(runtime)} == {"sent"}
         sent_to = [r.form["To"] for r in emulator.messages("twilio") if r.form]
         assert len(sent_to) == len(set(sent_to)) == FAMILIES
         with runtime.sessions() as session:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +31,7 @@ from dispatcher.tracking.statuses import ProviderStatus, apply_statuses
 from dispatcher.worker.run import start_workers
 from tests.support.factories import create, delivery_ids, import_roster, many_families, plan, row
 from tests.support.tracking import events
+from tests.support.waiting import wait_until
 
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -49,14 +49,6 @@ def worker(clean_redis: Any) -> Iterator[Any]:
     yield start
     for w in started:
         w.stop()
-
-
-def wait_for(predicate: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def count(runtime: Any, model: Any, *where: Any) -> int:
@@ -82,7 +74,12 @@ def test_a_delivery_message_delivered_twice_sends_once(
     enqueue(clean_redis, work)  # every batch message twice
     enqueue(clean_redis, [QueuedWork("deliver_urgent", i) for i in ids])  # and one by one
     worker()
-    wait_for(lambda: count(runtime, Delivery, Delivery.state == "sent") == len(ids))
+    wait_until(
+        lambda: count(runtime, Delivery, Delivery.state == "sent") == len(ids),
+        30,
+        what=f"all {len(ids)} deliveries sent",
+        explain=lambda: f"{count(runtime, Delivery, Delivery.state == 'sent')} sent",
+    )
     for queue in DELIVERY_QUEUES.values():
         clean_redis.join(queue, timeout=30_000)
     assert count(runtime, OutboxMessage) == len(ids) == 40
@@ -107,21 +104,24 @@ def test_urgent_work_overtakes_bulk_work_already_queued(
         enqueue(clean_redis, bulk_work)  # 300 newsletters wait in the queue first
         enqueue(clean_redis, urgent_work)
         worker(threads=1)
-        wait_for(
+        wait_until(
             lambda: (
                 count(
                     runtime, Delivery, Delivery.announcement_id == closure, Delivery.state == "sent"
                 )
                 == len(urgent)
             ),
-            timeout=60,
+            60,
+            what="the closure's texts and emails sent",
         )
         bulk_sent_meanwhile = count(
             runtime, Delivery, Delivery.announcement_id == newsletter, Delivery.state == "sent"
         )
-        wait_for(
+        wait_until(
             lambda: count(runtime, Delivery, Delivery.state == "sent") == len(bulk) + len(urgent),
-            timeout=120,
+            120,
+            what="the newsletters sent too",
+            explain=lambda: f"{count(runtime, Delivery, Delivery.state == 'sent')} sent",
         )
     # the closure did not wait for the newsletter queue to drain
     assert len(urgent) == 20

@@ -27,6 +27,7 @@ from dispatcher.store.models import (
 from dispatcher.triggers.mis.processing import process_event, replay_received_events
 from dispatcher.triggers.mis.signing import sign
 from tests.support.factories import import_roster, plan, row
+from tests.support.waiting import wait_until
 
 SECRET = "demo-mis-secret"
 TUESDAY_10AM = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -377,23 +378,24 @@ def test_a_worker_processes_the_event_and_plans_the_payment(
     worker()
     from dispatcher.worker.sweep import sweep
 
-    deadline = time.monotonic() + 60
     next_sweep = time.monotonic() + 2
-    while count(families, Delivery) < 2:
+
+    def planned() -> bool:
+        nonlocal next_sweep
         if time.monotonic() > next_sweep:  # as `dispatcher worker` does, in case Redis lost work
             sweep(families, clean_redis, datetime.now(UTC) + timedelta(seconds=10))
             next_sweep = time.monotonic() + 2
-        if time.monotonic() > deadline:
-            events = [(e.status, e.error, e.announcement_id) for e in stored(families)]
-            with families.sessions() as session:
-                states = session.execute(
-                    select(Announcement.id, Announcement.state, Announcement.planned_deliveries)
-                ).all()
-            raise AssertionError(
-                f"not planned; events {events}; {states}; {families.settings.database_url}; "
-                f"log:\n{caplog.text}"
-            )
-        time.sleep(0.05)
+        return count(families, Delivery) >= 2
+
+    def explain() -> str:
+        events = [(e.status, e.error, e.announcement_id) for e in stored(families)]
+        with families.sessions() as session:
+            states = session.execute(
+                select(Announcement.id, Announcement.state, Announcement.planned_deliveries)
+            ).all()
+        return f"events {events}; {states}; {families.settings.database_url}; log:\n{caplog.text}"
+
+    wait_until(planned, 60, what="the payment planned for both contacts", explain=explain)
     [event] = stored(families)
     assert event.status == "processed"
     with families.sessions() as session:
