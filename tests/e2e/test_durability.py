@@ -138,6 +138,7 @@ def assert_everything_sent_once(database_url: str) -> dict[str, int]:
         if k
         in {s for s in ("pending", "held", "sending", "sent", "delivered", "failed", "cancelled")}
     )
+    assert total > 0, final
     assert final.get("sent", 0) == total, final
     assert final["outbox"] == final["outbox_distinct"] == total, final
     return final

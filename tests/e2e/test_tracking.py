@@ -113,6 +113,7 @@ def test_provider_callbacks_drive_fallback_exactly_once(
             )
             wait_until(lambda: len(_text_ids(runtime)) == 2, 60, what="the texts' receipts")
             sids = _text_ids(runtime)
+            assert len(sids) == 2
 
             # both texts are reported undelivered by the handset's network, twice each
             for _ in range(2):

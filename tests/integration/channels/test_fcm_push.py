@@ -73,6 +73,7 @@ def test_an_expiring_access_token_is_refreshed_once_for_all_threads(
     fcm._credentials.expiry = datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=30)
     with ThreadPoolExecutor(8) as pool:
         receipts = list(pool.map(lambda i: fcm.send(push_message(delivery_id=i)), range(2, 18)))
+    assert len(receipts) == 16
     assert all(isinstance(r, ProviderReceipt) for r in receipts)
     assert [r.provider for r in emulator.requests].count("oauth") == 2
     assert fcm._credentials.token != first

@@ -122,6 +122,7 @@ def test_families_with_their_own_names_share_a_request_and_each_reads_their_own(
         family_email(5, "Sean", "Sean"),  # the parent's and the child's name alike
     ]
     results = adapter(emulator).send_batch(families)
+    assert set(results) == {1, 2, 3, 4, 5}
     assert all(isinstance(r, ProviderReceipt) for r in results.values())
     requests = emulator.messages("sendgrid")
     assert len(requests) == 2  # four share one content; Sean's reads differently
@@ -150,6 +151,7 @@ def test_a_batch_never_names_an_address_twice_in_one_request(
     shared_inbox = [email_message(delivery_id=i, to="family@example.com") for i in (1, 2)]
     results = adapter(emulator).send_batch(shared_inbox)
     assert len(emulator.messages("sendgrid")) == 2
+    assert set(results) == {1, 2}
     assert all(isinstance(r, ProviderReceipt) for r in results.values())
 
 
@@ -214,6 +216,7 @@ def test_403_is_a_configuration_failure_and_stops_the_batch(emulator: ProviderEm
         email_message(delivery_id=2, to="b@example.com", subject="Other content"),
     ]
     results = adapter(emulator).send_batch(batch)
+    assert set(results) == {1, 2}
     assert all(isinstance(r, ConfigurationFailure) for r in results.values())
     assert len(emulator.recorded("sendgrid")) == 1  # the second request was never made
 
@@ -238,6 +241,7 @@ def test_5xx_that_outlasts_the_retries_is_transient_for_every_delivery(
     emulator.add_failure(FailureRule("sendgrid", status=503))
     batch = [email_message(delivery_id=i, to=f"p{i}@example.com") for i in (1, 2)]
     results = adapter(emulator).send_batch(batch)
+    assert set(results) == {1, 2}
     assert all(
         isinstance(r, TransientFailure) and r.code == "unavailable" for r in results.values()
     )

@@ -94,4 +94,5 @@ def test_threads_starting_together_share_one_redis_client(redis_url: str, provid
     with ThreadPoolExecutor(16) as pool:
         seen = list(pool.map(lambda _: stops.stopped(provider), range(64)))
     assert len(made) == 1
+    assert len(seen) == 64
     assert all(stop is not None and stop.code == "20003" for stop in seen)

@@ -59,7 +59,9 @@ def count(runtime: Any, model: Any, *where: Any) -> int:
 def test_every_queue_has_a_worker(broker: Any) -> None:
     declared = broker.get_declared_queues()
     assert {PLAN_QUEUE, *DELIVERY_QUEUES.values()} <= declared
-    for name in broker.get_declared_actors():
+    actors = broker.get_declared_actors()
+    assert actors
+    for name in actors:
         assert broker.get_actor(name).queue_name in declared
 
 
@@ -198,6 +200,7 @@ def test_permanent_sms_failure_falls_back_to_email_once(runtime: Any) -> None:
         },
     )
     work = plan(scripted, announcement_id, now=TUESDAY_10AM)
+    assert delivery_ids(work)
     follow_ups: list[QueuedWork] = []
     for delivery_id in delivery_ids(work):
         assert (
@@ -258,6 +261,7 @@ def test_a_school_in_outbox_mode_never_reaches_a_provider(runtime: Any) -> None:
     )
     trial = dataclasses.replace(_with_adapter(runtime, adapter), configuration=configuration)
     ids = delivery_ids(plan(trial, create(trial)))
+    assert len(ids) == 2
     for delivery_id in ids:
         assert deliver(trial, delivery_id, lambda: TUESDAY_10AM, lambda _: None).outcome is (
             Outcome.SENT

@@ -83,6 +83,7 @@ def test_every_shipped_reminder_renders_with_its_school_templates(slug: str) -> 
         calendar.events
     )
     templates = TemplateLibrary(TEMPLATES_DIR)
+    assert schedule.reminders, slug
     for reminder in schedule.reminders:
         category = CONFIGURATION.policy.category(reminder.category)
         previews = preview_templates(templates, school, category, reminder.variables)

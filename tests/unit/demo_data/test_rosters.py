@@ -50,6 +50,7 @@ def contacts_of(rows: list[RosterRow]) -> dict[str, RosterRow]:
 
 def test_same_seed_same_rows_other_seed_other_rows() -> None:
     first = list(generate_roster_rows("demo", 300, seed=7))
+    assert len(first) > 300  # a row per link: most pupils have more than one contact
     assert first == list(generate_roster_rows("demo", 300, seed=7))
     assert first != list(generate_roster_rows("demo", 300, seed=8))
     assert all(list(row) == list(ROSTER_COLUMNS) for row in first)
@@ -170,6 +171,7 @@ def test_contact_channel_mix(primary: tuple[RosterSummary, list[RosterRow]]) -> 
     _, rows = primary
     contacts = list(contacts_of(rows).values())
     count = len(contacts)
+    assert count > 600  # the share bounds below hold for an empty roster too
     no_email = sum(contact.email is None for contact in contacts)
     no_phone = sum(contact.phone is None for contact in contacts)
     landline = [c.phone for c in contacts if c.phone is not None and not c.phone.sms_capable]
@@ -181,6 +183,7 @@ def test_contact_channel_mix(primary: tuple[RosterSummary, list[RosterRow]]) -> 
     assert 0.15 * count <= len(tokens) <= 0.35 * count
     assert all(len(token) >= 40 for token in tokens)
     mobiles = [c.phone for c in contacts if c.phone is not None and c.phone.sms_capable]
+    assert len(mobiles) > 0.8 * count
     assert all(phone.e164.startswith("+447700900") for phone in mobiles)
     assert all(
         contact.email.rsplit("@", 1)[1] in {"example.com", "example.org", "example.net"}
@@ -258,6 +261,7 @@ def test_groups_and_preferred_channels(primary: tuple[RosterSummary, list[Roster
     groups = Counter(group for row in rows for group in row.groups)
     assert {"trip-paris", "choir", "football"} <= set(groups)
     assert all(row.year == 6 for row in rows if "trip-paris" in row.groups)
+    assert any(row.preferred_channel is not None for row in rows)
     for row in rows:
         if row.preferred_channel is not None:
             available = {"sms": row.phone, "email": row.email, "push": row.push_token}

@@ -85,6 +85,7 @@ def test_landline_only_contact_is_unreachable_and_says_why() -> None:
 
 def test_court_order_excludes_the_contact_from_everything() -> None:
     contact = parent(links=(StudentLink(10, 1, True, True),))
+    assert POLICY.categories
     for name in POLICY.categories:
         decision = route_contact(POLICY.category(name), DEMO, contact, LANGUAGES)
         assert decision.deliveries == ()

@@ -143,6 +143,7 @@ def test_two_clocks_at_once_send_each_reminder_once(
     for thread in threads:
         thread.join(timeout=120)
     assert not failures
+    assert len(reports) == 6  # two clocks, three ticks each
     assert all(not r.errors for r in reports)
     sent = [s["key"] for r in reports for s in r.sent]
     assert sorted(sent) == sorted(expected)
