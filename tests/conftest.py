@@ -20,15 +20,20 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.markers import mark_by_folder
 from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
 from tests.support.services import answers, machine_redis_url, worker_number
+
+if TYPE_CHECKING:  # imported where used: the broker's module reads REDIS_URL when imported
+    from dramatiq.brokers.redis import RedisBroker
+
+    from dispatcher.runtime import Runtime
 
 pytest_plugins = ["pytester"]  # tests/unit/test_markers.py runs the folder markers on a toy suite
 
@@ -37,13 +42,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     mark_by_folder(items, Path(__file__).parent)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+    return report
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -61,7 +68,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def broker(redis_url: str) -> Any:
+def broker(redis_url: str) -> RedisBroker:
     """The process's Dramatiq broker, pointed at the test Redis."""
     os.environ["REDIS_URL"] = redis_url
     from dispatcher.worker.actors import broker as actors_broker
@@ -70,7 +77,7 @@ def broker(redis_url: str) -> Any:
 
 
 @pytest.fixture
-def clean_redis(broker: Any) -> Any:
+def clean_redis(broker: RedisBroker) -> RedisBroker:
     """The broker, with this worker's Redis database emptied before the test."""
     broker.client.flushdb()
     for queue in list(broker.queues):
@@ -124,7 +131,7 @@ def _admin_execute(server: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: str) -> str:
+def postgres_template(postgres_server: str) -> Iterator[str]:
     """A migrated PostgreSQL database to clone for each test."""
     name = f"dispatcher_tmpl_{worker_number()}_{os.getpid()}"
     _admin_execute(postgres_server, f'DROP DATABASE IF EXISTS "{name}"')
@@ -175,7 +182,7 @@ def env(
 
 
 @pytest.fixture
-def runtime(env: dict[str, str]) -> Iterator[Any]:
+def runtime(env: dict[str, str]) -> Iterator[Runtime]:
     """The runtime for this test's environment."""
     from dispatcher.runtime import current_runtime, dispose_runtimes
 

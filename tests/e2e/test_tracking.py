@@ -25,6 +25,7 @@ from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Delivery
 from dispatcher.worker.run import start_workers
 from emulator import ProviderEmulator
+from tests.support.adapters import json_body
 from tests.support.factories import create, import_roster, plan, row
 from tests.support.tracking import TUESDAY_10AM
 from tests.support.waiting import wait_until
@@ -145,7 +146,7 @@ def test_provider_callbacks_drive_fallback_exactly_once(
                 worker.stop()
 
     emails = [
-        r.json["personalizations"][0]["to"][0]["email"] for r in emulator.messages("sendgrid")
+        json_body(r)["personalizations"][0]["to"][0]["email"] for r in emulator.messages("sendgrid")
     ]
     # the closure's email back-up covers its failed text: still one email to that family;
     # the payment request had no back-up: exactly one fallback email

@@ -96,6 +96,7 @@ def test_an_assertion_signed_by_another_key_is_refused(emulator: ProviderEmulato
     credentials = credentials_from(info, scopes=[FCM_SCOPE])
 
     with pytest.raises(RefreshError, match="invalid_grant"):
+        # google-auth leaves Credentials.refresh unannotated
         credentials.refresh(LoopbackOnlyRequest())  # type: ignore[no-untyped-call]
 
 
@@ -103,6 +104,7 @@ def test_a_token_without_scopes_is_refused(emulator: ProviderEmulator) -> None:
     credentials = credentials_from(emulator.fcm_service_account_info())
 
     with pytest.raises(RefreshError, match="invalid_scope"):
+        # google-auth leaves Credentials.refresh unannotated
         credentials.refresh(LoopbackOnlyRequest())  # type: ignore[no-untyped-call]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 from dispatcher.channels.retry import RetryPolicy
 from emulator.records import RecordedRequest
@@ -20,3 +21,10 @@ def gaps(times: list[float]) -> list[float]:
 def header(record: RecordedRequest, name: str) -> str | None:
     """A recorded request's header ``name``, in any case."""
     return next((v for k, v in record.headers.items() if k.lower() == name.lower()), None)
+
+
+def json_body(record: RecordedRequest) -> dict[str, Any]:
+    """The JSON object a recorded request carried (the test fails if it carried none)."""
+    body = record.json
+    assert isinstance(body, dict), f"{record.method} {record.path} carried no JSON object"
+    return body

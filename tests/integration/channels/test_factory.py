@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import pytest
 import redis
@@ -20,6 +22,9 @@ from dispatcher.domain import Channel
 from emulator import ProviderEmulator
 from tests.support.messages import email_message, push_message, sms_message
 from tests.support.paths import CONFIG_DIR
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class FakeOutbox:
@@ -129,13 +134,17 @@ def test_a_runtime_sets_up_its_providers_only_when_a_message_is_sent(
     from dispatcher.settings import load_settings
 
     built: list[int] = []
-    real_build = build_channel_registry
 
-    def counting_build(*args: object, **kwargs: object) -> object:
-        built.append(1)
-        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(build: Callable[P, R]) -> Callable[P, R]:
+        def counting_build(*args: P.args, **kwargs: P.kwargs) -> R:
+            built.append(1)
+            return build(*args, **kwargs)
 
-    monkeypatch.setattr("dispatcher.channels.factory.build_channel_registry", counting_build)
+        return counting_build
+
+    monkeypatch.setattr(
+        "dispatcher.channels.factory.build_channel_registry", counted(build_channel_registry)
+    )
     monkeypatch.setenv("DISPATCHER_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("DISPATCHER_CONFIG_DIR", str(CONFIG_DIR))
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}")

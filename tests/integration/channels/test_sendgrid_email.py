@@ -17,7 +17,7 @@ from dispatcher.channels.base import (
 from dispatcher.channels.retry import ConfigurationFailure, RetryPolicy
 from dispatcher.channels.sendgrid_email import SendGridEmailAdapter
 from emulator import FailureRule, ProviderEmulator
-from tests.support.adapters import FAST_RETRY, gaps
+from tests.support.adapters import FAST_RETRY, gaps, json_body
 from tests.support.messages import email_message
 
 REPLY_TO = "office@brockmoor.example.org"
@@ -43,7 +43,7 @@ def test_send_posts_parts_custom_args_and_categories(emulator: ProviderEmulator)
     message = email_message(delivery_id=41, to="anne@example.com")
     receipt = adapter(emulator).send(message)
     [sent] = emulator.messages("sendgrid")
-    body = sent.json
+    body = json_body(sent)
     [message_id] = emulator.sendgrid_message_ids()
     assert receipt == ProviderReceipt("sendgrid", f"{message_id}.41")
     assert body["personalizations"] == [
@@ -67,7 +67,7 @@ def test_send_posts_parts_custom_args_and_categories(emulator: ProviderEmulator)
 def test_list_unsubscribe_only_where_families_may_opt_out(emulator: ProviderEmulator) -> None:
     adapter(emulator).send(email_message(category="newsletter"))
     [sent] = emulator.messages("sendgrid")
-    assert sent.json["headers"] == {
+    assert json_body(sent)["headers"] == {
         "List-Unsubscribe": f"<mailto:{REPLY_TO}?subject=unsubscribe%20newsletter>"
     }
 
@@ -80,15 +80,15 @@ def test_a_batch_shares_one_request_and_every_delivery_has_its_receipt(
     results = adapter(emulator).send_batch([*same, other])
     sends = emulator.messages("sendgrid")
     assert len(sends) == 2
-    shared = next(s for s in sends if len(s.json["personalizations"]) == 5)
-    assert [p["custom_args"]["delivery_id"] for p in shared.json["personalizations"]] == [
+    shared = next(s for s in sends if len(json_body(s)["personalizations"]) == 5)
+    assert [p["custom_args"]["delivery_id"] for p in json_body(shared)["personalizations"]] == [
         "1",
         "2",
         "3",
         "4",
         "5",
     ]
-    assert [p["to"] for p in shared.json["personalizations"]] == [
+    assert [p["to"] for p in json_body(shared)["personalizations"]] == [
         [{"email": f"parent{i}@example.com"}] for i in range(1, 6)
     ]
     assert set(results) == {1, 2, 3, 4, 5, 9}
@@ -135,9 +135,9 @@ def test_families_with_their_own_names_share_a_request_and_each_reads_their_own(
             "text/plain": message.rendered.body,
             "text/html": message.rendered.html,
         }
-    shared = next(r for r in requests if len(r.json["personalizations"]) == 4)
-    assert "Anne" not in str(shared.json["content"])  # names travel as substitutions
-    assert shared.json["personalizations"][0]["substitutions"] == {
+    shared = next(r for r in requests if len(json_body(r)["personalizations"]) == 4)
+    assert "Anne" not in str(json_body(shared)["content"])  # names travel as substitutions
+    assert json_body(shared)["personalizations"][0]["substitutions"] == {
         "%dp0%": "Anne",
         "%dh0%": "Anne",
         "%dp1%": "Amy",
@@ -158,7 +158,7 @@ def test_a_batch_never_names_an_address_twice_in_one_request(
 def test_a_batch_is_split_at_1000_personalizations(emulator: ProviderEmulator) -> None:
     many = [email_message(delivery_id=i, to=f"p{i}@example.com") for i in range(1, 1202)]
     results = adapter(emulator).send_batch(many)
-    assert sorted(len(s.json["personalizations"]) for s in emulator.messages("sendgrid")) == [
+    assert sorted(len(json_body(s)["personalizations"]) for s in emulator.messages("sendgrid")) == [
         201,
         1000,
     ]
@@ -178,7 +178,7 @@ def test_an_invalid_address_fails_only_its_delivery(emulator: ProviderEmulator) 
     assert isinstance(failed, PermanentFailure) and failed.code == "invalid_email"
     assert isinstance(results[1], ProviderReceipt) and isinstance(results[3], ProviderReceipt)
     [accepted] = emulator.messages("sendgrid")
-    assert [p["to"][0]["email"] for p in accepted.json["personalizations"]] == [
+    assert [p["to"][0]["email"] for p in json_body(accepted)["personalizations"]] == [
         "ok1@example.com",
         "ok3@example.com",
     ]

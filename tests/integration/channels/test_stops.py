@@ -79,9 +79,9 @@ def test_threads_starting_together_share_one_redis_client(redis_url: str, provid
     by a racing thread would close the first one's connections when dropped."""
     from concurrent.futures import ThreadPoolExecutor
 
-    made: list[redis.Redis] = []
+    made: list[redis.Redis[bytes]] = []
 
-    def slow_client() -> redis.Redis:
+    def slow_client() -> redis.Redis[bytes]:
         # Slow on purpose, as a first connection may be: the other threads ask meanwhile,
         # which is the race under test (no condition to poll for, the delay is the point).
         time.sleep(0.05)

@@ -23,7 +23,8 @@ def adapter(
     auth_token: str = ProviderEmulator.TWILIO_AUTH_TOKEN,
     retry: RetryPolicy = FAST_RETRY,
     timeout: float = 5.0,
-    **options: str,
+    messaging_service_sid: str | None = None,
+    from_number: str | None = None,
 ) -> TwilioSmsAdapter:
     return TwilioSmsAdapter(
         ProviderEmulator.TWILIO_ACCOUNT_SID,
@@ -32,7 +33,8 @@ def adapter(
         public_base_url=PUBLIC,
         retry=retry,
         timeout=timeout,
-        **options,
+        messaging_service_sid=messaging_service_sid,
+        from_number=from_number,
     )
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from dispatcher.runtime import Runtime
+from tests.support.tracking import Webhooks, configure_webhooks
 
 
 @pytest.fixture
-def app(runtime: Any) -> Any:
+def app(runtime: Runtime) -> FastAPI:
     """The web app, answering with this test's runtime (database, Redis, config)."""
     from dispatcher.web.app import create_app
 
@@ -18,15 +21,15 @@ def app(runtime: Any) -> Any:
 
 
 @pytest.fixture
-def client(app: Any) -> Iterator[TestClient]:
+def client(app: FastAPI) -> Iterator[TestClient]:
     """An HTTP client for the app (no server process)."""
     with TestClient(app) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def hooks(runtime: Any, app: Any, client: TestClient, monkeypatch: pytest.MonkeyPatch) -> Any:
+def hooks(
+    runtime: Runtime, app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> Webhooks:
     """The provider webhooks configured with test secrets (``tests.support.tracking``)."""
-    from tests.support.tracking import configure_webhooks
-
     return configure_webhooks(app, client, monkeypatch)

@@ -38,7 +38,7 @@ FAMILIES = [
 
 
 def test_families_differing_only_by_names_share_one_content() -> None:
-    contents = set()
+    contents: set[tuple[tuple[str, ...], str | None]] = set()
     for contact, students in FAMILIES:
         plain, html = letter(contact, students)
         tagged = tag_personal(plain, html, (contact, *students))
@@ -46,9 +46,9 @@ def test_families_differing_only_by_names_share_one_content() -> None:
         contents.add((tagged.plain, tagged.html))
         assert put_back(tagged) == (plain, html)
     assert len(contents) == 1
-    [(plain, html)] = contents
-    assert plain[1] == "Dear %dp0%,\n\nThe school is closed. Please keep %dp1% at home.\n"
-    assert html == "<p>Dear %dh0%,</p><p>Please keep %dh1% at home.</p>"
+    [(shared_plain, shared_html)] = contents
+    assert shared_plain[1] == "Dear %dp0%,\n\nThe school is closed. Please keep %dp1% at home.\n"
+    assert shared_html == "<p>Dear %dh0%,</p><p>Please keep %dh1% at home.</p>"
 
 
 def test_html_gets_the_escaped_value_under_its_own_tag() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Unpack
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -23,9 +26,11 @@ from dispatcher.planning.routing import (
     EXCLUDED_NO_CONTACT,
     EXCLUDED_NO_PARENTAL_RESPONSIBILITY,
     EXCLUDED_OPTED_OUT,
+    RoutingDecision,
     choose_language,
     route_contact,
 )
+from tests.support.contacts import ContactChanges
 from tests.support.paths import CONFIG_DIR
 
 CONFIG = load_configuration(CONFIG_DIR)
@@ -34,21 +39,22 @@ DEMO: SchoolConfig = CONFIG.school("demo")
 LANGUAGES = frozenset({"en", "pl", "ur"})
 
 
-def parent(**overrides: object) -> ContactProfile:
-    values: dict[str, object] = {
-        "contact_id": 1,
-        "links": (StudentLink(10, 1, True, False),),
-        "sms_number": "+447700900123",
-        "has_phone": True,
-        "email": "parent@example.com",
-        "push_token": None,
-    }
-    values.update(overrides)
-    return ContactProfile(**values)  # type: ignore[arg-type]
+PARENT = ContactProfile(
+    contact_id=1,
+    links=(StudentLink(10, 1, True, False),),
+    sms_number="+447700900123",
+    has_phone=True,
+    email="parent@example.com",
+    push_token=None,
+)
 
 
-def channels(decision: object) -> list[Channel]:
-    return [d.channel for d in decision.deliveries]  # type: ignore[attr-defined]
+def parent(**changes: Unpack[ContactChanges]) -> ContactProfile:
+    return dataclasses.replace(PARENT, **changes)
+
+
+def channels(decision: RoutingDecision) -> list[Channel]:
+    return [d.channel for d in decision.deliveries]
 
 
 def test_emergency_closure_texts_with_an_email_back_up() -> None:

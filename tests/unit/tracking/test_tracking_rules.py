@@ -3,7 +3,9 @@ channel a fallback takes, SMS opt-outs in routing, and the webhook key setting."
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Unpack
 
 import pytest
 
@@ -16,6 +18,7 @@ from dispatcher.reporting.metrics import histogram_buckets
 from dispatcher.tracking.inbound import InboundKind, classify_inbound
 from dispatcher.tracking.statuses import event_time, target_states
 from emulator.signing import EmulatorKeys
+from tests.support.contacts import ContactChanges
 from tests.support.paths import CONFIG_DIR
 
 CONFIG = load_configuration(CONFIG_DIR)
@@ -109,17 +112,18 @@ def test_a_fallback_skips_used_unreceivable_and_unoffered_channels() -> None:
     assert first_usable(chain, set(chain), everything, everything) == (None, ())
 
 
-def _texter(**overrides: object) -> ContactProfile:
-    values: dict[str, object] = {
-        "contact_id": 1,
-        "links": (StudentLink(10, 1, True, False),),
-        "sms_number": "+447700900123",
-        "has_phone": True,
-        "email": None,
-        "sms_opted_out": True,
-    }
-    values.update(overrides)
-    return ContactProfile(**values)  # type: ignore[arg-type]
+TEXTER = ContactProfile(
+    contact_id=1,
+    links=(StudentLink(10, 1, True, False),),
+    sms_number="+447700900123",
+    has_phone=True,
+    email=None,
+    sms_opted_out=True,
+)
+
+
+def _texter(**changes: Unpack[ContactChanges]) -> ContactProfile:
+    return dataclasses.replace(TEXTER, **changes)
 
 
 def test_an_sms_opt_out_is_honoured_only_where_the_category_allows_opting_out() -> None:

@@ -64,8 +64,12 @@ def calendar(
     )
 
 
-def event(day: date, event_id: str = "e", **kw: object) -> CalendarEvent:
-    return CalendarEvent(event_id=event_id, day=day, title=f"Event {event_id}", **kw)  # type: ignore[arg-type]
+def event(
+    day: date, event_id: str = "e", at: time | None = None, details: str | None = None
+) -> CalendarEvent:
+    return CalendarEvent(
+        event_id=event_id, day=day, title=f"Event {event_id}", at=at, details=details
+    )
 
 
 def schedule(
