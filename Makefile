@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo demo-emulator test lint typecheck check bench-plan bench-deliver clean install install-dev
+.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -35,6 +35,10 @@ demo-emulator: install
 ## Run the whole test suite (SQLite and PostgreSQL, real Redis), in parallel.
 test: install-dev
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+
+## Only the tests that need no service (tests/unit/, marked `unit`): seconds, not minutes.
+test-unit: install-dev
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m unit
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -10,6 +10,8 @@
   a template that the Alembic migrations built once per worker.
 - SQLite: a fresh copy of a migrated template file per test.
 
+Every test carries the marker of its folder (``unit``, ``integration``, ``e2e``,
+``emulator``: ``tests.support.markers``), so ``pytest -m unit`` runs what needs no services.
 With ``CI=true`` a skipped test fails instead: nothing is silently left out in CI.
 """
 
@@ -17,55 +19,38 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = ROOT / "config"
-TEMPLATES_DIR = ROOT / "templates"
+from tests.support.markers import mark_by_folder
+from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
+from tests.support.services import answers, machine_redis_url, worker_number
+
+if TYPE_CHECKING:  # imported where used: the broker's module reads REDIS_URL when imported
+    from dramatiq.brokers.redis import RedisBroker
+
+    from dispatcher.runtime import Runtime
+
+pytest_plugins = ["pytester"]  # tests/unit/test_markers.py runs the folder markers on a toy suite
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_by_folder(items, Path(__file__).parent)
 
 
-def worker_number() -> int:
-    """0 for the controller or gw0, 1 for gw1, ..."""
-    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-    return int(name.removeprefix("gw") or 0)
-
-
-def machine_redis_url(offset: int) -> str | None:
-    """The Redis database ``offset`` databases above the run's base (``TEST_REDIS_URL``'s
-    database, else 8) on ``TEST_REDIS_URL``'s server or the machine's, or None when neither
-    is given nor answers."""
-    given = os.environ.get("TEST_REDIS_URL")
-    if given:
-        parts = urlsplit(given)
-        base = int(parts.path.strip("/") or 0)
-        return urlunsplit(parts._replace(path=f"/{base + offset}"))
-    if _answers("127.0.0.1", 6379):
-        return f"redis://127.0.0.1:6379/{8 + offset}"
-    return None
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+    return report
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -83,7 +68,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def broker(redis_url: str) -> Any:
+def broker(redis_url: str) -> RedisBroker:
     """The process's Dramatiq broker, pointed at the test Redis."""
     os.environ["REDIS_URL"] = redis_url
     from dispatcher.worker.actors import broker as actors_broker
@@ -92,7 +77,7 @@ def broker(redis_url: str) -> Any:
 
 
 @pytest.fixture
-def clean_redis(broker: Any) -> Any:
+def clean_redis(broker: RedisBroker) -> RedisBroker:
     """The broker, with this worker's Redis database emptied before the test."""
     broker.client.flushdb()
     for queue in list(broker.queues):
@@ -122,7 +107,7 @@ def postgres_server(request: pytest.FixtureRequest) -> str:
     """Base URL of a PostgreSQL server (no database part)."""
     if os.environ.get("TEST_POSTGRES_URL"):
         return os.environ["TEST_POSTGRES_URL"].rstrip("/")
-    if _answers("127.0.0.1", 5432):
+    if answers("127.0.0.1", 5432):
         return "postgresql+psycopg://postgres@127.0.0.1:5432"
     proc = request.getfixturevalue("postgresql_proc")
     return f"postgresql+psycopg://{proc.user}@{proc.host}:{proc.port}"
@@ -146,7 +131,7 @@ def _admin_execute(server: str, statement: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_template(postgres_server: str) -> str:
+def postgres_template(postgres_server: str) -> Iterator[str]:
     """A migrated PostgreSQL database to clone for each test."""
     name = f"dispatcher_tmpl_{worker_number()}_{os.getpid()}"
     _admin_execute(postgres_server, f'DROP DATABASE IF EXISTS "{name}"')
@@ -197,7 +182,7 @@ def env(
 
 
 @pytest.fixture
-def runtime(env: dict[str, str]) -> Iterator[Any]:
+def runtime(env: dict[str, str]) -> Iterator[Runtime]:
     """The runtime for this test's environment."""
     from dispatcher.runtime import current_runtime, dispose_runtimes
 

@@ -8,12 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from sqlalchemy import create_engine, select
 
 from dispatcher.store.models import Contact, Delivery, PlanOutcome
-
-pytestmark = pytest.mark.e2e
 
 
 def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
@@ -40,6 +37,7 @@ def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
         delivered_to = {d.contact_id for d in conn.execute(select(Delivery.contact_id))}
         outcomes = {o.contact_id: o for o in conn.execute(select(PlanOutcome))}
     engine.dispose()
+    assert contacts
     for contact in contacts:
         needs = set(contact.needs.split(";"))
         usable = (
@@ -58,6 +56,7 @@ def test_demo_reaches_every_reachable_contact_and_lists_the_rest(
     # the outbox file holds every message, one JSON object a line
     outbox = Path(env["DISPATCHER_DATA_DIR"]) / "outbox" / f"announcement-{announcement_id}.jsonl"
     lines = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
+    assert lines
     assert len(lines) == sum(sum(s.values()) for s in report["counts"].values())
     for line in lines:
         assert {

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -22,8 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dispatcher.store.models import Delivery, OutboxMessage
-
-pytestmark = pytest.mark.e2e
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture
@@ -98,14 +96,6 @@ def counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def wait_until(predicate: Any, timeout: float, what: str, explain: Any = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {explain()}")
-        time.sleep(0.1)
-
-
 def announce_to_demo_school(env: dict[str, str], tmp_path: Path, students: int) -> int:
     roster = tmp_path / "roster.csv"
     cli(
@@ -148,6 +138,7 @@ def assert_everything_sent_once(database_url: str) -> dict[str, int]:
         if k
         in {s for s in ("pending", "held", "sending", "sent", "delivered", "failed", "cancelled")}
     )
+    assert total > 0, final
     assert final.get("sent", 0) == total, final
     assert final["outbox"] == final["outbox_distinct"] == total, final
     return final
@@ -159,7 +150,7 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
     announce_to_demo_school(private_env, tmp_path, students=400)
     worker = start_worker(private_env)
     try:
-        wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, "first sends")
+        wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, 0.1, what="first sends")
         redis.Redis.from_url(private_env["REDIS_URL"]).flushall()
         before = counts(database_url)
         assert before.get("pending", 0) + before.get("sending", 0) > 0, "flushed too late"
@@ -170,8 +161,9 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
                 and counts(database_url).get("sending", 0) == 0
             ),
             180,
-            "the sweep to finish",
-            lambda: f"{counts(database_url)}\n{worker_logs(private_env)}",
+            0.1,
+            what="the sweep to finish",
+            explain=lambda: f"{counts(database_url)}\n{worker_logs(private_env)}",
         )
     finally:
         worker.terminate()
@@ -184,7 +176,7 @@ def test_worker_killed_mid_announcement_loses_nothing(
 ) -> None:
     announce_to_demo_school(private_env, tmp_path, students=400)
     doomed = start_worker(private_env)
-    wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, "first sends")
+    wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, 0.1, what="first sends")
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(30)
     mid = counts(database_url)

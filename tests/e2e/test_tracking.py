@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -26,10 +25,10 @@ from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Delivery
 from dispatcher.worker.run import start_workers
 from emulator import ProviderEmulator
-from tests.factories import create, import_roster, plan, row
-from tests.tracking_support import TUESDAY_10AM
-
-pytestmark = pytest.mark.e2e
+from tests.support.adapters import json_body
+from tests.support.factories import create, import_roster, plan, row
+from tests.support.tracking import TUESDAY_10AM
+from tests.support.waiting import wait_until
 
 PAYMENT_VARS = {
     "item": "dinners",
@@ -63,7 +62,7 @@ def service(
         server = build_server("127.0.0.1", 0)
         thread = threading.Thread(target=server.run, name="web", daemon=True)
         thread.start()
-        _wait(lambda: server.started, "the web service to start")
+        wait_until(lambda: server.started, 60, what="the web service to start")
         port = server.servers[0].sockets[0].getsockname()[1]
         base_url = f"http://127.0.0.1:{port}"
         monkeypatch.setenv("DISPATCHER_PUBLIC_BASE_URL", base_url)
@@ -73,14 +72,6 @@ def service(
             server.should_exit = True
             thread.join(timeout=10)
             dispose_runtimes()
-
-
-def _wait(predicate: Any, what: str, timeout: float = 60.0, show: Any = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {show() if show else ''}")
-        time.sleep(0.05)
 
 
 def _states(runtime: Any) -> dict[tuple[int, str], tuple[str, str]]:
@@ -115,16 +106,26 @@ def test_provider_callbacks_drive_fallback_exactly_once(
             def show() -> Any:
                 return _states(runtime), [(r.provider, r.status) for r in emulator.requests]
 
-            _wait(lambda: len(emulator.messages("twilio")) == 2, "both texts", show=show)
-            _wait(lambda: len(emulator.messages("sendgrid")) == 1, "the email back-up")
-            _wait(lambda: len(_text_ids(runtime)) == 2, "the texts' receipts")
+            wait_until(
+                lambda: len(emulator.messages("twilio")) == 2, 60, what="both texts", explain=show
+            )
+            wait_until(
+                lambda: len(emulator.messages("sendgrid")) == 1, 60, what="the email back-up"
+            )
+            wait_until(lambda: len(_text_ids(runtime)) == 2, 60, what="the texts' receipts")
             sids = _text_ids(runtime)
+            assert len(sids) == 2
 
             # both texts are reported undelivered by the handset's network, twice each
             for _ in range(2):
                 for sid in sids:
                     assert emulator.twilio_status_callback(sid, "undelivered", "30003") == 200
-            _wait(lambda: len(emulator.messages("sendgrid")) == 2, "the fallback email", show=show)
+            wait_until(
+                lambda: len(emulator.messages("sendgrid")) == 2,
+                60,
+                what="the fallback email",
+                explain=show,
+            )
             message_ids = emulator.sendgrid_message_ids()
             events = [e for m in message_ids for e in emulator.sendgrid_events_for(m, "delivered")]
             for _ in range(2):
@@ -132,9 +133,10 @@ def test_provider_callbacks_drive_fallback_exactly_once(
                     emulator.sendgrid_event_batch(f"{base_url}/webhooks/sendgrid/events", events)
                     == 200
                 )
-            _wait(
+            wait_until(
                 lambda: sum(state == "delivered" for _, state in _states(runtime).values()) == 2,
-                "the delivery reports",
+                60,
+                what="the delivery reports",
             )
             # whatever a replayed callback might wrongly have queued is done by now
             for queue in DELIVERY_QUEUES.values():
@@ -144,7 +146,7 @@ def test_provider_callbacks_drive_fallback_exactly_once(
                 worker.stop()
 
     emails = [
-        r.json["personalizations"][0]["to"][0]["email"] for r in emulator.messages("sendgrid")
+        json_body(r)["personalizations"][0]["to"][0]["email"] for r in emulator.messages("sendgrid")
     ]
     # the closure's email back-up covers its failed text: still one email to that family;
     # the payment request had no back-up: exactly one fallback email
@@ -197,7 +199,7 @@ def test_dispatcher_web_serves_until_stopped(env: dict[str, str]) -> None:
         stderr=subprocess.PIPE,
     )
     try:
-        _wait(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), "dispatcher web")
+        wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60, what="dispatcher web")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
             assert json.loads(response.read()) == {
                 "status": "ready",

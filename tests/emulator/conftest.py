@@ -72,6 +72,7 @@ def credentials_from(
     info: dict[str, str], scopes: list[str] | None = None
 ) -> service_account.Credentials:
     """Service-account credentials, exactly as the FCM adapter builds them."""
+    # google-auth leaves from_service_account_info (and AuthorizedSession below) unannotated
     credentials: service_account.Credentials = (
         service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
             info, scopes=scopes

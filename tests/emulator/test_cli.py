@@ -6,10 +6,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
+
+from tests.support.waiting import wait_until
 
 
 def test_module_entry_prints_url_and_credentials_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -28,14 +29,17 @@ def test_module_entry_prints_url_and_credentials_and_stops_on_sigterm(tmp_path: 
         text=True,
     )
     try:
-        assert process.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
+        stdout = process.stdout
+        assert stdout is not None
+        lines: list[str] = []
+
+        def banner_read() -> bool:
+            """Read one more line; done at the banner's last line (or the end of output)."""
+            line = stdout.readline()
             lines.append(line)
-            if not line or line.startswith("Press Ctrl-C"):
-                break
+            return not line or line.startswith("Press Ctrl-C")
+
+        wait_until(banner_read, 20, 0, what="the emulator's banner", explain=lambda: lines)
         output = "".join(lines)
         url = lines[0].split()[-1]
 

@@ -13,6 +13,7 @@ import requests
 
 from emulator import ProviderEmulator
 from emulator.records import max_in_any_window
+from tests.support.waiting import wait_until
 
 from .conftest import make_twilio_client
 
@@ -127,8 +128,7 @@ def test_stop_ends_a_hanging_timeout_promptly() -> None:
 
     thread = threading.Thread(target=send)
     thread.start()
-    while not emulator.requests:
-        time.sleep(0.01)
+    wait_until(lambda: emulator.requests, 10, 0.01, what="the request to reach the emulator")
     started = time.perf_counter()
     emulator.stop()
     thread.join(timeout=5)

@@ -4,8 +4,7 @@ sweep can replay its work."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import dramatiq
 import pytest
@@ -14,6 +13,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.inflight import HandedOn, delivery_marker
 from dispatcher.queue.work import QueuedWork
+from tests.support.waiting import wait_until
 
 QUEUE = "test-inflight"
 HAND_ON = 2  # the id the test actor says it queued again
@@ -60,27 +60,24 @@ def _marked(broker: RedisBroker, ids: list[int]) -> list[int]:
     return [i for i in ids if broker.client.get(delivery_marker(i)) is not None]
 
 
-def wait(predicate: Callable[[], bool]) -> None:
-    # The middleware runs just after the actor returns: poll briefly for it.
-    deadline = time.monotonic() + 20
-    while not predicate():
-        assert time.monotonic() < deadline, "the markers did not settle"
-        time.sleep(0.05)
-
-
 def test_a_handled_message_clears_its_markers_but_not_those_handed_on(
     markers_broker: RedisBroker,
 ) -> None:
     ids = [1, HAND_ON, 3]
     _run(markers_broker, QueuedWork.for_batch("test_handled", ids))
-    wait(lambda: _marked(markers_broker, ids) == [HAND_ON])
+    # The middleware runs just after the actor returns.
+    wait_until(lambda: _marked(markers_broker, ids) == [HAND_ON], 20, what="markers cleared")
 
 
 def test_a_message_that_raised_keeps_its_markers(markers_broker: RedisBroker) -> None:
     ids = [7, 8]
     _run(markers_broker, QueuedWork.for_batch("test_broken", ids))
     # The failure is recorded on the message (dead-lettered: no retries for this actor).
-    wait(lambda: markers_broker.client.hlen(f"dramatiq:{QUEUE}.XQ.msgs") == 1)
+    wait_until(
+        lambda: markers_broker.client.hlen(f"dramatiq:{QUEUE}.XQ.msgs") == 1,
+        20,
+        what="the failed message dead-lettered",
+    )
     assert _marked(markers_broker, ids) == ids
 
 
@@ -88,4 +85,4 @@ def test_a_skipped_message_clears_its_markers(markers_broker: RedisBroker) -> No
     ids = [11]
     # Older than the actor's max_age by the time it leaves the delay queue: AgeLimit skips it.
     _run(markers_broker, QueuedWork.for_batch("test_too_old", ids, delay_ms=50))
-    wait(lambda: _marked(markers_broker, ids) == [])
+    wait_until(lambda: _marked(markers_broker, ids) == [], 20, what="markers cleared")
