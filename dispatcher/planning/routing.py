@@ -2,7 +2,7 @@
 
 A pure function of the category policy, the school's configuration and what we know about the
 contact. No database, no broker, no clock: everything it needs comes in as arguments, so it is
-tested exhaustively (see tests/unit/test_routing*.py).
+tested exhaustively (see tests/unit/planning/test_routing.py).
 
 The rules, in the order they apply:
 
