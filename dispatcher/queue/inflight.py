@@ -8,15 +8,16 @@ happened because the process died after committing the row).
 
 A message that fails keeps its markers: Dramatiq retries it (the marker belongs to the
 retry), or it died on a bug, and its rows are settled by the sweep's other checks rather than
-replayed in a loop. An id the actor handed on to a new message (a delivery held for the send
-window, or waiting for a stopped channel) keeps its marker too: the new message owns it.
+replayed in a loop. An id the actor handed on to a new message (``hand_on``: a delivery held
+for the send window, or waiting for a stopped channel) keeps its marker too: the new message
+owns it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from contextvars import ContextVar
 from typing import Any
 
 import dramatiq
@@ -75,12 +76,17 @@ def clear_marker(broker: RedisBroker, *keys: str) -> None:
         broker.client.delete(*keys)
 
 
-@dataclass(frozen=True)
-class HandedOn:
-    """What an actor returns when some of its message's ids now travel in another message
-    (queued again with a delay): their markers are that message's, not to be cleared."""
+#: The ids the message being processed in this thread handed on (None outside a message).
+_handed_on: ContextVar[set[int] | None] = ContextVar("dispatcher_handed_on", default=None)
 
-    ids: frozenset[int] = frozenset()
+
+def hand_on(ids: Iterable[int]) -> None:
+    """Keep the in-flight markers of ``ids`` when the current message is done: the actor
+    queued them again in a new message (held for the send window, waiting for a stopped
+    channel, retried one by one), which owns the markers now."""
+    current = _handed_on.get()
+    if current is not None:
+        current.update(ids)
 
 
 def message_ids(message: dramatiq.Message[Any] | MessageProxy) -> tuple[int, ...]:
@@ -96,7 +102,11 @@ def message_ids(message: dramatiq.Message[Any] | MessageProxy) -> tuple[int, ...
 class InFlightMarkers(Middleware):
     """Clears a message's in-flight markers once its actor has handled it (or Dramatiq has
     skipped it, so that the sweep can replay what is still due), keeping those of ids the
-    actor handed on and of a message that raised."""
+    actor handed on (``hand_on``) and of a message that raised."""
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        """Start the message's record of ids handed on."""
+        _handed_on.set(set())
 
     def after_process_message(
         self,
@@ -107,13 +117,14 @@ class InFlightMarkers(Middleware):
         exception: BaseException | None = None,
     ) -> None:
         """Clear the markers of a message handled without an exception."""
-        if exception is not None:
-            return
-        kept = result.ids if isinstance(result, HandedOn) else frozenset()
-        self._clear(broker, message, kept)
+        kept = frozenset(_handed_on.get() or ())
+        _handed_on.set(None)
+        if exception is None:
+            self._clear(broker, message, kept)
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
         """Clear the markers of a message that will not be processed."""
+        _handed_on.set(None)
         self._clear(broker, message, frozenset())
 
     @staticmethod

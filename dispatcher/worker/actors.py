@@ -3,7 +3,7 @@ process runtime.
 
 Importing this module sets up the broker (the one piece of global state) from the
 environment. The broker's ``InFlightMarkers`` middleware clears each message's in-flight
-markers once its actor returns; an actor returns ``HandedOn`` for the ids it queued again.
+markers once its actor returns, except those of the ids the actor queued again (``hand_on``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dispatcher.domain import Urgency
 from dispatcher.planning.plan import plan_announcement
 from dispatcher.queue.broker import setup_broker
 from dispatcher.queue.enqueue import enqueue
-from dispatcher.queue.inflight import HandedOn
+from dispatcher.queue.inflight import hand_on
 from dispatcher.queue.names import (
     DELIVERY_QUEUES,
     MIS_EVENT_ACTOR,
@@ -59,17 +59,16 @@ def plan_announcement_actor(announcement_id: int) -> None:
     plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
 
 
-def _deliver(delivery_id: int) -> HandedOn:
+def _deliver(delivery_id: int) -> None:
     result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
     if result.outcome is Outcome.RETRY:
         delay = int(result.retry_after * 1000) if result.retry_after else None
         raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
     if result.outcome in (Outcome.HELD, Outcome.WAITING):  # queued again, with a delay
-        return HandedOn(frozenset({delivery_id}))
-    return HandedOn()
+        hand_on([delivery_id])
 
 
-def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], HandedOn]:
+def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
     queue = DELIVERY_QUEUES[urgency]
     decorator = dramatiq.actor(
         actor_name=f"deliver_{urgency.value}",
@@ -80,12 +79,12 @@ def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], HandedOn]:
     return decorator(_deliver)
 
 
-def _deliver_batch(delivery_ids: list[int]) -> HandedOn:
+def _deliver_batch(delivery_ids: list[int]) -> None:
     result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
-    return HandedOn(frozenset(result.handed_on))
+    hand_on(result.handed_on)
 
 
-def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], HandedOn]:
+def _delivery_batch_actor(urgency: Urgency) -> dramatiq.Actor[[list[int]], None]:
     queue = DELIVERY_QUEUES[urgency]
     decorator = dramatiq.actor(
         actor_name=f"deliver_{urgency.value}_batch",

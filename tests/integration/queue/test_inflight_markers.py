@@ -11,7 +11,7 @@ import pytest
 from dramatiq.brokers.redis import RedisBroker
 
 from dispatcher.queue.enqueue import enqueue
-from dispatcher.queue.inflight import HandedOn, delivery_marker
+from dispatcher.queue.inflight import delivery_marker, hand_on
 from dispatcher.queue.work import QueuedWork
 from tests.support.waiting import wait_until
 
@@ -24,8 +24,8 @@ def markers_broker(clean_redis: RedisBroker) -> Iterator[RedisBroker]:
     """The dispatcher's broker with three test actors on a queue of their own, and a worker
     for that queue."""
 
-    def handled(ids: list[int]) -> HandedOn:
-        return HandedOn(frozenset(i for i in ids if i == HAND_ON))
+    def handled(ids: list[int]) -> None:
+        hand_on(i for i in ids if i == HAND_ON)
 
     def broken(ids: list[int]) -> None:
         raise RuntimeError(f"a bug handling {ids}")
