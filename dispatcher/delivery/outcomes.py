@@ -58,8 +58,9 @@ class Step(StrEnum):
     GIVE_UP = "give_up"
     #: Back to pending, to be tried again after a backoff (Dramatiq's retries).
     RETRY = "retry"
-    #: Back to pending without counting the attempt, until the channel's stop ends: the
-    #: provider refused the school's account, which is not the family's fault.
+    #: The provider refused the school's account, which is not the family's fault: stop the
+    #: provider's channel for every worker (and raise the alert), and put the delivery back
+    #: to pending without counting the attempt, until the stop ends.
     WAIT = "wait"
 
 
@@ -76,8 +77,6 @@ class FailureDecision:
     detail: str | None = None
     #: Seconds the provider asked us to wait before retrying.
     retry_after: float | None = None
-    #: Stop the provider's channel for every worker (and raise the alert).
-    stop_channel: bool = False
     #: The contact's push token is dead: never route push to it again.
     push_token_dead: bool = False
     #: The contact's number has unsubscribed: record an SMS opt-out as an inbound STOP would.
@@ -94,7 +93,7 @@ def decide_failure(error: ChannelError, channel: Channel) -> FailureDecision:
     """
     reason = error.reason[:REASON_LIMIT]
     if isinstance(error, ConfigurationFailure):
-        return FailureDecision(Step.WAIT, error.code, reason, stop_channel=True)
+        return FailureDecision(Step.WAIT, error.code, reason)
     if isinstance(error, TransientFailure):
         return FailureDecision(Step.RETRY, error.code, reason, retry_after=error.retry_after)
     if isinstance(error, PermanentFailure):

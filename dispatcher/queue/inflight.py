@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
-import dramatiq
 from dramatiq.broker import Broker, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import Middleware
@@ -89,7 +88,7 @@ def hand_on(ids: Iterable[int]) -> None:
         current.update(ids)
 
 
-def message_ids(message: dramatiq.Message[Any] | MessageProxy) -> tuple[int, ...]:
+def message_ids(message: MessageProxy) -> tuple[int, ...]:
     """The ids a dispatcher message carries: one, or a batch's list."""
     if not message.args:
         return ()

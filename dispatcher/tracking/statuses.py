@@ -49,14 +49,6 @@ FAILURE_STATES: Final = frozenset({_S.FAILED, _S.UNDELIVERED, _S.BOUNCED})
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
 
-def target_states(provider: str, status: str) -> tuple[DeliveryState, ...]:
-    """The states a provider's status word may move a delivery to, in order of preference;
-    empty when the word changes nothing (queued, deferred, spam report...) or the provider
-    sends no reports."""
-    vocabulary = report_vocabulary(provider)
-    return vocabulary.targets(status) if vocabulary else ()
-
-
 def event_time(reported: datetime | None, received: datetime) -> datetime:
     """When a change happened: the provider's timestamp when it gave a believable one, else
     the time we received the report."""

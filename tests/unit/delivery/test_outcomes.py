@@ -51,7 +51,7 @@ from dispatcher.retries import DELIVERY_ATTEMPTS
         (
             ConfigurationFailure("20003", "authentication failed"),
             Channel.SMS,
-            FailureDecision(Step.WAIT, "20003", "authentication failed", stop_channel=True),
+            FailureDecision(Step.WAIT, "20003", "authentication failed"),
         ),
         (
             TransientFailure("20429", "too many requests", retry_after=3.0),

@@ -9,6 +9,7 @@ from typing import Unpack
 
 import pytest
 
+from dispatcher.channels.registry import report_vocabulary
 from dispatcher.channels.settings import ProviderSettingsError, load_provider_settings
 from dispatcher.channels.twilio_webhooks import keyword_of
 from dispatcher.config.configuration import load_configuration
@@ -17,7 +18,7 @@ from dispatcher.domain import Channel, ContactProfile, DeliveryState, StudentLin
 from dispatcher.planning.routing import EXCLUDED_SMS_OPTED_OUT, route_contact
 from dispatcher.reporting.metrics import histogram_buckets
 from dispatcher.tracking.inbound import InboundKind, classify_inbound
-from dispatcher.tracking.statuses import event_time, target_states
+from dispatcher.tracking.statuses import event_time
 from emulator.signing import EmulatorKeys
 from tests.support.contacts import ContactChanges
 from tests.support.paths import CONFIG_DIR
@@ -49,7 +50,9 @@ S = DeliveryState
 def test_provider_words_map_to_states(
     provider: str, word: str, states: tuple[DeliveryState, ...]
 ) -> None:
-    assert target_states(provider, word) == states
+    vocabulary = report_vocabulary(provider)
+    assert vocabulary is not None
+    assert vocabulary.targets(word) == states
 
 
 def test_a_provider_timestamp_is_used_unless_it_is_in_the_future() -> None:
