@@ -4,7 +4,9 @@ channels and the Redis URL. Actors, the CLI and the sweep all receive a ``Runtim
 from __future__ import annotations
 
 import os
+import socket
 import threading
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,9 +28,21 @@ from dispatcher.config.configuration import Configuration, load_configuration
 from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel
 from dispatcher.queue.embedded_redis import resolve_redis_url
+from dispatcher.queue.heartbeats import Heartbeats
+from dispatcher.queue.journal import SendJournal
 from dispatcher.rendering.templates import TemplateLibrary
 from dispatcher.settings import Settings, load_settings
+from dispatcher.store.availability import DatabaseBreaker
 from dispatcher.store.engine import make_engine, make_session_factory
+
+#: How long a call to Redis for the journal, heartbeats or channel stops may take.
+REDIS_TIMEOUT_SECONDS = 5.0
+
+
+def new_worker_id() -> str:
+    """A name for this process's claims: host, process id and a random part (a restarted
+    process with the same pid is another worker)."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,17 @@ class Runtime:
     outbox: OutboxAdapter
     #: Providers stopped for every worker because they refused our account.
     channel_stops: ChannelStops
+    #: The circuit breaker on ``engine``: open while the database does not answer.
+    database: DatabaseBreaker
+    #: The record of sends not yet in the database (``dispatcher.queue.journal``).
+    journal: SendJournal
+    #: Which worker processes are alive (``dispatcher.queue.heartbeats``).
+    heartbeats: Heartbeats
+    #: This process's name on its claims and heartbeats.
+    worker_id: str
+    #: Tokens of the claims this process's threads are sending now (their journal entries
+    #: are theirs to record; the replay leaves them alone).
+    active_claims: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
     #: Per-process memo of facts that never change once written (an announcement's
     #: category, school and variables), so that delivering does not re-read them.
     memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
@@ -69,8 +94,18 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         redis.Redis.from_url(resolve_redis_url(settings)) if providers.rate_limited else None
     )
 
+    shared: list[redis.Redis[Any]] = []
+
     def stops_redis() -> redis.Redis[Any]:
-        return redis_client or redis.Redis.from_url(resolve_redis_url(settings))
+        if not shared:
+            shared.append(
+                redis.Redis.from_url(
+                    resolve_redis_url(settings),
+                    socket_timeout=REDIS_TIMEOUT_SECONDS,
+                    socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                )
+            )
+        return shared[0]
 
     def build_adapters() -> Mapping[Channel, ChannelAdapter]:
         from dispatcher.channels.factory import build_channel_registry, unsubscribable_categories
@@ -93,6 +128,10 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         channels=ChannelRegistry.built_on_first_use(build_adapters),
         outbox=outbox,
         channel_stops=ChannelStops(stops_redis),
+        database=DatabaseBreaker.for_engine(engine),
+        journal=SendJournal(stops_redis),
+        heartbeats=Heartbeats(stops_redis, settings.heartbeat_timeout_seconds),
+        worker_id=new_worker_id(),
     )
 
 

@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, validation_alias="DISPATCHER_SWEEP_INTERVAL_SECONDS"
     )
     heartbeat_timeout_seconds: float = Field(
-        default=30.0, gt=0, validation_alias="DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS"
+        default=10.0, gt=0, validation_alias="DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS"
     )
     plan_batch_size: int = Field(
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"

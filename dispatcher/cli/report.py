@@ -109,6 +109,14 @@ def print_report(data: dict[str, Any]) -> None:
             "(the IT lead was alerted; `dispatcher channels status`)",
             highlight=False,
         )
+    twice = data.get("possibly_sent_twice") or 0
+    if twice:
+        ids = ", ".join(str(d["delivery_id"]) for d in data.get("possible_duplicates") or [])
+        console.print(
+            f"[bold yellow]possibly sent twice: {twice}[/] (a worker stopped while these "
+            f"requests were in flight, and they were sent again): deliveries {ids}",
+            highlight=False,
+        )
     replies = data.get("replies") or []
     if replies:
         replies_table = Table("received", "contact", "phone", "reply", title="replies")

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from dispatcher.channels.base import BatchSending, ChannelError, ProviderReceipt, batch_sending
 from dispatcher.delivery.context import BatchContext, announcement_facts
+from dispatcher.delivery.journaling import ClaimLog
 from dispatcher.delivery.messages import (
     DueDelivery,
     PreparedDelivery,
@@ -31,33 +32,24 @@ from dispatcher.delivery.messages import (
     student_names,
 )
 from dispatcher.delivery.outcomes import DeliveryOutcome, Outcome, cannot_send, decide_failure
-from dispatcher.delivery.record import (
-    MIN_STOP_WAIT_SECONDS,
-    record_failure,
-    sent_record,
-    wait_for_channel,
-)
+from dispatcher.delivery.record import record_failure, wait_for_channel
 from dispatcher.domain import Channel, DeliveryState
 from dispatcher.planning.windows import hold_until
 from dispatcher.queue.names import DELIVER_ACTOR, DELIVER_BATCH_ACTOR
 from dispatcher.queue.work import QueuedWork, delivery_work
 from dispatcher.retries import FIRST_RETRY_SECONDS
 from dispatcher.runtime import Runtime
+from dispatcher.store.availability import is_connection_error
 from dispatcher.store.deliveries import (
-    SentRecord,
+    Claim,
     as_utc,
     claim_deliveries,
     claim_delivery,
     hold_deliveries,
     move_delivery,
-    record_sent,
 )
 
 log = logging.getLogger("dispatcher.deliver")
-
-#: Sends recorded per commit in a batch: a worker killed mid-batch leaves at most this many
-#: sent messages still marked ``sending`` (settled by the sweep).
-RECORD_EVERY = 25
 
 
 def deliver(
@@ -103,8 +95,9 @@ def deliver(
                     return DeliveryOutcome(Outcome.HELD)
                 return DeliveryOutcome(Outcome.SKIPPED)
 
+        claim = Claim.new(runtime.worker_id)
         if not claim_delivery(
-            session, delivery_id, moment, DeliveryState(delivery.state), delivery.not_before
+            session, delivery_id, moment, DeliveryState(delivery.state), delivery.not_before, claim
         ):
             session.rollback()
             return DeliveryOutcome(Outcome.SKIPPED)
@@ -112,17 +105,14 @@ def deliver(
         session.commit()  # the claim; no connection is held while the provider is called
         ctx = BatchContext(runtime, session, facts, now, enqueue)
         prepared = prepare(runtime.templates, facts, delivery, names[delivery.contact_id])
-        outcome, receipt = _send(ctx, prepared)
-        if outcome.outcome is Outcome.WAITING:
-            delay_ms = int((outcome.retry_after or MIN_STOP_WAIT_SECONDS) * 1000)
-            enqueue([QueuedWork(DELIVER_ACTOR[facts.category.urgency], delivery_id, delay_ms)])
-        if receipt is not None:
-            record_sent(session, [sent_record(prepared, receipt, now())])
-            session.commit()
-            log.info(
-                "delivery %s sent on %s via %s", delivery_id, delivery.channel, receipt.provider
-            )
-        return outcome
+        batch = BatchOutcome()
+        retry = _send_and_record(ctx, [prepared], batch, claim)
+        outcome = batch.outcomes.get(delivery_id, Outcome.SKIPPED)
+        if retry and outcome is Outcome.WAITING:
+            enqueue(retry)
+        elif outcome is Outcome.SENT:
+            log.info("delivery %s sent on %s", delivery_id, delivery.channel)
+        return DeliveryOutcome(outcome, batch.retry_after.get(delivery_id))
 
 
 @dataclass
@@ -130,6 +120,8 @@ class BatchOutcome:
     """What ``deliver_batch`` did with each id of its message."""
 
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    #: The provider's wait, for each id it asked to retry after a while.
+    retry_after: dict[int, float | None] = field(default_factory=dict)
     #: Ids handed on to another queued message (held, or retried by the one-id actor):
     #: their in-flight markers belong to that message now.
     handed_on: set[int] = field(default_factory=set)
@@ -195,7 +187,8 @@ def _deliver_announcement_rows(
             result.handed_on.update(held)
         pending = []
 
-    claimed = set(claim_deliveries(session, pending, due_held, moment))
+    claim = Claim.new(ctx.runtime.worker_id)
+    claimed = set(claim_deliveries(session, pending, due_held, moment, claim))
     if not claimed:
         session.commit()
         return
@@ -206,7 +199,7 @@ def _deliver_announcement_rows(
     session.commit()
     templates = ctx.runtime.templates
     prepared = [prepare(templates, facts, d, names[d.contact_id]) for d in due]
-    retry = _send_and_record(ctx, prepared, result)
+    retry = _send_and_record(ctx, prepared, result, claim)
     if retry:
         ctx.enqueue(retry)
         result.handed_on.update(work.object_id for work in retry)
@@ -219,54 +212,114 @@ def _deliver_announcement_rows(
 
 
 def _send_and_record(
-    ctx: BatchContext, prepared: list[PreparedDelivery], result: BatchOutcome
+    ctx: BatchContext, prepared: list[PreparedDelivery], result: BatchOutcome, claim: Claim
 ) -> list[QueuedWork]:
     """Send claimed deliveries, texts and pushes first (in an urgent category they are the
-    message, the emails its back-up), emails sharing requests where the adapter can; record
-    the sends ``RECORD_EVERY`` per commit and each outcome in ``result``. Returns the retries
-    to hand to the one-id actor."""
-    session = ctx.session
-    sent: list[SentRecord] = []
+    message, the emails its back-up), emails sharing requests where the adapter can; journal
+    every send and record the receipts ``RECORD_EVERY`` per commit, each outcome in
+    ``result``. Returns the retries to hand to the one-id actor.
+
+    No send starts while the database breaker is open: what is left of the claim is given
+    back through the journal. A request cut short (the thread interrupted) is journaled as
+    unknown, the rest given back, and the interruption goes on."""
     retry: list[QueuedWork] = []
     actor = DELIVER_ACTOR[ctx.facts.category.urgency]
+    claim_log = ClaimLog(ctx, claim)
+    ctx.runtime.active_claims.add(claim.token)
+    try:
+        return _send_claimed(ctx, prepared, result, claim_log, actor, retry)
+    finally:
+        ctx.runtime.active_claims.discard(claim.token)
+
+
+def _send_claimed(
+    ctx: BatchContext,
+    prepared: list[PreparedDelivery],
+    result: BatchOutcome,
+    claim_log: ClaimLog,
+    actor: str,
+    retry: list[QueuedWork],
+) -> list[QueuedWork]:
+    left = {item.delivery.id: item for item in prepared}
+    in_flight: list[int] = []
 
     def settle(
         item: PreparedDelivery, outcome: DeliveryOutcome, receipt: ProviderReceipt | None
     ) -> None:
+        left.pop(item.delivery.id, None)
         result.outcomes[item.delivery.id] = outcome.outcome
+        result.retry_after[item.delivery.id] = outcome.retry_after
         if receipt is not None:
-            sent.append(sent_record(item, receipt, ctx.now()))
-            if len(sent) >= RECORD_EVERY:
-                record_sent(session, sent)
-                session.commit()
-                sent.clear()
+            claim_log.sent([(item, receipt)])
         elif outcome.outcome in (Outcome.RETRY, Outcome.WAITING):
             delay = outcome.retry_after or FIRST_RETRY_SECONDS
             retry.append(QueuedWork(actor, item.delivery.id, int(delay * 1000)))
 
+    def send_one(item: PreparedDelivery) -> None:
+        settle(item, *_send(ctx, item, claim_log, in_flight))
+
     emails = [p for p in prepared if p.message is not None and p.message.channel is Channel.EMAIL]
     email_ids = {item.delivery.id for item in emails}
-    for item in prepared:
-        if item.delivery.id not in email_ids:
-            settle(item, *_send(ctx, item))
-    email_adapter = ctx.runtime.adapter_for(ctx.facts.school, Channel.EMAIL) if emails else None
-    batcher = batch_sending(email_adapter)
-    if len(emails) > 1 and email_adapter is not None and batcher is not None:
-        ctx.channel_stop(email_adapter)
-        shared = _send_shared(ctx, emails, batcher, email_adapter.name)
-        for item in emails:
-            settle(item, *shared[item.delivery.id])
-    else:
-        for item in emails:
-            settle(item, *_send(ctx, item))
-    if sent:
-        record_sent(session, sent)
-        session.commit()
+    database = ctx.runtime.database
+    try:
+        for item in prepared:
+            if item.delivery.id not in email_ids and not database.is_open:
+                send_one(item)
+        email_adapter = ctx.runtime.adapter_for(ctx.facts.school, Channel.EMAIL) if emails else None
+        batcher = batch_sending(email_adapter)
+        if database.is_open:
+            pass
+        elif len(emails) > 1 and email_adapter is not None and batcher is not None:
+            ctx.channel_stop(email_adapter)
+            _send_shared(ctx, emails, batcher, email_adapter.name, claim_log, settle, in_flight)
+        else:
+            for item in emails:
+                if not database.is_open:
+                    send_one(item)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            _interrupted(claim_log, in_flight, left, result)
+            raise
+        ctx.session.rollback()
+        database.trip(exc)
+        # The request was answered (its failure could not be recorded): try it again.
+        claim_log.given_back(in_flight)
+        in_flight.clear()
+    except BaseException:
+        _interrupted(claim_log, in_flight, left, result)
+        raise
+    if left:
+        given_back = claim_log.given_back(i for i in left if i not in in_flight)
+        result.handed_on.update(given_back)
+        log.warning(
+            "announcement %s: %d claimed deliveries given back (database unreachable)",
+            ctx.facts.id,
+            len(given_back),
+        )
+    if not database.is_open:
+        claim_log.flush()  # else the receipts wait in the journal for the database
     return retry
 
 
+def _interrupted(
+    claim_log: ClaimLog,
+    in_flight: list[int],
+    left: dict[int, PreparedDelivery],
+    result: BatchOutcome,
+) -> None:
+    """The thread was interrupted mid-claim: the request in flight is unknown, the rest of
+    the claim given back, the receipts kept (all through the journal)."""
+    claim_log.interrupted(in_flight)
+    given_back = claim_log.given_back(i for i in left if i not in in_flight)
+    result.handed_on.update(given_back)
+    try:
+        claim_log.flush()
+    except Exception:
+        log.warning("receipts left in the send journal for the replay")
+
+
 def _send(
-    ctx: BatchContext, prepared: PreparedDelivery
+    ctx: BatchContext, prepared: PreparedDelivery, claim_log: ClaimLog, in_flight: list[int]
 ) -> tuple[DeliveryOutcome, ProviderReceipt | None]:
     """Send one claimed delivery. Failures are recorded (and committed) here; a success is
     returned with its receipt for the caller to record. On a stopped channel nothing is
@@ -279,35 +332,50 @@ def _send(
     stop = ctx.channel_stop(adapter)
     if stop is not None:
         return wait_for_channel(ctx, delivery, stop), None
+    in_flight[:] = [delivery.id]
+    claim_log.sending(in_flight)
     try:
         receipt = adapter.send(prepared.message)
     except ChannelError as exc:
+        in_flight.clear()
         decision = decide_failure(exc, Channel(delivery.channel))
         return record_failure(ctx, delivery, decision, adapter.name), None
+    in_flight.clear()
     return DeliveryOutcome(Outcome.SENT), receipt
 
 
+Settle = Callable[[PreparedDelivery, DeliveryOutcome, ProviderReceipt | None], None]
+
+
 def _send_shared(
-    ctx: BatchContext, prepared: list[PreparedDelivery], adapter: BatchSending, provider: str
-) -> dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]]:
+    ctx: BatchContext,
+    prepared: list[PreparedDelivery],
+    adapter: BatchSending,
+    provider: str,
+    claim_log: ClaimLog,
+    settle: Settle,
+    in_flight: list[int],
+) -> None:
     """Send the emails of a batch through an adapter that shares one request among
-    identical messages (SendGrid personalizations); every delivery keeps its own result.
-    On a stopped channel nothing is sent: the deliveries wait for the stop to end."""
-    outcomes: dict[int, tuple[DeliveryOutcome, ProviderReceipt | None]] = {}
+    identical messages (SendGrid personalizations); every delivery keeps its own result,
+    settled the moment it is known (receipts first, so that they are journaled before any
+    failure is recorded). On a stopped channel nothing is sent: the deliveries wait for the
+    stop to end."""
     stop = ctx.known_stops.get(provider)
     if stop is not None:
         for item in prepared:
-            outcomes[item.delivery.id] = (wait_for_channel(ctx, item.delivery, stop), None)
-        return outcomes
+            settle(item, wait_for_channel(ctx, item.delivery, stop), None)
+        return
+    in_flight[:] = [p.delivery.id for p in prepared]
+    claim_log.sending(in_flight)
     results = adapter.send_batch([p.message for p in prepared if p.message is not None])
+    in_flight.clear()
     for item in prepared:
         result = results[item.delivery.id]
         if isinstance(result, ProviderReceipt):
-            outcomes[item.delivery.id] = (DeliveryOutcome(Outcome.SENT), result)
-        else:
+            settle(item, DeliveryOutcome(Outcome.SENT), result)
+    for item in prepared:
+        result = results[item.delivery.id]
+        if not isinstance(result, ProviderReceipt):
             decision = decide_failure(result, Channel(item.delivery.channel))
-            outcomes[item.delivery.id] = (
-                record_failure(ctx, item.delivery, decision, provider),
-                None,
-            )
-    return outcomes
+            settle(item, record_failure(ctx, item.delivery, decision, provider), None)

@@ -44,3 +44,8 @@ DELIVER_BATCH_ACTOR = {urgency: f"{name}_batch" for urgency, name in DELIVER_ACT
 def deliver_actor_of_queue(queue: str) -> str:
     """The one-id actor for a delivery stored with ``queue`` (``deliver-urgent`` ...)."""
     return DELIVER_ACTOR[Urgency(queue.removeprefix("deliver-"))]
+
+
+def deliver_batch_actor_of_queue(queue: str) -> str:
+    """The batch actor for deliveries stored with ``queue``."""
+    return DELIVER_BATCH_ACTOR[Urgency(queue.removeprefix("deliver-"))]

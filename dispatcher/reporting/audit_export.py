@@ -38,6 +38,8 @@ AUDIT_COLUMNS: Final = (
     "error_code",
     "provider",
     "provider_message_id",
+    "provider_requests",
+    "possibly_sent_twice",
 )
 
 
@@ -100,6 +102,8 @@ def write_audit_csv(
                 delivery.error_code or "",
                 delivery.provider or "",
                 delivery.provider_message_id or "",
+                delivery.provider_requests,
+                "yes" if delivery.possible_duplicate else "",
             ]
         )
         written += 1

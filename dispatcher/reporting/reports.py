@@ -76,6 +76,8 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
     - ``waiting_for_provider``: by channel, the pending deliveries sent back because the
       provider refused our account (the channel is stopped until fixed), with the
       provider's reason;
+    - ``possibly_sent_twice`` and ``possible_duplicates``: deliveries whose request was in
+      flight when their worker process died, sent again (the family may have it twice);
     - ``replies``: texts families sent back, matched to this announcement;
     - ``not_reached``: contacts no channel reached (routing found none, or every delivery
       failed), each with the phone to try, whether someone else in the family was reached,
@@ -137,6 +139,7 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
         ).where(Delivery.announcement_id == announcement_id)
     ).one()
     triggered = announcement.created_at
+    duplicates = _possible_duplicates(session, announcement_id)
     return {
         "announcement_id": announcement.id,
         "school": school.slug if school else None,
@@ -163,9 +166,36 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
         "seconds_to_first_delivered": _seconds(triggered, first_delivered),
         "seconds_to_last_delivered": _seconds(triggered, last_delivered),
         "waiting_for_provider": _waiting_for_provider(session, announcement_id),
+        "possibly_sent_twice": len(duplicates),
+        "possible_duplicates": duplicates,
         "replies": _replies(session, announcement_id),
         "not_reached": _with_family(session, announcement_id, unreachable),
     }
+
+
+def _possible_duplicates(session: Session, announcement_id: int) -> list[dict[str, Any]]:
+    """Deliveries whose request was in flight when their worker died, sent again: the
+    family may have had the message twice."""
+    return [
+        {
+            "delivery_id": row.id,
+            "contact_id": row.contact_id,
+            "channel": row.channel,
+            "state": row.state,
+            "provider_requests": row.provider_requests,
+        }
+        for row in session.execute(
+            select(
+                Delivery.id,
+                Delivery.contact_id,
+                Delivery.channel,
+                Delivery.state,
+                Delivery.provider_requests,
+            )
+            .where(Delivery.announcement_id == announcement_id, Delivery.possible_duplicate)
+            .order_by(Delivery.id)
+        )
+    ]
 
 
 def _waiting_for_provider(session: Session, announcement_id: int) -> dict[str, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -67,12 +68,30 @@ def move_delivery(
     return True
 
 
+@dataclass(frozen=True)
+class Claim:
+    """Who claims: the worker process (``claimed_by``) and this claim's own token."""
+
+    worker: str
+    token: str
+
+    @classmethod
+    def new(cls, worker: str) -> Claim:
+        """A fresh claim by ``worker``."""
+        return cls(worker, uuid.uuid4().hex)
+
+
+#: Claims made outside a worker (tests, tools): no heartbeat, so known dead at once.
+NO_WORKER = Claim("unnamed", "0" * 32)
+
+
 def claim_delivery(
     session: Session,
     delivery_id: int,
     now: datetime,
     current_state: DeliveryState | None = None,
     not_before: datetime | None = None,
+    claim: Claim = NO_WORKER,
 ) -> bool:
     """Claim a delivery for sending: ``pending`` (or ``held`` whose time has come) becomes
     ``sending`` in one conditional UPDATE, so two workers can never both send it.
@@ -88,10 +107,10 @@ def claim_delivery(
     if current_state is DeliveryState.HELD:
         if not_before is None or as_utc(not_before) > now:
             return False
-        return bool(claim_deliveries(session, [], [delivery_id], now))
+        return bool(claim_deliveries(session, [], [delivery_id], now, claim))
     if current_state is not DeliveryState.PENDING:
         return False
-    return bool(claim_deliveries(session, [delivery_id], [], now))
+    return bool(claim_deliveries(session, [delivery_id], [], now, claim))
 
 
 _DELIVERIES = cast(Table, Delivery.__table__)
@@ -108,6 +127,8 @@ _CLAIM = (
     .values(
         state=DeliveryState.SENDING.value,
         claimed_at=bindparam("now"),
+        claimed_by=bindparam("worker"),
+        claim_token=bindparam("token"),
         updated_at=bindparam("now"),
         attempts=_DELIVERIES.c.attempts + 1,
     )
@@ -155,6 +176,7 @@ _RECORD_SENT = (
         provider=bindparam("d_provider"),
         provider_message_id=bindparam("d_message_id"),
         sms_segments=bindparam("d_segments"),
+        provider_requests=_DELIVERIES.c.provider_requests + 1,
     )
 )
 
@@ -182,7 +204,11 @@ _SENT_EVENTS = insert(_EVENTS).from_select(
 
 
 def claim_deliveries(
-    session: Session, pending: Sequence[int], due_held: Sequence[int], now: datetime
+    session: Session,
+    pending: Sequence[int],
+    due_held: Sequence[int],
+    now: datetime,
+    claim: Claim = NO_WORKER,
 ) -> list[int]:
     """Claim many deliveries at once: those of ``pending`` still pending and those of
     ``due_held`` still held become ``sending``, one conditional UPDATE per starting state.
@@ -195,7 +221,14 @@ def claim_deliveries(
             continue
         taken = list(
             connection.execute(
-                _CLAIM, {"ids": list(ids), "from_state": state.value, "now": now}
+                _CLAIM,
+                {
+                    "ids": list(ids),
+                    "from_state": state.value,
+                    "now": now,
+                    "worker": claim.worker,
+                    "token": claim.token,
+                },
             ).scalars()
         )
         _record_events(session, taken, now, state, DeliveryState.SENDING)
@@ -280,3 +313,57 @@ def _record_events(
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ClaimRelease:
+    """A claimed delivery to put back to pending, if it is still that claim's."""
+
+    delivery_id: int
+    token: str | None
+    #: Its request was in flight when its worker stopped: it may have been sent.
+    maybe_sent: bool = False
+
+
+def release_claims(
+    session: Session, releases: Sequence[ClaimRelease], now: datetime, code: str, detail: str
+) -> list[int]:
+    """Put each delivery of ``releases`` still ``sending`` under the same claim back to
+    pending, with an event; one whose request may have gone is marked
+    ``possible_duplicate`` and counted as a provider request. Returns the ids released (a
+    delivery settled or claimed again meanwhile is left alone). The caller commits."""
+    released: list[int] = []
+    for release in releases:
+        conditions = [
+            Delivery.id == release.delivery_id,
+            Delivery.state == DeliveryState.SENDING.value,
+        ]
+        if release.token is not None:
+            conditions.append(Delivery.claim_token == release.token)
+        values: dict[str, Any] = {
+            "state": DeliveryState.PENDING.value,
+            "updated_at": now,
+            "enqueued_at": now,
+        }
+        if release.maybe_sent:
+            values["possible_duplicate"] = True
+            values["provider_requests"] = Delivery.provider_requests + 1
+        result = session.execute(
+            update(Delivery)
+            .where(*conditions)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            released.append(release.delivery_id)
+            session.add(
+                DeliveryEvent(
+                    delivery_id=release.delivery_id,
+                    at=now,
+                    from_state=DeliveryState.SENDING.value,
+                    to_state=DeliveryState.PENDING.value,
+                    code=code if not release.maybe_sent else f"{code}_in_flight",
+                    detail=detail if not release.maybe_sent else f"{detail}; it may have gone",
+                )
+            )
+    return released

@@ -217,6 +217,17 @@ class Delivery(Base):
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The worker process that holds the claim (its heartbeat says whether it lives) and the
+    #: claim's own token (the send journal's entries name it), while ``sending``.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    #: Requests made to a provider for this delivery (a claim that waited sends none).
+    provider_requests: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: Released after its worker died with the provider's answer unknown, then sent
+    #: again: the family may have had it twice (the report lists these).
+    possible_duplicate: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provider: Mapped[str | None] = mapped_column(String(32))

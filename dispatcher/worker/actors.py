@@ -8,10 +8,13 @@ markers once its actor returns, except those of the ids the actor queued again (
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import TimeLimit
 
 from dispatcher.delivery.deliver import deliver, deliver_batch
 from dispatcher.delivery.outcomes import Outcome
@@ -30,8 +33,15 @@ from dispatcher.queue.names import (
 from dispatcher.queue.work import QueuedWork
 from dispatcher.retries import DELIVERY_RETRIES, PLAN_RETRIES
 from dispatcher.runtime import current_runtime
+from dispatcher.store.availability import is_connection_error
+from dispatcher.worker.gate import DatabaseGate
 
 broker: RedisBroker = setup_broker()
+broker.add_middleware(DatabaseGate(), before=TimeLimit)
+
+#: How soon a message that met an unreachable database is tried again (it then waits at
+#: the gate until the database answers).
+DATABASE_RETRY_MS = 500
 
 
 def utc_now() -> datetime:
@@ -56,11 +66,26 @@ class RetryLater(dramatiq.Retry):
 )
 def plan_announcement_actor(announcement_id: int) -> None:
     """Plan one announcement: write its deliveries and queue them."""
-    plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
+    with _database_errors_retried():
+        plan_announcement(current_runtime(), announcement_id, utc_now, _enqueue)
+
+
+@contextmanager
+def _database_errors_retried() -> Iterator[None]:
+    """A lost database connection opens the breaker and retries the message soon (it then
+    waits at the gate); anything else propagates."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        current_runtime().database.trip(exc)
+        raise RetryLater("database unreachable", delay=DATABASE_RETRY_MS) from exc
 
 
 def _deliver(delivery_id: int) -> None:
-    result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
+    with _database_errors_retried():
+        result = deliver(current_runtime(), delivery_id, utc_now, _enqueue)
     if result.outcome is Outcome.RETRY:
         delay = int(result.retry_after * 1000) if result.retry_after else None
         raise RetryLater(f"delivery {delivery_id}: provider asked to retry", delay=delay)
@@ -80,7 +105,8 @@ def _delivery_actor(urgency: Urgency) -> dramatiq.Actor[[int], None]:
 
 
 def _deliver_batch(delivery_ids: list[int]) -> None:
-    result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
+    with _database_errors_retried():
+        result = deliver_batch(current_runtime(), delivery_ids, utc_now, _enqueue)
     hand_on(result.handed_on)
 
 
@@ -125,4 +151,5 @@ def process_mis_event(mis_event_id: int) -> None:
     """Apply one stored MIS event (roster change or payment request) and mark it done."""
     from dispatcher.triggers.mis.processing import process_event
 
-    process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
+    with _database_errors_retried():
+        process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dramatiq
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import func, or_, select
 
 from dispatcher.domain import ACTIVE_STATES, UNPLANNED_STATES, MisEventStatus, Urgency
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.runtime import Runtime, current_runtime
 from dispatcher.stopping import SignalStop
+from dispatcher.store.availability import is_connection_error
 from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.tracking.stopped_channels import waiting_on_stopped_providers
-from dispatcher.worker.sweep import sweep
+from dispatcher.worker.heart import Heart
+from dispatcher.worker.sweep import settle_claims, sweep
 
 log = logging.getLogger("dispatcher.worker")
 
@@ -103,23 +107,27 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
     warm_up(runtime)
     stop = SignalStop()
     stop.install()
+    heart = Heart(runtime, broker)
+    heart.beat_once()
+    heart.start()
     workers = start_workers(broker, threads)
-    log.info("worker started: %d threads per lane", threads)
+    log.info("worker %s started: %d threads per lane", runtime.worker_id, threads)
     interval = runtime.settings.sweep_interval_seconds
     next_sweep = time.monotonic()
+    next_settle = time.monotonic()
     idle_in_a_row = 0
     try:
         while not stop.is_set():
             now = datetime.now(UTC)
-            if time.monotonic() >= next_sweep:
-                try:
-                    sweep(runtime, broker, now)
-                except Exception:
-                    # A failed sweep (database busy, Redis restarting) is retried next
-                    # interval; it must never stop the worker.
-                    log.exception("recovery sweep failed; retrying in %.0f s", interval)
+            if heart.sweep_now.is_set() or time.monotonic() >= next_sweep:
+                heart.sweep_now.clear()
+                _quietly(runtime, "recovery sweep", sweep, broker, now)
                 next_sweep = time.monotonic() + interval
-            if until_idle:
+                next_settle = time.monotonic() + SETTLE_SECONDS
+            elif time.monotonic() >= next_settle:
+                _quietly(runtime, "settling claims", settle_claims, broker, now)
+                next_settle = time.monotonic() + SETTLE_SECONDS
+            if until_idle and not runtime.database.is_open:
                 idle_in_a_row = idle_in_a_row + 1 if outstanding_work(runtime, now) == 0 else 0
                 if idle_in_a_row >= idle_checks:
                     break
@@ -127,4 +135,29 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
     finally:
         for worker in workers:
             worker.stop(timeout=30_000)
+        heart.stop()
         log.info("worker stopped")
+
+
+#: How often the quick part of the sweep (the journal, dead workers' claims) runs.
+SETTLE_SECONDS = 1.0
+
+
+def _quietly(
+    runtime: Runtime,
+    what: str,
+    step: Callable[[Runtime, RedisBroker, datetime], object],
+    broker: RedisBroker,
+    now: datetime,
+) -> None:
+    """Run one recovery step; a failure (database or Redis away) is retried next time and
+    never stops the worker; while the database breaker is open nothing is tried."""
+    if runtime.database.is_open:
+        return
+    try:
+        step(runtime, broker, now)
+    except Exception as exc:
+        if is_connection_error(exc):
+            runtime.database.trip(exc)
+        else:
+            log.warning("%s failed (%s); retrying", what, type(exc).__name__)

@@ -7,12 +7,11 @@ two workers sweeping at once only repeat each other's harmless re-enqueues):
 - ``replay_lost_deliveries``: pending deliveries (and held ones whose time has come) whose
   queue message is gone: Redis restarted or was flushed, or a process died between committing
   the rows and queueing them.
-- ``release_stale_sending``: deliveries claimed by a worker that died mid-send. The adapter is
-  asked first whether it already sent the message; if it cannot tell, the delivery waits
-  ``DISPATCHER_SENDING_GRACE_SECONDS`` (for the provider's status callback) before it is
-  retried. A duplicate is possible only if a worker died after the provider accepted the
-  message but before the receipt was stored, *and* the provider's callback did not arrive
-  within the grace period.
+- ``settle_claims`` (also run on its own every second or two, ``dispatcher.worker.run``):
+  the send journal replayed into the database, and the claims of workers known dead settled
+  by it (``dispatcher.delivery.recovery``): a duplicate is possible only for a request that
+  was in flight at the instant its worker died, and such a delivery is marked
+  ``possible_duplicate`` for the report.
 """
 
 from __future__ import annotations
@@ -24,13 +23,18 @@ from datetime import datetime, timedelta
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import or_, select
 
-from dispatcher.domain import UNPLANNED_STATES, Channel, DeliveryState
+from dispatcher.delivery.recovery import (
+    release_dead_workers,
+    release_unowned,
+    replay_journal,
+    requeue_work,
+)
+from dispatcher.domain import UNPLANNED_STATES, DeliveryState
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.inflight import delivery_marker, missing_markers, plan_marker
-from dispatcher.queue.names import PLAN_ACTOR, deliver_actor_of_queue
+from dispatcher.queue.names import PLAN_ACTOR
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
-from dispatcher.store.deliveries import move_delivery
 from dispatcher.store.models import Announcement, Delivery
 
 log = logging.getLogger("dispatcher.sweep")
@@ -46,8 +50,33 @@ class SweepReport:
 
     plans: int = 0
     deliveries: int = 0
+    #: Sends recorded from the send journal (or the outbox) rather than by their worker.
+    recorded_from_journal: int = 0
+    #: Claims put back to pending: given back, or of a dead worker.
     released: int = 0
-    confirmed_sent: int = 0
+    #: Of those, deliveries whose request was in flight: possibly sent twice.
+    possibly_twice: int = 0
+    dead_workers: int = 0
+
+
+def settle_claims(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
+    """The quick part of the sweep, run every second or two: replay this process's journal
+    entries and settle the claims of dead workers (and old unnamed claims)."""
+
+    def queue(work: list[QueuedWork]) -> None:
+        enqueue(broker, work)
+
+    report = SweepReport()
+    for part in (
+        replay_journal(runtime, queue, now),
+        release_dead_workers(runtime, queue, now),
+        release_unowned(runtime, queue, now),
+    ):
+        report.recorded_from_journal += part.recorded
+        report.released += part.released
+        report.possibly_twice += part.possibly_twice
+        report.dead_workers += part.dead_workers
+    return report
 
 
 def replay_lost_plans(runtime: Runtime, broker: RedisBroker, now: datetime) -> int:
@@ -73,7 +102,7 @@ def replay_lost_deliveries(runtime: Runtime, broker: RedisBroker, now: datetime)
     while True:
         with runtime.sessions() as session:
             rows = session.execute(
-                select(Delivery.id, Delivery.queue)
+                select(Delivery.id, Delivery.channel, Delivery.queue)
                 .where(
                     Delivery.id > after,
                     or_(
@@ -93,78 +122,24 @@ def replay_lost_deliveries(runtime: Runtime, broker: RedisBroker, now: datetime)
         after = rows[-1].id
         by_key = {delivery_marker(r.id): r for r in rows}
         lost = [by_key[k] for k in missing_markers(broker, by_key)]
-        enqueue(
-            broker,
-            [QueuedWork(deliver_actor_of_queue(r.queue), r.id) for r in lost],
-        )
+        # Batched as planning batches them: emails still share requests.
+        enqueue(broker, requeue_work(runtime, [(r.id, r.channel, r.queue) for r in lost]))
         replayed += len(lost)
-
-
-def release_stale_sending(runtime: Runtime, broker: RedisBroker, now: datetime) -> tuple[int, int]:
-    """Settle deliveries stuck in ``sending``; return (confirmed sent, released for retry)."""
-    grace = timedelta(seconds=runtime.settings.sending_grace_seconds)
-    confirmed = released = 0
-    with runtime.sessions() as session:
-        stale = session.execute(
-            select(Delivery.id, Delivery.channel, Delivery.queue).where(
-                Delivery.state == DeliveryState.SENDING.value,
-                Delivery.claimed_at <= now - grace,
-            )
-        ).all()
-        retry: list[QueuedWork] = []
-        for row in stale:
-            # The outbox knows every message it recorded (schools in outbox mode, or no
-            # credentials); providers cannot be asked by our id and answer None.
-            receipt = runtime.outbox.find_sent(row.id) or runtime.channels.adapter_for(
-                Channel(row.channel)
-            ).find_sent(row.id)
-            if receipt is not None:
-                if move_delivery(
-                    session,
-                    row.id,
-                    DeliveryState.SENT,
-                    now=now,
-                    code="recovered",
-                    detail="sent before the worker stopped",
-                    provider=receipt.provider,
-                    provider_message_id=receipt.provider_message_id,
-                    sent_at=now,
-                ):
-                    confirmed += 1
-            elif move_delivery(
-                session,
-                row.id,
-                DeliveryState.PENDING,
-                now=now,
-                code="released",
-                detail="worker stopped mid-send; retrying after grace period",
-                only_from=[DeliveryState.SENDING],
-                enqueued_at=now,
-            ):
-                released += 1
-                retry.append(QueuedWork(deliver_actor_of_queue(row.queue), row.id))
-        session.commit()
-    enqueue(broker, retry)
-    return confirmed, released
 
 
 def sweep(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
     """Run every part of the recovery sweep once."""
-    report = SweepReport()
+    report = settle_claims(runtime, broker, now)
     report.plans = replay_lost_plans(runtime, broker, now)
-    report.confirmed_sent, report.released = release_stale_sending(runtime, broker, now)
     report.deliveries = replay_lost_deliveries(runtime, broker, now)
     # MIS events stored but never processed (issue 6): queued again, logged by mis.py.
     from dispatcher.triggers.mis.processing import replay_received_events
 
     replay_received_events(runtime, broker, now)
-    if report.plans or report.deliveries or report.released or report.confirmed_sent:
+    if report.plans or report.deliveries:
         log.warning(
-            "sweep: %d plans and %d deliveries re-queued, %d stale sends released, "
-            "%d confirmed sent",
+            "sweep: %d plans and %d deliveries re-queued (their queue messages were lost)",
             report.plans,
             report.deliveries,
-            report.released,
-            report.confirmed_sent,
         )
     return report

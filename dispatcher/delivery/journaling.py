@@ -1,0 +1,141 @@
+"""A claim's sends on their way to the database, never forgotten on the way.
+
+``ClaimLog`` writes each step of a claim to the send journal (``dispatcher.queue.journal``)
+as it happens: ``sending`` before a provider is asked, ``sent`` with the receipt the moment it
+answers. Receipts are recorded in the database ``RECORD_EVERY`` per commit and dropped from
+the journal once committed. When the database does not answer, the breaker opens, the
+receipts stay in the journal (replayed by ``dispatcher.delivery.recovery``), and the claimed
+deliveries not yet sent are given back (``unsent``) instead of being sent.
+
+If Redis does not take an entry, the send it was for is recorded in the database at once
+rather than batched: either store holds every receipt before the worker moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from dispatcher.channels.base import ProviderReceipt
+from dispatcher.delivery.context import BatchContext
+from dispatcher.delivery.messages import PreparedDelivery
+from dispatcher.delivery.record import sent_record
+from dispatcher.queue.journal import EntryKind, JournalEntry, JournalUnavailable
+from dispatcher.store.availability import is_connection_error
+from dispatcher.store.deliveries import Claim, SentRecord, record_sent
+
+log = logging.getLogger("dispatcher.deliver")
+
+#: Sends recorded per commit in a batch (the journal holds them meanwhile).
+RECORD_EVERY = 25
+#: How long to wait between tries when neither Redis nor the database takes a receipt.
+BOTH_DOWN_RETRY_SECONDS = 0.5
+
+
+class ClaimLog:
+    """The journal and database record of one claim's sends (one batch, one thread)."""
+
+    def __init__(self, ctx: BatchContext, claim: Claim) -> None:
+        self.ctx = ctx
+        self.claim = claim
+        self._unrecorded: list[SentRecord] = []
+        self._journal_failed = False
+
+    def _entry(self, delivery_id: int, kind: EntryKind, moment: datetime) -> JournalEntry:
+        return JournalEntry(delivery_id, kind, self.claim.worker, self.claim.token, moment)
+
+    def _write(self, entries: list[JournalEntry]) -> bool:
+        try:
+            self.ctx.runtime.journal.write(entries)
+        except JournalUnavailable as exc:
+            if not self._journal_failed:
+                log.warning("send journal unavailable (%s): recording each send at once", exc)
+            self._journal_failed = True
+            return False
+        self._journal_failed = False
+        return True
+
+    def sending(self, delivery_ids: Iterable[int]) -> None:
+        """The provider is about to be asked for ``delivery_ids`` (in one request)."""
+        moment = self.ctx.now()
+        self._write([self._entry(i, EntryKind.SENDING, moment) for i in delivery_ids])
+
+    def sent(self, items: list[tuple[PreparedDelivery, ProviderReceipt]]) -> None:
+        """The provider took these: journal their receipts now, record them in the database
+        every ``RECORD_EVERY`` (or at once if the journal did not take them)."""
+        moment = self.ctx.now()
+        records = [sent_record(item, receipt, moment) for item, receipt in items]
+        entries = [
+            JournalEntry(
+                r.delivery_id,
+                EntryKind.SENT,
+                self.claim.worker,
+                self.claim.token,
+                moment,
+                r.provider,
+                r.provider_message_id,
+                r.sms_segments,
+            )
+            for r in records
+        ]
+        self._unrecorded.extend(records)
+        journaled = self._write(entries)
+        if not journaled:
+            self._record_until_kept(entries)
+        elif len(self._unrecorded) >= RECORD_EVERY:
+            self.flush()
+
+    def given_back(self, delivery_ids: Iterable[int]) -> list[int]:
+        """Claimed deliveries this claim will not send (the database went away): the
+        journal's replay puts them back to pending. Returns them."""
+        ids = list(delivery_ids)
+        if ids:
+            self._write([self._entry(i, EntryKind.UNSENT, self.ctx.now()) for i in ids])
+        return ids
+
+    def interrupted(self, delivery_ids: Iterable[int]) -> None:
+        """A request for ``delivery_ids`` was cut short: whether the provider took it cannot
+        be known (the replay releases them as possibly sent twice)."""
+        ids = list(delivery_ids)
+        if ids:
+            self._write([self._entry(i, EntryKind.UNKNOWN, self.ctx.now()) for i in ids])
+
+    def flush(self) -> bool:
+        """Record the receipts not yet in the database and drop them from the journal;
+        False (the breaker open, the receipts kept in the journal) when the database does not
+        answer."""
+        if not self._unrecorded:
+            return True
+        session = self.ctx.session
+        try:
+            record_sent(session, self._unrecorded)
+            session.commit()
+        except Exception as exc:
+            session.rollback()
+            if not is_connection_error(exc):
+                raise
+            self.ctx.runtime.database.trip(exc)
+            if not self._journal_failed:  # else the caller keeps them until one store takes them
+                log.warning(
+                    "%d sends kept in the send journal until the database answers",
+                    len(self._unrecorded),
+                )
+                self._unrecorded.clear()
+            return False
+        self.ctx.runtime.journal.forget(r.delivery_id for r in self._unrecorded)
+        self._unrecorded.clear()
+        return True
+
+    def _record_until_kept(self, entries: list[JournalEntry]) -> None:
+        """Neither wait for a batch nor move on until Redis or the database holds the
+        receipts of ``entries``."""
+        while True:
+            if not self.ctx.runtime.database.is_open and self.flush():
+                return
+            if self._write(entries):
+                self._unrecorded.clear()
+                return
+            log.error("neither the database nor Redis takes a receipt; retrying")
+            time.sleep(BOTH_DOWN_RETRY_SECONDS)

@@ -1,0 +1,27 @@
+"""The database gate: a worker takes no message while its database breaker is open.
+
+Added to the broker before Dramatiq's time limit starts counting, so a message that waits
+here for the database is not cut short by the limit once it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dramatiq.broker import Broker, MessageProxy
+from dramatiq.middleware import Middleware
+
+from dispatcher.runtime import current_runtime
+
+log = logging.getLogger("dispatcher.worker")
+
+
+class DatabaseGate(Middleware):
+    """Holds each message before it is processed until the database answers."""
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        """Wait (probing the database) while the breaker is open."""
+        database = current_runtime().database
+        if database.is_open:
+            log.info("message %s waits for the database", message.message_id)
+            database.wait_until_closed()
