@@ -1,0 +1,241 @@
+"""Exactly once, step by step, over a real Redis and SQLite and PostgreSQL: every receipt is
+journaled before the worker moves on; a batch the database left mid-way gives the rest of its
+claim back instead of sending it; the journal's replay records and releases; a dead worker's
+claims are settled by the journal (only what was in flight may go twice, and is marked so);
+a living worker's claims are never touched."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import select, update
+
+from dispatcher.channels.base import OutgoingMessage, ProviderReceipt
+from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.delivery.deliver import deliver_batch
+from dispatcher.delivery.outcomes import Outcome
+from dispatcher.delivery.recovery import release_dead_workers, replay_journal
+from dispatcher.domain import Channel
+from dispatcher.queue.heartbeats import Heartbeats
+from dispatcher.queue.journal import EntryKind, JournalEntry
+from dispatcher.queue.work import QueuedWork
+from dispatcher.runtime import Runtime
+from dispatcher.store.engine import upgrade_database
+from dispatcher.store.models import Delivery, DeliveryEvent
+from tests.support.factories import create, delivery_ids, import_roster, many_families, plan
+from tests.support.private_postgres import PrivatePostgres
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+class CountingAdapter:
+    """Accepts every message; ``on_send`` runs after the n-th send is accepted."""
+
+    name = "counting"
+
+    def __init__(self, on_send: dict[int, Any] | None = None) -> None:
+        self.sent: list[int] = []
+        self.on_send = on_send or {}
+
+    def send(self, message: OutgoingMessage) -> ProviderReceipt:
+        self.sent.append(message.delivery_id)
+        hook = self.on_send.get(len(self.sent))
+        if hook is not None:
+            hook()
+        return ProviderReceipt(self.name, f"msg-{message.delivery_id}")
+
+    def find_sent(self, delivery_id: int) -> ProviderReceipt | None:
+        return None
+
+
+def _with(runtime: Runtime, adapter: CountingAdapter) -> Runtime:
+    return dataclasses.replace(runtime, channels=ChannelRegistry(dict.fromkeys(Channel, adapter)))
+
+
+def _planned(runtime: Runtime, families: int = 5) -> list[int]:
+    import_roster(runtime, many_families(families))
+    work = plan(runtime, create(runtime), NOW)
+    return delivery_ids(work)
+
+
+def _states(runtime: Runtime, ids: list[int]) -> dict[int, str]:
+    with runtime.sessions() as session:
+        return dict(
+            session.execute(select(Delivery.id, Delivery.state).where(Delivery.id.in_(ids))).all()
+        )
+
+
+def test_a_batch_stops_sending_when_the_database_breaker_opens_and_gives_the_rest_back(
+    runtime: Runtime, clean_redis: RedisBroker
+) -> None:
+    ids = _planned(runtime)[:6]
+    adapter = CountingAdapter({2: runtime.database.trip})  # another thread lost the database
+    queued: list[QueuedWork] = []
+    result = deliver_batch(_with(runtime, adapter), ids, lambda: NOW, queued.extend)
+    assert adapter.sent == ids[:2]  # nothing sent once the breaker opened
+    assert [result.outcomes[i] for i in ids[:2]] == [Outcome.SENT, Outcome.SENT]
+    assert result.handed_on == set(ids[2:])
+    journal = runtime.journal.entries()
+    assert {i: journal[i].kind for i in ids} == {
+        **dict.fromkeys(ids[:2], EntryKind.SENT),
+        **dict.fromkeys(ids[2:], EntryKind.UNSENT),
+    }
+    assert set(_states(runtime, ids).values()) == {"sending"}  # the journal holds the truth
+
+    assert runtime.database.check()  # the database answers: the breaker closes
+    replay = replay_journal(runtime, queued.extend, NOW)
+    assert (replay.recorded, replay.released, replay.possibly_twice) == (2, 4, 0)
+    states = _states(runtime, ids)
+    assert [states[i] for i in ids] == ["sent", "sent"] + ["pending"] * 4
+    assert runtime.journal.entries() == {}
+    requeued = [i for work in queued for i in work.object_ids]
+    assert sorted(requeued) == sorted(ids[2:])
+    assert all(work.actor_name.endswith("_batch") for work in queued)
+    with runtime.sessions() as session:
+        recorded = session.execute(
+            select(Delivery.provider_message_id, Delivery.provider_requests).where(
+                Delivery.id == ids[0]
+            )
+        ).one()
+    assert tuple(recorded) == (f"msg-{ids[0]}", 1)
+
+
+def test_another_workers_journal_entries_are_left_to_it(
+    runtime: Runtime, clean_redis: RedisBroker
+) -> None:
+    ids = _planned(runtime)[:2]
+    runtime.journal.write([JournalEntry(ids[0], EntryKind.UNSENT, "another", "tok", NOW)])
+    assert not replay_journal(runtime, lambda work: None, NOW)
+    assert set(runtime.journal.entries()) == {ids[0]}
+
+
+def _judge(runtime: Runtime, broker: RedisBroker, *living: str) -> Runtime:
+    """``runtime`` with heartbeats of a 0.3 s timeout, beaten for long enough to judge
+    (and the ``living`` workers beating too)."""
+    heartbeats = Heartbeats(lambda: broker.client, 0.3)
+    end = time.monotonic() + 0.45
+    while time.monotonic() < end:
+        heartbeats.beat(runtime.worker_id)
+        for worker in living:
+            heartbeats.beat(worker)
+        time.sleep(0.05)
+    return dataclasses.replace(runtime, heartbeats=heartbeats)
+
+
+def _claim_as(runtime: Runtime, worker: str, token: str, ids: list[int]) -> None:
+    with runtime.sessions() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(state="sending", claimed_by=worker, claim_token=token, claimed_at=NOW)
+        )
+        session.commit()
+
+
+def test_a_dead_workers_claims_are_settled_by_the_journal_and_a_living_ones_kept(
+    runtime: Runtime, clean_redis: RedisBroker
+) -> None:
+    ids = _planned(runtime)
+    receipt, in_flight, never_started, living = ids[0], ids[1], ids[2], ids[3]
+    _claim_as(runtime, "dead-worker", "claim-1", [receipt, in_flight, never_started])
+    _claim_as(runtime, "living-worker", "claim-2", [living])
+    runtime.journal.write(
+        [
+            JournalEntry(receipt, EntryKind.SENT, "dead-worker", "claim-1", NOW, "twilio", "SM1"),
+            JournalEntry(in_flight, EntryKind.SENDING, "dead-worker", "claim-1", NOW),
+            JournalEntry(living, EntryKind.SENDING, "living-worker", "claim-2", NOW),
+        ]
+    )
+    judge = _judge(runtime, clean_redis, "living-worker")
+    queued: list[QueuedWork] = []
+    report = release_dead_workers(judge, queued.extend, NOW)
+    assert (report.dead_workers, report.recorded, report.released, report.possibly_twice) == (
+        1,
+        1,
+        2,
+        1,
+    )
+    states = _states(runtime, [receipt, in_flight, never_started, living])
+    assert states == {
+        receipt: "sent",
+        in_flight: "pending",
+        never_started: "pending",
+        living: "sending",  # its worker beats: never released
+    }
+    with runtime.sessions() as session:
+        flags = dict(
+            session.execute(
+                select(Delivery.id, Delivery.possible_duplicate).where(
+                    Delivery.id.in_([in_flight, never_started])
+                )
+            ).all()
+        )
+        codes = set(
+            session.scalars(
+                select(DeliveryEvent.code).where(DeliveryEvent.delivery_id == in_flight)
+            )
+        )
+    assert flags == {in_flight: True, never_started: False}
+    assert "worker_dead_in_flight" in codes
+    assert sorted(i for work in queued for i in work.object_ids) == [in_flight, never_started]
+    assert set(runtime.journal.entries()) == {living}  # only the living worker's entry stays
+
+
+def test_a_dead_workers_entry_of_an_earlier_claim_is_not_its_receipt(
+    runtime: Runtime, clean_redis: RedisBroker
+) -> None:
+    ids = _planned(runtime)[:1]
+    _claim_as(runtime, "dead-worker", "second-claim", ids)
+    runtime.journal.write(
+        [JournalEntry(ids[0], EntryKind.SENT, "dead-worker", "first-claim", NOW, "twilio", "X")]
+    )
+    release_dead_workers(_judge(runtime, clean_redis), lambda work: None, NOW)
+    assert _states(runtime, ids) == {ids[0]: "pending"}
+
+
+@pytest.fixture
+def private_postgres_runtime(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[Runtime, PrivatePostgres]]:
+    """A runtime on a PostgreSQL server of the test's own, which it may stop and start."""
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    server = PrivatePostgres()
+    server.start()
+    url = f"{server.url}/postgres"
+    upgrade_database(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    env["DATABASE_URL"] = url
+    try:
+        yield current_runtime(), server
+    finally:
+        dispose_runtimes()
+        server.destroy()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_receipts_of_sends_made_while_postgres_stopped_are_replayed_when_it_returns(
+    private_postgres_runtime: tuple[Runtime, PrivatePostgres], clean_redis: RedisBroker
+) -> None:
+    runtime, server = private_postgres_runtime
+    ids = _planned(runtime)[:5]
+    adapter = CountingAdapter({3: server.stop})  # the database dies during the third send
+    deliver_batch(_with(runtime, adapter), ids, lambda: NOW, lambda work: None)
+    assert adapter.sent == ids  # each request in hand went; none was forgotten:
+    assert {e.kind for e in runtime.journal.entries().values()} == {EntryKind.SENT}
+    assert set(runtime.journal.entries()) == set(ids)
+    assert runtime.database.is_open
+
+    server.start()
+    assert runtime.database.wait_until_closed(timeout=30)
+    replay = replay_journal(runtime, lambda work: None, NOW)
+    assert replay.recorded == 5
+    assert set(_states(runtime, ids).values()) == {"sent"}
+    assert runtime.journal.entries() == {}
