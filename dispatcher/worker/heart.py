@@ -1,7 +1,7 @@
 """A worker process's heartbeat thread: it says the process lives, what it is doing, and
 when the recovery work should run at once rather than at its interval.
 
-Each second it beats (``dispatcher.queue.heartbeats``), with the status ``waiting for the
+Each second (more often with a short heartbeat timeout) it beats (``dispatcher.queue.heartbeats``), with the status ``waiting for the
 database`` while the database breaker is open (and probes the database then, so the breaker
 closes even when no message is waiting); it notices a new Redis generation (a FLUSHALL or a
 restart without persistence) and the breaker closing, and asks for a sweep at once.
@@ -34,6 +34,9 @@ class Heart(threading.Thread):
         self.sweep_now = threading.Event()
         self._stopped = threading.Event()
         self._generation: str | None = None
+        #: Seconds between beats: several per heartbeat timeout, so that a beat late by a
+        #: busy moment never looks like a gap.
+        self.interval = min(BEAT_SECONDS, runtime.heartbeats.timeout / 5)
         runtime.database.on_close(self.sweep_now.set)
 
     def status(self) -> str:
@@ -62,7 +65,7 @@ class Heart(threading.Thread):
                 self.beat_once()
             except Exception:
                 log.exception("heartbeat failed; retrying")
-            self._stopped.wait(BEAT_SECONDS)
+            self._stopped.wait(self.interval)
 
     def stop(self) -> None:
         """Stop beating and take this worker off the list of the living (its claims, if
