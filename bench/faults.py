@@ -75,7 +75,6 @@ from deliver import (  # bench/ is on sys.path
     SCHOOL,
     SEED,
     WebService,
-    _kill_group,
     bench_env,
     dispatcher,
 )
@@ -259,9 +258,18 @@ def start_workers(env: dict[str, str], workdir: Path) -> list[subprocess.Popen[b
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process the bench started (and its children), if it still runs."""
-    if process.poll() is None:
-        _kill_group(process)
+    """Stop a worker the bench started, once the run is measured: SIGTERM, and SIGKILL after
+    10 s (a worker would give its threads 30 s; nothing is left to finish by then)."""
+    if process.poll() is not None:
+        return
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
 
 def get_json(web: WebService, path: str) -> dict[str, Any]:
@@ -563,12 +571,12 @@ def run_fault(
 
 
 def _stop_pid_group(pid: int) -> None:
-    """SIGTERM the process group ``pid`` leads, then SIGKILL if still there after 30 s."""
+    """SIGTERM the process group ``pid`` leads, then SIGKILL if still there after 10 s."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
             os.killpg(pid, 0)
