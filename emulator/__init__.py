@@ -5,9 +5,17 @@ The real SDKs are pointed at ``ProviderEmulator.url``; see ``emulator/README.md`
 ``tests/emulator/`` for the exact code.
 """
 
+from emulator.auto_callbacks import AutoCallbacks, CallbackAttempt
 from emulator.cli import run_forever
 from emulator.emulator import ProviderEmulator
 from emulator.failures import FailureRule
 from emulator.records import RecordedRequest
 
-__all__ = ["FailureRule", "ProviderEmulator", "RecordedRequest", "run_forever"]
+__all__ = [
+    "AutoCallbacks",
+    "CallbackAttempt",
+    "FailureRule",
+    "ProviderEmulator",
+    "RecordedRequest",
+    "run_forever",
+]

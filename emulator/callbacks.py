@@ -33,15 +33,19 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return int(exc.code)
 
 
-def post_twilio_callback(url: str, params: dict[str, str], signature: str) -> int:
-    """POST a Twilio status callback: form-encoded ``params`` with ``X-Twilio-Signature``."""
+def post_twilio_callback(
+    url: str, params: dict[str, str], signature: str, idempotency_token: str | None = None
+) -> int:
+    """POST a Twilio status callback: form-encoded ``params`` with ``X-Twilio-Signature``
+    (and ``I-Twilio-Idempotency-Token``: the one given, which a retry repeats, or a new one).
+    """
     return post(
         url,
         urlencode(params).encode(),
         {
             "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
             "X-Twilio-Signature": signature,
-            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+            "I-Twilio-Idempotency-Token": idempotency_token or secrets.token_hex(16),
             "User-Agent": TWILIO_USER_AGENT,
         },
     )

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from dispatcher.stopping import SignalStop
+from emulator.auto_callbacks import AutoCallbacks
 from emulator.emulator import ProviderEmulator
 
 
@@ -60,20 +61,37 @@ def describe(emulator: ProviderEmulator, service_account_file: Path) -> str:
             "Endpoints: POST /2010-04-01/Accounts/{sid}/Messages.json, POST /v3/mail/send,",
             "  POST /v1/projects/{project}/messages:send, POST /token",
             "Control: POST|GET|DELETE /_emulator/failures, POST /_emulator/latency,",
-            "  GET /_emulator/stats, GET /_emulator/requests, POST /_emulator/reset",
+            "  GET /_emulator/stats, GET /_emulator/requests, POST /_emulator/reset,",
+            "  POST|GET|DELETE /_emulator/callbacks",
+            _callbacks_line(emulator.callback_settings),
             "Press Ctrl-C to stop.",
         ]
     )
 
 
+def _callbacks_line(settings: AutoCallbacks | None) -> str:
+    if settings is None:
+        return "Automatic status callbacks: off"
+    sendgrid = settings.sendgrid_url or "off (no --sendgrid-events-url)"
+    return (
+        f"Automatic status callbacks: Twilio to each StatusCallback, SendGrid events to "
+        f"{sendgrid}; delivered after {settings.delivered_after:g} s"
+    )
+
+
 def run_forever(
-    host: str, port: int, latency: float = 0.0, *, service_account_file: str | None = None
+    host: str,
+    port: int,
+    latency: float = 0.0,
+    *,
+    service_account_file: str | None = None,
+    callbacks: AutoCallbacks | None = None,
 ) -> None:
     """Serve on ``host:port`` until Ctrl-C or SIGTERM, after printing the URL and the
-    credentials to use.
+    credentials to use; with ``callbacks``, posting status callbacks by itself.
     """
     done = SignalStop()
-    emulator = ProviderEmulator(host, port, latency=latency).start()
+    emulator = ProviderEmulator(host, port, latency=latency, callbacks=callbacks).start()
     try:
         done.install((signal.SIGTERM,))
         path = write_service_account(emulator, service_account_file)
@@ -88,7 +106,8 @@ def run_forever(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m emulator [--host H] [--port P] [--latency S]``."""
+    """``python -m emulator [--host H] [--port P] [--latency S] [--callbacks]
+    [--sendgrid-events-url URL] [--callback-delay S]``."""
     parser = argparse.ArgumentParser(
         prog="python -m emulator",
         description="Local emulator of Twilio SMS, SendGrid email and FCM push.",
@@ -99,5 +118,38 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--service-account-file", default=None, help="where to write the FCM service account"
     )
+    parser.add_argument(
+        "--callbacks",
+        action="store_true",
+        help="post Twilio status callbacks (sent, delivered) by itself, as Twilio does",
+    )
+    parser.add_argument(
+        "--sendgrid-events-url",
+        default=None,
+        help="post signed SendGrid Event Webhook batches (processed, delivered) here "
+        "(implies --callbacks)",
+    )
+    parser.add_argument(
+        "--callback-delay",
+        type=float,
+        default=AutoCallbacks.delivered_after,
+        help="seconds from an accepted send to its delivered callback",
+    )
     args = parser.parse_args(argv)
-    run_forever(args.host, args.port, args.latency, service_account_file=args.service_account_file)
+    callbacks = None
+    if args.callbacks or args.sendgrid_events_url:
+        try:
+            callbacks = AutoCallbacks(
+                sendgrid_url=args.sendgrid_events_url,
+                delivered_after=args.callback_delay,
+                twilio_sent_after=min(AutoCallbacks.twilio_sent_after, args.callback_delay),
+            )
+        except ValueError as exc:
+            parser.error(str(exc))
+    run_forever(
+        args.host,
+        args.port,
+        args.latency,
+        service_account_file=args.service_account_file,
+        callbacks=callbacks,
+    )

@@ -8,6 +8,9 @@
   "duplicates", "latency", "rate_limit_per_second"}`` (see ``Recorder.stats``).
 - ``GET /_emulator/requests[?provider=P]``: every recorded request, as JSON.
 - ``POST /_emulator/reset``: forget requests, rules and sent messages.
+- ``POST /_emulator/callbacks`` (JSON of ``AutoCallbacks`` fields, ``{}`` for the defaults)
+  turns the automatic status callbacks on, 201; ``GET`` answers ``{"settings", "pending",
+  "attempts"}`` (settings null when off); ``DELETE`` turns them off.
 
 Control requests are neither recorded nor delayed.
 """
@@ -18,6 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from emulator.auto_callbacks import AutoCallbacks, CallbackAttempt
 from emulator.failures import FailureRule
 from emulator.messages import Incoming, Reply, json_reply
 from emulator.records import RecordedRequest
@@ -50,6 +54,25 @@ class Controllable(Protocol):
 
     def reset(self) -> None:
         """Forget requests, rules and sent messages."""
+
+    def enable_callbacks(self, settings: AutoCallbacks) -> None:
+        """Call back by itself, as ``settings`` say."""
+
+    def disable_callbacks(self) -> None:
+        """Stop calling back by itself."""
+
+    @property
+    def callback_settings(self) -> AutoCallbacks | None:
+        """The automatic callbacks' settings, None when off."""
+        ...
+
+    def callback_attempts(self, provider: str | None = None) -> Sequence[CallbackAttempt]:
+        """Every automatic callback POST so far."""
+        ...
+
+    def callbacks_pending(self) -> int:
+        """Automatic callbacks still to post."""
+        ...
 
 
 def _reply(status: int, payload: Any) -> Reply:
@@ -89,6 +112,23 @@ def handle_control(emulator: Controllable, req: Incoming) -> Reply:
         if route == ("GET", "requests"):
             provider = req.query.get("provider") or None
             return _reply(200, [r.to_dict() for r in emulator.recorded(provider)])
+        if route == ("POST", "callbacks"):
+            settings = AutoCallbacks.from_dict(_json_body(req) or {})
+            emulator.enable_callbacks(settings)
+            return _reply(201, settings.to_dict())
+        if route == ("GET", "callbacks"):
+            current = emulator.callback_settings
+            return _reply(
+                200,
+                {
+                    "settings": current.to_dict() if current is not None else None,
+                    "pending": emulator.callbacks_pending(),
+                    "attempts": [a.to_dict() for a in emulator.callback_attempts()],
+                },
+            )
+        if route == ("DELETE", "callbacks"):
+            emulator.disable_callbacks()
+            return _reply(200, {"callbacks": False})
         if route == ("POST", "reset"):
             emulator.reset()
             return _reply(200, {"reset": True})

@@ -4,11 +4,22 @@ OAuth, recording what it receives and failing on request.
 
 from __future__ import annotations
 
+import json
+import re
 import threading
+import time
 from types import TracebackType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from emulator import callbacks
+from emulator.auto_callbacks import (
+    AutoCallbacks,
+    CallbackAttempt,
+    CallbackSender,
+    SendGridBatcher,
+    idempotency_token,
+)
 from emulator.control import PREFIX, handle_control
 from emulator.failures import FailureBook, FailureRule
 from emulator.fcm_api import FcmApi
@@ -20,6 +31,9 @@ from emulator.server import EmulatorHTTPServer
 from emulator.signing import EmulatorKeys, twilio_signature
 from emulator.twilio_api import TwilioApi
 
+#: An SMTP enhanced status code (RFC 3463) inside a bounce reason, e.g. ``5.1.1``.
+_SMTP_STATUS = re.compile(r"\b[245]\.\d{1,3}\.\d{1,3}\b")
+
 
 class ProviderEmulator:
     """A local stand-in for Twilio, SendGrid and FCM (with Google's token endpoint).
@@ -27,7 +41,9 @@ class ProviderEmulator:
     Use as a context manager, or ``start()`` / ``stop()``. Every request to a provider
     endpoint is recorded (``requests``), delayed by ``latency`` and checked against the
     failure rules after authentication and validation. Credentials are the class defaults
-    unless the constructor is given others.
+    unless the constructor is given others. With ``callbacks`` (or ``enable_callbacks``) it
+    posts Twilio status callbacks and SendGrid event batches by itself, as the providers do
+    (``emulator.auto_callbacks``).
     """
 
     #: Credentials: class defaults, replaced on the instance by the constructor's arguments.
@@ -48,6 +64,7 @@ class ProviderEmulator:
         sendgrid_api_key: str | None = None,
         fcm_project_id: str | None = None,
         seed: int | None = None,
+        callbacks: AutoCallbacks | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -68,6 +85,11 @@ class ProviderEmulator:
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._url: str | None = None
+        self._callbacks_lock = threading.Lock()
+        self._sender: CallbackSender | None = None
+        self._batcher: SendGridBatcher | None = None
+        if callbacks is not None:
+            self.enable_callbacks(callbacks)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -96,6 +118,7 @@ class ProviderEmulator:
 
     def stop(self) -> None:
         """Stop serving, end open connections (and any hanging timeout) and release the port."""
+        self.disable_callbacks()
         server, thread = self._server, self._thread
         if server is None:
             return
@@ -195,6 +218,9 @@ class ProviderEmulator:
         self._failures.clear()
         self._twilio.clear()
         self._sendgrid.clear()
+        settings = self.callback_settings
+        if settings is not None:
+            self.enable_callbacks(settings)  # a new sender: no pending callbacks, no attempts
 
     # --- credentials ----------------------------------------------------------------------
 
@@ -268,6 +294,135 @@ class ProviderEmulator:
         """The ``X-Message-Id`` of every accepted SendGrid send, oldest first."""
         return self._sendgrid.message_ids()
 
+    # --- automatic callbacks --------------------------------------------------------------
+
+    def enable_callbacks(self, settings: AutoCallbacks) -> None:
+        """Call back by itself from now on, as ``settings`` say (replacing earlier settings;
+        callbacks still pending under those are dropped)."""
+        sender = CallbackSender(settings)
+        batcher = SendGridBatcher(
+            sender,
+            settings.sendgrid_batch_size,
+            settings.sendgrid_batch_seconds,
+            lambda batch: self._post_sendgrid_batch(sender, batch),
+        )
+        with self._callbacks_lock:
+            old, self._sender, self._batcher = self._sender, sender, batcher
+        if old is not None:
+            old.stop()
+
+    def disable_callbacks(self) -> None:
+        """Stop calling back by itself (pending callbacks are dropped)."""
+        with self._callbacks_lock:
+            old, self._sender, self._batcher = self._sender, None, None
+        if old is not None:
+            old.stop()
+
+    @property
+    def callback_settings(self) -> AutoCallbacks | None:
+        """The automatic callbacks' settings, None when they are off."""
+        sender = self._sender
+        return sender.settings if sender is not None else None
+
+    def callback_attempts(self, provider: str | None = None) -> list[CallbackAttempt]:
+        """Every automatic callback POST so far (since callbacks were enabled or the last
+        reset), oldest first; only ``provider``'s (``twilio``, ``sendgrid``) when given."""
+        sender = self._sender
+        return sender.attempts(provider) if sender is not None else []
+
+    def callbacks_pending(self) -> int:
+        """Automatic callbacks still to post (scheduled, retrying or being posted)."""
+        sender = self._sender
+        return sender.pending() if sender is not None else 0
+
+    def wait_for_callbacks(self, timeout: float) -> bool:
+        """Wait until no automatic callback is pending; False if ``timeout`` passed first."""
+        sender = self._sender
+        return sender.wait_idle(timeout) if sender is not None else True
+
+    def _schedule_callbacks(self, reply: Reply) -> None:
+        """After an accepted send: its callbacks, if automatic callbacks are on."""
+        with self._callbacks_lock:
+            sender, batcher = self._sender, self._batcher
+        if sender is None or batcher is None or not 200 <= reply.status < 300:
+            return
+        settings = sender.settings
+        now = time.time()
+        if reply.provider == "twilio" and settings.twilio and reply.form:
+            if not reply.form.get("StatusCallback"):
+                return
+            sid = str(json.loads(reply.body)["sid"])
+            code = settings.failure_for(reply.form.get("To", ""))
+            final = "undelivered" if code is not None else "delivered"
+            sender.at(
+                now + settings.twilio_sent_after,
+                lambda: self._twilio_callback(sender, sid, "sent", None),
+            )
+            sender.at(
+                now + settings.delivered_after,
+                lambda: self._twilio_callback(sender, sid, final, code),
+            )
+        elif reply.provider == "sendgrid" and settings.sendgrid_url:
+            message_id = reply.headers.get("X-Message-Id")
+            if message_id is None:
+                return
+            batcher.add(self._sendgrid.events_for(message_id, "processed", {}))
+            sender.at(
+                now + settings.delivered_after,
+                lambda: batcher.add(self._final_sendgrid_events(settings, message_id)),
+            )
+
+    def _twilio_callback(
+        self, sender: CallbackSender, sid: str, status: str, error_code: str | None
+    ) -> None:
+        try:
+            url, params = self._twilio.status_update(sid, status, error_code)
+        except LookupError:  # forgotten by a reset meanwhile
+            return
+        signature = twilio_signature(self.TWILIO_AUTH_TOKEN, url, params)
+        token = idempotency_token()
+        delivery_ids = tuple(parse_qs(urlsplit(url).query).get("delivery_id", ["?"])[:1])
+        sender.send(
+            "twilio",
+            url,
+            (status,),
+            delivery_ids,
+            lambda: callbacks.post_twilio_callback(url, params, signature, token),
+        )
+
+    def _final_sendgrid_events(
+        self, settings: AutoCallbacks, message_id: str
+    ) -> list[dict[str, Any]]:
+        try:
+            events = self._sendgrid.events_for(message_id, "delivered", {})
+        except LookupError:
+            return []
+        for event in events:
+            reason = settings.failure_for(str(event["email"]))
+            if reason is not None:
+                found = _SMTP_STATUS.search(reason)
+                event.update(
+                    event="bounce",
+                    type="bounce",
+                    reason=reason,
+                    status=found.group(0) if found else "5.0.0",
+                )
+        return events
+
+    def _post_sendgrid_batch(self, sender: CallbackSender, batch: list[dict[str, Any]]) -> None:
+        url = sender.settings.sendgrid_url
+        if url is None or not batch:
+            return
+        payload, timestamp = callbacks.sendgrid_batch_body(batch)
+        signature = self._keys.sign_sendgrid_payload(timestamp, payload)
+        sender.send(
+            "sendgrid",
+            url,
+            tuple(str(e.get("event")) for e in batch),
+            tuple(str(e.get("delivery_id", "?")) for e in batch),
+            lambda: callbacks.post_sendgrid_batch(url, payload, timestamp, signature),
+        )
+
     # --- dispatch -------------------------------------------------------------------------
 
     def _answer(self, req: Incoming) -> Reply:
@@ -275,9 +430,14 @@ class ProviderEmulator:
         if path.startswith(PREFIX):
             return handle_control(self, req)
         if path.startswith("/2010-04-01/"):
-            return self._twilio.handle(req)
+            reply = self._twilio.handle(req)
+            if req.method == "POST":
+                self._schedule_callbacks(reply)
+            return reply
         if path.startswith("/v3/"):
-            return self._sendgrid.handle(req)
+            reply = self._sendgrid.handle(req)
+            self._schedule_callbacks(reply)
+            return reply
         if path.startswith("/v1/"):
             return self._fcm.handle(req)
         if path == TOKEN_PATH:
@@ -295,5 +455,6 @@ class ProviderEmulator:
                 json=reply.json,
                 status=reply.status,
                 at=req.at,
+                dropped=reply.dropped,
             )
         )

@@ -30,6 +30,11 @@ class FailureRule:
     address, compared without case, or push token). ``retry_after`` adds a ``Retry-After``
     header. ``timeout`` makes the emulator hang for ``hang_seconds`` and then close the
     connection without answering.
+
+    ``drop_answer`` is the failure a client cannot tell from a refusal: the message is
+    accepted and recorded as a send (status callbacks included), then the connection is
+    closed without an HTTP answer, after the usual latency; with ``timeout`` as well, after
+    hanging for ``hang_seconds``. ``status`` and ``code`` do not apply to it.
     """
 
     provider: str
@@ -41,6 +46,7 @@ class FailureRule:
     retry_after: float | None = None
     timeout: bool = False
     hang_seconds: float = 30.0
+    drop_answer: bool = False
 
     def __post_init__(self) -> None:
         if self.provider not in RULE_PROVIDERS:

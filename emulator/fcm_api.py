@@ -17,7 +17,7 @@ from typing import Any
 
 from emulator.failures import FailureBook, FailureRule
 from emulator.ids import hex_id
-from emulator.messages import Incoming, Reply, hang_reply, json_reply
+from emulator.messages import Incoming, Reply, drop_answer, hang_reply, json_reply
 from emulator.oauth_api import FCM_SCOPES, OAuthApi
 
 SEND_PATH = re.compile(r"^/v1/projects/(?P<project>[^/]+)/messages:send$")
@@ -244,15 +244,18 @@ class FcmApi:
             )
         recipients = [str(message[n]) for n in ("token", "topic", "condition") if n in message]
         rule = self._failures.take(self.provider, recipients)
-        if rule is not None:
+        if rule is not None and not rule.drop_answer:
             return self.rule_reply(rule)
         if body.get("validate_only"):
             message_id = "fake_message_id"
         else:
             message_id = f"0:{int(time.time() * 1_000_000)}%{hex_id(16)}"
-        return json_reply(
+        reply = json_reply(
             self.provider, 200, {"name": f"projects/{self.project_id}/messages/{message_id}"}
         )
+        if rule is not None:
+            drop_answer(reply, rule.hang_seconds if rule.timeout else None)
+        return reply
 
     def rule_reply(self, rule: FailureRule) -> Reply:
         """The answer a failure rule asks for, in FCM's shape."""

@@ -33,6 +33,8 @@ class Incoming:
 @dataclass
 class Reply:
     """What to answer. ``hang`` set: say nothing, wait that long and close the connection.
+    ``dropped``: the request was accepted (``status`` is what would have been answered) but
+    no answer is written: the connection closes after the usual latency (or after ``hang``).
 
     ``form`` and ``json`` are the parsed request body, kept for the record.
     """
@@ -46,6 +48,7 @@ class Reply:
     form: dict[str, str] | None = None
     json: Any | None = None
     record: bool = True
+    dropped: bool = False
 
 
 def json_reply(
@@ -59,3 +62,11 @@ def json_reply(
 def hang_reply(provider: str, seconds: float) -> Reply:
     """A reply that never comes: the connection is closed after ``seconds``."""
     return Reply(provider, 0, content_type=None, hang=seconds)
+
+
+def drop_answer(reply: Reply, hang_seconds: float | None) -> Reply:
+    """``reply`` (an accepted send) made into one that is never written: the connection is
+    closed instead, after ``hang_seconds`` when given, else after the usual latency."""
+    reply.dropped = True
+    reply.hang = hang_seconds
+    return reply

@@ -21,6 +21,8 @@ SENDING_PROVIDERS = ("twilio", "sendgrid", "fcm")
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as the emulator received it, and the status it answered (0: no answer).
+    ``dropped``: a send accepted under a drop-answer rule; ``status`` is what it would have
+    answered, but the client got no answer (the connection was closed).
 
     ``headers`` are as sent, except that the credential in ``Authorization`` is replaced by
     ``***`` (its scheme, ``Basic`` or ``Bearer``, is kept). ``form`` holds a Twilio
@@ -35,6 +37,7 @@ class RecordedRequest:
     json: Any | None
     status: int
     at: float
+    dropped: bool = False
 
     def is_accepted_send(self) -> bool:
         """True for a message the provider took: a 2xx answer to a POST of a sending API

@@ -20,7 +20,7 @@ from typing import Any
 
 from emulator.failures import FailureBook, FailureRule
 from emulator.ids import urlsafe_id
-from emulator.messages import Incoming, Reply, hang_reply, json_reply
+from emulator.messages import Incoming, Reply, drop_answer, hang_reply, json_reply
 
 SEND_PATH = "/v3/mail/send"
 MAX_BODY_BYTES = 30 * 1024 * 1024
@@ -311,7 +311,7 @@ class SendGridApi:
             return reply
         recipients = recipients_of(body)
         rule = self._failures.take(self.provider, [address for _, address in recipients])
-        if rule is not None:
+        if rule is not None and not rule.drop_answer:
             reply = self.rule_reply(rule, recipients)
         else:
             message_id = urlsafe_id(22)
@@ -320,6 +320,8 @@ class SendGridApi:
             reply = Reply(
                 self.provider, 202, content_type=None, headers={"X-Message-Id": message_id}
             )
+            if rule is not None:
+                drop_answer(reply, rule.hang_seconds if rule.timeout else None)
         reply.json = body
         return reply
 

@@ -1,5 +1,6 @@
 """The HTTP layer: a threading HTTP/1.1 server that reads each request whole, asks the
-emulator for a ``Reply`` and writes it (or, for a timeout rule, says nothing and closes).
+emulator for a ``Reply`` and writes it (or, for a timeout or drop-answer rule, says nothing
+and closes).
 
 Built on ``socketserver.ThreadingTCPServer`` (one daemon thread per connection, a deep
 accept queue) with a small HTTP/1.1 reader instead of ``http.server``: the SDKs send plain,
@@ -171,7 +172,7 @@ class _Handler(socketserver.StreamRequestHandler):
             delay = self.server.latency()
             if delay > 0:
                 self.server.stopping.wait(delay)
-        if self.server.stopping.is_set():
+        if self.server.stopping.is_set() or reply.dropped:
             return False
         self._send(reply, keep_alive)
         logger.debug("emulator answered %s %s", reply.provider, reply.status)

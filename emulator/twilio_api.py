@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 from dispatcher.rendering.sms import segment_count
 from emulator.failures import FailureBook, FailureRule
 from emulator.ids import hex_id
-from emulator.messages import Incoming, Reply, hang_reply, json_reply
+from emulator.messages import Incoming, Reply, drop_answer, hang_reply, json_reply
 
 API_VERSION = "2010-04-01"
 MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
@@ -168,13 +168,15 @@ class TwilioApi:
             code, message = problem
             return self._error(400, code, message, form=form)
         rule = self._failures.take(self.provider, [form["To"]])
-        if rule is not None:
+        if rule is not None and not rule.drop_answer:
             reply = self.rule_reply(rule)
             reply.form = form
             return reply
         resource = self._store(form)
         reply = json_reply(self.provider, 201, resource)
         reply.form = form
+        if rule is not None:
+            drop_answer(reply, rule.hang_seconds if rule.timeout else None)
         return reply
 
     def _validate(self, form: dict[str, str]) -> tuple[int, str] | None:

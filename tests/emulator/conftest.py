@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -116,11 +117,23 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A tiny local HTTP server standing in for the application's webhook endpoints."""
+    """A tiny local HTTP server standing in for the application's webhook endpoints.
+
+    It answers ``status``, except that the first requests take their answers from
+    ``answers`` (one each, in order) while it holds any; each answer waits ``delay`` s.
+    """
 
     url: str
     received: list[Received] = field(default_factory=list)
     status: int = 200
+    answers: list[int] = field(default_factory=list)
+    delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_status(self) -> int:
+        """The status to answer the request just received."""
+        with self.lock:
+            return self.answers.pop(0) if self.answers else self.status
 
 
 @pytest.fixture
@@ -130,9 +143,13 @@ def receiver() -> Iterator[Receiver]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            state.received.append(Received(self.path, dict(self.headers.items()), body))
+            with state.lock:
+                state.received.append(Received(self.path, dict(self.headers.items()), body))
+            status = state.next_status()
+            if state.delay:
+                time.sleep(state.delay)
             payload = json.dumps({"ok": True}).encode()
-            self.send_response(state.status)
+            self.send_response(status)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
