@@ -221,7 +221,7 @@ def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -
         time.sleep(0.005)
 
 
-def test_bulk_requests_waiting_behind_a_waiting_urgent_request_go_after_it(
+def test_an_urgent_request_goes_before_bulk_requests_that_were_waiting_first(
     redis_url: str,
 ) -> None:
     client = redis.Redis.from_url(redis_url)
@@ -239,13 +239,13 @@ def test_bulk_requests_waiting_behind_a_waiting_urgent_request_go_after_it(
         with lock:
             order.append(kind)
 
+    bulk = [threading.Thread(target=send, args=("bulk",)) for _ in range(3)]
+    for thread in bulk:
+        thread.start()  # three more newsletter requests wait for the next place
     urgent = threading.Thread(target=send, args=("urgent",))
     urgent.start()
     _wait_for(lambda: client.zcard(urgent_key("twilio", account)) > 0, "the urgent claim")
-    assert order == []  # it is waiting: the place is still taken
-    bulk = [threading.Thread(target=send, args=("bulk",)) for _ in range(3)]
-    for thread in bulk:
-        thread.start()
+    assert order == []  # all waiting: the place is still taken
     for thread in [urgent, *bulk]:
         thread.join(timeout=60)
     assert order == ["urgent", "bulk", "bulk", "bulk"]
