@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver clean install install-dev
+.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-urgent clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -55,6 +55,9 @@ bench-plan: install-dev
 
 bench-deliver: install-dev
 	$(BIN)/python bench/deliver.py
+
+bench-urgent: install-dev
+	$(BIN)/python bench/urgent.py
 
 ## Stop the demo's embedded Redis (it would outlive its folder), then remove what runs made.
 clean:

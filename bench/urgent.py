@@ -522,6 +522,7 @@ def judge(run: RunResult) -> dict[str, bool]:
 
 
 def print_report(run: RunResult) -> bool:
+    """Print one run's figures and targets; True when every target is met."""
     print(
         f"\n== {run.label}: newsletter {run.newsletter_deliveries} deliveries "
         f"({run.newsletter_announcements} announcements), closure {run.closure_deliveries}; "
@@ -585,13 +586,15 @@ def main(argv: list[str]) -> int:
     plans = [True] if args.only_kill_worker else [False, True] if args.kill_worker else [False]
     root = Path(tempfile.mkdtemp(prefix="bench-urgent-"))
     results: list[RunResult] = []
+    ok = True
     try:
         for kill in plans:
             results.append(one_run(args, kill, root))
+            ok = print_report(results[-1]) and ok
+            sys.stdout.flush()
     finally:
         admin_execute(args.postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
         shutil.rmtree(root, ignore_errors=True)
-    ok = all([print_report(run) for run in results])
     if args.json:
         print(json.dumps([run.__dict__ for run in results], indent=2))
     return 0 if ok else 1
