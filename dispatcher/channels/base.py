@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, cast, runtime_checkable
 
-from dispatcher.domain import Channel
+from dispatcher.domain import Channel, Urgency
 from dispatcher.rendering.templates import RenderedMessage
 
 
@@ -43,6 +43,9 @@ class OutgoingMessage:
     #: pupils' names): an adapter that shares one request among recipients may send them
     #: as per-recipient substitutions (SendGrid personalizations).
     personal: tuple[str, ...] = ()
+    #: The category's urgency: an urgent message takes the provider's rate limit before any
+    #: other waiting on the same account (``dispatcher.channels.rate_limit``).
+    urgency: Urgency = Urgency.NORMAL
 
 
 @dataclass(frozen=True)

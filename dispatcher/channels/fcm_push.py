@@ -58,6 +58,7 @@ from dispatcher.channels.retry import (
     send_with_retries,
 )
 from dispatcher.channels.settings import DEFAULT_FCM_BASE_URL, ProviderSettings, protect_logs
+from dispatcher.domain import Urgency
 
 log = logging.getLogger("channels.fcm")
 
@@ -241,7 +242,11 @@ class FcmPushAdapter:
         payload = self.request_body(message)
         label = f"fcm delivery {message.delivery_id}"
         name = send_with_retries(
-            lambda: self._post(payload), retry=self.retry, limiter=self.limiter, label=label
+            lambda: self._post(payload),
+            retry=self.retry,
+            limiter=self.limiter,
+            label=label,
+            urgent=message.urgency is Urgency.URGENT,
         )
         return ProviderReceipt(self.name, name)
 

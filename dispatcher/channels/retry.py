@@ -148,9 +148,11 @@ def send_with_retries(
     retry: RetryPolicy,
     limiter: RateLimit | None,
     label: str,
+    urgent: bool = False,
 ) -> T:
     """Run one provider request under ``retry``, taking a slot from ``limiter`` (when given)
-    before every HTTP request, retries included.
+    before every HTTP request, retries included; an ``urgent`` request's slot comes before
+    any other request's waiting on the same account.
 
     A ``ConfigurationFailure`` is logged at ERROR (the alert: the channel's credentials or
     account settings need a person) and re-raised; so is everything else ``retry.call``
@@ -159,7 +161,7 @@ def send_with_retries(
 
     def one_request() -> T:
         if limiter is not None:
-            limiter.acquire()
+            limiter.acquire(urgent=urgent)
         return request()
 
     try:

@@ -62,6 +62,7 @@ from dispatcher.channels.retry import (
 )
 from dispatcher.channels.settings import DEFAULT_SENDGRID_BASE_URL, ProviderSettings, protect_logs
 from dispatcher.channels.substitutions import tag_personal
+from dispatcher.domain import Urgency
 
 log = logging.getLogger("channels.sendgrid")
 
@@ -367,6 +368,7 @@ class SendGridEmailAdapter:
                     retry=self.retry,
                     limiter=self.limiter,
                     label=label,
+                    urgent=any(m.urgency is Urgency.URGENT for m in pending),
                 )
             except _RequestRejected as rejected:
                 bad = [m for i, m in enumerate(pending) if i in rejected.indexes]

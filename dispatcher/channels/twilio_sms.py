@@ -61,6 +61,7 @@ from dispatcher.channels.retry import (
     send_with_retries,
 )
 from dispatcher.channels.settings import DEFAULT_TWILIO_BASE_URL, ProviderSettings, protect_logs
+from dispatcher.domain import Urgency
 
 log = logging.getLogger("channels.twilio")
 
@@ -235,7 +236,11 @@ class TwilioSmsAdapter:
         params = self.message_parameters(message)
         label = f"twilio delivery {message.delivery_id}"
         sid = send_with_retries(
-            lambda: self._create(params), retry=self.retry, limiter=self.limiter, label=label
+            lambda: self._create(params),
+            retry=self.retry,
+            limiter=self.limiter,
+            label=label,
+            urgent=message.urgency is Urgency.URGENT,
         )
         return ProviderReceipt(self.name, sid)
 

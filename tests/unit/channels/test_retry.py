@@ -89,18 +89,30 @@ def test_other_failures_are_never_retried(failure: Exception) -> None:
     assert request.calls == 1
 
 
+class Counting:
+    """A limiter that admits everything and remembers each request's urgency."""
+
+    def __init__(self) -> None:
+        self.urgent: list[bool] = []
+
+    def acquire(self, urgent: bool = False) -> None:
+        self.urgent.append(urgent)
+
+
 def test_the_limiter_is_asked_before_every_request() -> None:
-    class Counting:
-        acquired = 0
-
-        def acquire(self) -> None:
-            self.acquired += 1
-
     limiter = Counting()
     request = Flaky(TransientFailure("http_503", "down"))
     policy = RetryPolicy(attempts=3, sleep=lambda _: None)
     assert send_with_retries(request, retry=policy, limiter=limiter, label="t") == "ok"
-    assert limiter.acquired == 2
+    assert limiter.urgent == [False, False]
+
+
+def test_an_urgent_request_asks_the_limiter_as_urgent_on_every_try() -> None:
+    limiter = Counting()
+    request = Flaky(TransientFailure("http_503", "down"))
+    policy = RetryPolicy(attempts=3, sleep=lambda _: None)
+    assert send_with_retries(request, retry=policy, limiter=limiter, label="t", urgent=True) == "ok"
+    assert limiter.urgent == [True, True]
 
 
 def test_configuration_failures_are_logged_as_an_alert(caplog: pytest.LogCaptureFixture) -> None:
