@@ -4,11 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-<<<<<<< HEAD
-.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-faults clean install install-dev
-=======
-.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-urgent clean install install-dev
->>>>>>> wt-c
+.PHONY: demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-faults bench-urgent clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -60,14 +56,13 @@ bench-plan: install-dev
 bench-deliver: install-dev
 	$(BIN)/python bench/deliver.py
 
-<<<<<<< HEAD
 ## Faults mid-announcement (PostgreSQL, Redis, a worker, the providers): sent once, twice, never.
 bench-faults: install-dev
 	$(BIN)/python bench/faults.py
-=======
+
+## An emergency closure while a big newsletter sends: urgent first on the rate limit.
 bench-urgent: install-dev
 	$(BIN)/python bench/urgent.py
->>>>>>> wt-c
 
 ## Stop the demo's embedded Redis (it would outlive its folder), then remove what runs made.
 clean:

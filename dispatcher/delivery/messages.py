@@ -147,6 +147,7 @@ def prepare(
         from_email=school.from_email,
         reply_to=school.reply_to,
         personal=(delivery.first_name, *students),
+        urgency=facts.category.urgency,
     )
     return PreparedDelivery(delivery, message, rendered.sms.segments if rendered.sms else None)
 
