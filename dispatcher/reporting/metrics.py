@@ -17,6 +17,8 @@ worker, ``dramatiq:<queue>.DQ.msgs`` the delayed messages not yet done).
 | ``dispatcher_queue_depth`` | gauge | queue |
 | ``dispatcher_queue_delayed`` | gauge | queue |
 | ``dispatcher_channel_stopped`` | gauge | provider (twilio, sendgrid, fcm) |
+| ``dispatcher_workers`` | gauge | status (working, waiting for the database) |
+| ``dispatcher_send_journal_entries`` | gauge | |
 | ``dispatcher_scrape_source_up`` | gauge | source (database, redis) |
 """
 
@@ -225,9 +227,33 @@ class DispatcherCollector(Collector):
         for provider in PROVIDER_NAMES:
             stopped.add_metric([provider], 1.0 if provider in names else 0.0)
         yield stopped
+        workers = GaugeMetricFamily(
+            "dispatcher_workers",
+            "Living worker processes by what they say of themselves (waiting for the "
+            "database: their breaker is open and they claim no work).",
+            labels=["status"],
+        )
+        by_status = worker_statuses(self.runtime)
+        for status in WORKER_STATUSES:
+            workers.add_metric([status], float(by_status.get(status, 0)))
+        yield workers
+        yield GaugeMetricFamily(
+            "dispatcher_send_journal_entries",
+            "Sends and claims in the Redis send journal not yet in the database.",
+            value=float(self.runtime.journal.size()),
+        )
 
 
-#: The providers whose stops are reported (an alert rule can watch each).
+#: What a worker's heartbeat says it is doing (``dispatcher.worker.heart``).
+WORKER_STATUSES: Final = ("working", "waiting for the database")
+
+
+def worker_statuses(runtime: Runtime) -> dict[str, int]:
+    """How many living workers report each status."""
+    counts: dict[str, int] = defaultdict(int)
+    for worker in runtime.heartbeats.living():
+        counts[worker.status] += 1
+    return dict(counts)
 
 
 def render_metrics(runtime: Runtime, now: datetime) -> bytes:

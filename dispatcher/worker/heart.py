@@ -1,9 +1,10 @@
 """A worker process's heartbeat thread: it says the process lives, what it is doing, and
 when the recovery work should run at once rather than at its interval.
 
-Each second (more often with a short heartbeat timeout) it beats (``dispatcher.queue.heartbeats``), with the status ``waiting for the
-database`` while the database breaker is open (and probes the database then, so the breaker
-closes even when no message is waiting); it notices a new Redis generation (a FLUSHALL or a
+Each second (more often with a short heartbeat timeout) it beats
+(``dispatcher.queue.heartbeats``), with the status ``waiting for the database`` while the
+database breaker is open (and probes the database then, so the breaker closes even when no
+message is waiting); it notices a new Redis generation (a FLUSHALL or a
 restart without persistence) and the breaker closing, and asks for a sweep at once.
 """
 

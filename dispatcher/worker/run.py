@@ -19,7 +19,7 @@ from dispatcher.store.availability import is_connection_error
 from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.tracking.stopped_channels import waiting_on_stopped_providers
 from dispatcher.worker.heart import Heart
-from dispatcher.worker.sweep import settle_claims, sweep
+from dispatcher.worker.sweep import ENQUEUE_SETTLE, settle_claims, sweep
 
 log = logging.getLogger("dispatcher.worker")
 
@@ -120,9 +120,13 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
         while not stop.is_set():
             now = datetime.now(UTC)
             if heart.sweep_now.is_set() or time.monotonic() >= next_sweep:
+                woken = heart.sweep_now.is_set()
                 heart.sweep_now.clear()
                 _quietly(runtime, "recovery sweep", sweep, broker, now)
-                next_sweep = time.monotonic() + interval
+                # Woken by lost Redis data or the database's return: look again once the
+                # rows queued just before it have settled.
+                follow_up = ENQUEUE_SETTLE.total_seconds() + 1 if woken else interval
+                next_sweep = time.monotonic() + min(interval, follow_up)
                 next_settle = time.monotonic() + SETTLE_SECONDS
             elif time.monotonic() >= next_settle:
                 _quietly(runtime, "settling claims", settle_claims, broker, now)

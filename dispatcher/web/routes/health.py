@@ -2,7 +2,9 @@
 
 - ``GET /healthz``: the process is up (no I/O), for a liveness probe.
 - ``GET /readyz``: the database and Redis both answer; otherwise 503 naming which failed,
-  for a readiness probe or a load balancer.
+  for a readiness probe or a load balancer. It also shows the living workers by status (a
+  worker ``waiting for the database`` has its breaker open and claims no work) and how many
+  entries the send journal holds for the database.
 - ``GET /metrics``: Prometheus text format, computed from the database and Redis at scrape
   time (``dispatcher.metrics``).
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, Response
@@ -19,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from dispatcher.reporting.metrics import redis_client, render_metrics
+from dispatcher.reporting.metrics import redis_client, render_metrics, worker_statuses
 from dispatcher.runtime import Runtime
 from dispatcher.web.deps import get_runtime
 
@@ -56,6 +58,15 @@ def readiness(runtime: Runtime) -> dict[str, str]:
     return checks
 
 
+def worker_summary(runtime: Runtime) -> dict[str, Any]:
+    """The living workers by status and the send journal's size (informative: the web
+    service's readiness does not depend on them); empty when Redis does not answer."""
+    try:
+        return {"workers": worker_statuses(runtime), "send_journal": runtime.journal.size()}
+    except Exception:
+        return {}
+
+
 @router.get(
     "/readyz",
     summary="Readiness: database and Redis reachable",
@@ -65,7 +76,8 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     """200 when the database and Redis answer, else 503 with the failing one(s)."""
     checks = await run_in_threadpool(readiness, runtime)
     ready = all(value == "ok" for value in checks.values())
-    body = {"status": "ready" if ready else "not ready", **checks}
+    workers = await run_in_threadpool(worker_summary, runtime)
+    body = {"status": "ready" if ready else "not ready", **checks, **workers}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -29,11 +29,35 @@ def client_for_environment() -> TestClient:
     return TestClient(create_app(lambda: runtime))
 
 
-def test_healthz_and_readyz_answer_when_everything_is_up(client: TestClient) -> None:
+def test_healthz_and_readyz_answer_when_everything_is_up(
+    client: TestClient, clean_redis: Any
+) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "redis": "ok"}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "redis": "ok",
+        "workers": {},
+        "send_journal": 0,
+    }
+
+
+def test_readyz_and_metrics_show_workers_waiting_for_the_database_and_the_journal(
+    client: TestClient, runtime: Any, clean_redis: Any
+) -> None:
+    from dispatcher.queue.journal import EntryKind, JournalEntry
+
+    runtime.heartbeats.beat("worker-a", "working")
+    runtime.heartbeats.beat("worker-b", "waiting for the database")
+    runtime.journal.write([JournalEntry(1, EntryKind.SENT, "worker-b", "t", TUESDAY_10AM)])
+    body = client.get("/readyz").json()
+    assert body["workers"] == {"working": 1, "waiting for the database": 1}
+    assert body["send_journal"] == 1
+    metrics = client.get("/metrics").text
+    assert 'dispatcher_workers{status="waiting for the database"} 1.0' in metrics
+    assert "dispatcher_send_journal_entries 1.0" in metrics
 
 
 def test_readyz_fails_naming_redis_when_redis_is_down(
