@@ -341,13 +341,23 @@ def _csv_problem(exc: csv.Error) -> str:
 
 _T = TypeVar("_T")
 
+#: A cell that the product's CSV writer (``dispatcher.reporting.csv_safe``) escaped: a single
+#: quote before a character a spreadsheet takes as the start of a formula.
+_ESCAPED_FORMULA = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+
+
+def _unescaped(text: str) -> str:
+    """A cell as it was before the product's CSV writer escaped it, so a roster written by
+    ``dispatcher demo-data`` (or re-saved from an export) reads back as it was written."""
+    return text[1:] if text.startswith(_ESCAPED_FORMULA) else text
+
 
 class _RowParser:
     """Collects each column's value or its error for one record."""
 
     def __init__(self, line: int, values: Mapping[str, str]) -> None:
         self.line = line
-        self.values = {column: value.strip() for column, value in values.items()}
+        self.values = {column: _unescaped(value.strip()) for column, value in values.items()}
         self.errors: list[RowError] = []
 
     def field(self, column: str, convert: Callable[[str], _T], default: _T) -> _T:
