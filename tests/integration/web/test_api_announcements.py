@@ -421,3 +421,23 @@ def test_send_at_must_be_a_sensible_time(client: Any, roster: Any, send_at: str)
     response = client.post("/api/announcements", json=trip_letter(send_at=send_at), headers=headers)
     assert response.status_code == 422
     assert fields(response) == ["body.send_at"]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (("[" * 5000 + "]" * 5000).encode(), "nested 5,000 deep"),
+        ('{"school": "d\xe9mo"}'.encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_a_json_api_body_that_cannot_be_read_is_400_in_the_error_shape(
+    runtime: Any, client: Any, body: bytes, why: str
+) -> None:
+    response = client.post(
+        "/api/announcements",
+        content=body,
+        headers={"Authorization": token_for(runtime, "admin"), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, why
+    assert response.json()["detail"][0]["field"] == "body"

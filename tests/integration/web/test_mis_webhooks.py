@@ -405,3 +405,20 @@ def test_a_worker_processes_the_event_and_plans_the_payment(
             )
         )
     assert reached == {"C1", "C2"}
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (("[" * 5000 + "]" * 5000).encode(), "nested 5,000 deep"),
+        ('{"id": "evt_1", "type": "payment.due", "x": "caf\xe9"}'.encode("latin-1"), "latin-1"),
+    ],
+)
+def test_a_signed_mis_event_that_cannot_be_read_is_400_and_not_stored(
+    client: Any, families: Any, body: bytes, why: str
+) -> None:
+    response = post(client, None, raw=body)
+
+    assert response.status_code == 400, why
+    assert response.json()["detail"][0]["field"] == "body"
+    assert stored(families) == []
