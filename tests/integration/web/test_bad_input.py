@@ -106,3 +106,21 @@ def _sendgrid_headers(hooks: Webhooks, payload: str) -> dict[str, str]:
         ),
         "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
     }
+
+
+def test_a_twilio_callback_whose_body_is_not_utf8_is_400(runtime: Any, hooks: Webhooks) -> None:
+    _, sms = _sent_payment_sms(runtime)
+    before = events(runtime, sms.id)
+
+    response = hooks.client.post(
+        f"/webhooks/twilio/status?delivery_id={sms.id}",
+        content=b"MessageStatus=delivered&Body=caf\xe9",
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": "anything",
+        },
+    )
+
+    assert response.status_code == 400
+    assert _one_error(response)["field"] == "body"
+    assert events(runtime, sms.id) == before
