@@ -8,7 +8,6 @@ only source of randomness and nothing iterates over a set, so hash seeds do not 
 
 from __future__ import annotations
 
-import csv
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from random import Random
 from typing import Final
 
 from dispatcher.domain import EMERGENCY_ONLY, FIRST_CONTACT, SECOND_CONTACT, Need
+from dispatcher.reporting.csv_safe import SafeDictWriter
 from dispatcher.triggers.roster.parse import LIST_SEPARATOR, ROSTER_COLUMNS
 
 #: Opt-out categories the demo roster uses (both are categories in ``config/policy.toml``).
@@ -225,7 +225,7 @@ def write_roster_csv(
     """
     rows, invalid = _build_rows(school, students, seed, invalid_rows)
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=ROSTER_COLUMNS)
+        writer = SafeDictWriter(handle, fieldnames=ROSTER_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     return RosterSummary(

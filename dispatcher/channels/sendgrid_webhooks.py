@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -23,6 +24,12 @@ PROVIDER: Final = "sendgrid"
 #: SendGrid's header names (``EventWebhookHeader`` in the SDK).
 SIGNATURE_HEADER: Final = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER: Final = "X-Twilio-Email-Event-Webhook-Timestamp"
+#: The largest delivery id there can be (the table's BIGINT): a bigger number is no delivery.
+MAX_DELIVERY_ID: Final = 2**63 - 1
+_DELIVERY_ID = re.compile(r"[0-9]{1,19}")
+#: Event timestamps outside (0, this] (unix seconds; 2100-01-01) are not believed: the event
+#: is applied at the time we received it.
+LATEST_TIMESTAMP: Final = 4_102_444_800
 
 _S = DeliveryState
 
@@ -75,11 +82,14 @@ def signature_valid(public_key: str, payload: str, signature: str, timestamp: st
 
 
 def event_reports(payload: str) -> tuple[list[ProviderStatus], int]:
-    """The reports of a batch, and how many of its events name no delivery of ours. Raises
-    ``WebhookError`` when the body is not a JSON array."""
+    """The reports of a batch, and how many of its events name no delivery of ours (an event
+    whose ``delivery_id`` is not a number a delivery can have is one of those: ignoring it
+    lets the batch's other events be applied; refusing the batch would have SendGrid retry it
+    for a day). Raises ``WebhookError`` when the body is not a JSON array (or is nested
+    deeper than the parser goes)."""
     try:
         events = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise WebhookError("body", "expected a JSON array of events") from None
     if not isinstance(events, list):
         raise WebhookError("body", "expected a JSON array of events")
@@ -91,13 +101,23 @@ def _event_report(event: Any) -> ProviderStatus | None:
     """One event as a report, or None when it names no delivery of ours."""
     if not isinstance(event, dict):
         return None
+    if any(isinstance(value, str) and "\x00" in value for value in event.values()):
+        return None  # no database column can store a NUL byte: not an event we can apply
     name = event.get("event")
     raw_id = event.get("delivery_id")
-    if not isinstance(name, str) or raw_id is None or not str(raw_id).isdigit():
+    if isinstance(raw_id, bool) or not isinstance(raw_id, int | str):
+        return None
+    if not isinstance(name, str) or not _DELIVERY_ID.fullmatch(str(raw_id)):
+        return None
+    if int(str(raw_id)) > MAX_DELIVERY_ID:
         return None
     reported_at = None
     timestamp = event.get("timestamp")
-    if isinstance(timestamp, int | float) and timestamp > 0:
+    if (
+        isinstance(timestamp, int | float)
+        and not isinstance(timestamp, bool)
+        and 0 < timestamp <= LATEST_TIMESTAMP
+    ):
         reported_at = datetime.fromtimestamp(timestamp, UTC)
     code: Any = None
     if name == "bounce":  # the SMTP status (e.g. 5.1.1), else bounce or blocked

@@ -10,6 +10,7 @@ Twilio's ``ErrorCode``; our delivery id travels in the callback URL's query
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -26,6 +27,9 @@ from dispatcher.domain import Channel, DeliveryState
 
 PROVIDER: Final = "twilio"
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
+#: The largest delivery id there can be (the table's BIGINT): a bigger number is no delivery.
+MAX_DELIVERY_ID: Final = 2**63 - 1
+_DELIVERY_ID = re.compile(r"[0-9]{1,19}")
 
 _S = DeliveryState
 
@@ -94,12 +98,22 @@ def signature_valid(auth_token: str, url: str, params: Mapping[str, str], signat
     return bool(RequestValidator(auth_token).validate(url, dict(params), signature))
 
 
+def _refuse_nul(params: Mapping[str, str]) -> None:
+    """Raise ``WebhookError`` naming the first field holding a NUL byte (no database column
+    can store one)."""
+    for name, value in params.items():
+        if "\x00" in value or "\x00" in name:
+            raise WebhookError(name.replace("\x00", "") or "body", "contains a NUL byte")
+
+
 def status_report(params: Mapping[str, str], delivery_id: str | None) -> ProviderStatus:
     """A status callback as a report; ``delivery_id`` is the callback URL's query value.
-    Raises ``WebhookError`` naming a missing or malformed field."""
+    Raises ``WebhookError`` naming a missing or malformed field (a delivery id that is not
+    ASCII digits, or larger than any delivery id can be)."""
+    _refuse_nul(params)
     parsed_id: int | None = None
     if delivery_id is not None:
-        if not delivery_id.isdigit():
+        if not _DELIVERY_ID.fullmatch(delivery_id) or int(delivery_id) > MAX_DELIVERY_ID:
             raise WebhookError("delivery_id", "expected a delivery number")
         parsed_id = int(delivery_id)
     status = params.get("MessageStatus") or params.get("SmsStatus")
@@ -117,6 +131,7 @@ def status_report(params: Mapping[str, str], delivery_id: str | None) -> Provide
 def inbound_text(params: Mapping[str, str]) -> InboundText:
     """An inbound-message webhook as the text a family sent. Raises ``WebhookError`` when it
     names no sender."""
+    _refuse_nul(params)
     sender = params.get("From", "").strip()
     if not sender:
         raise WebhookError("From", "missing")

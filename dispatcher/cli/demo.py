@@ -3,7 +3,6 @@ pipeline, synthetic rosters, and the local provider emulator."""
 
 from __future__ import annotations
 
-import csv
 import os
 import subprocess
 import sys
@@ -37,10 +36,11 @@ def demo_data(
 ) -> None:
     """Write a realistic synthetic roster CSV (with a few deliberately invalid rows)."""
     from demo_data.rosters import generate_roster_rows, write_roster_csv
+    from dispatcher.reporting.csv_safe import SafeDictWriter
     from dispatcher.triggers.roster.parse import ROSTER_COLUMNS
 
     if out is None:
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(ROSTER_COLUMNS))
+        writer = SafeDictWriter(sys.stdout, fieldnames=list(ROSTER_COLUMNS))
         writer.writeheader()
         for row in generate_roster_rows(school, students, seed):
             writer.writerow(row)

@@ -3,7 +3,6 @@ phone."""
 
 from __future__ import annotations
 
-import csv
 import sys
 from typing import Annotated, Any
 
@@ -30,6 +29,7 @@ def report(
 ) -> None:
     """Per channel: pending, sent, delivered and failed; fallbacks, escalations, timings,
     replies, and the families not reached with the numbers to phone."""
+    from dispatcher.reporting.csv_safe import SafeDictWriter
     from dispatcher.reporting.reports import NOT_REACHED_COLUMNS, NotFound, announcement_report
 
     runtime = _runtime()
@@ -41,7 +41,7 @@ def report(
     if json_output:
         _print_json(data)
     elif csv_output:
-        writer = csv.DictWriter(
+        writer = SafeDictWriter(
             sys.stdout, fieldnames=list(NOT_REACHED_COLUMNS), extrasaction="ignore"
         )
         writer.writeheader()

@@ -34,11 +34,19 @@ def roster_import(
 ) -> None:
     """Import students, contacts and groups; report bad rows by line and column.
 
-    Exit code 0 when every row was good, 1 when some were skipped.
+    Exit code 0 when every row was good, 1 when some were skipped, 2 for a file that cannot be
+    read (not UTF-8, not the roster header) or a database that refused it.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from dispatcher.store.schools import ensure_school
     from dispatcher.triggers.roster.load import import_rows
-    from dispatcher.triggers.roster.parse import RosterHeaderError, parse_roster
+    from dispatcher.triggers.roster.parse import (
+        RosterEncodingError,
+        RosterHeaderError,
+        count_utf8_lines,
+        parse_roster,
+    )
 
     runtime = _runtime()
     try:
@@ -47,7 +55,11 @@ def roster_import(
         _fail(f"--school: {exc.args[0]}")
     if not file.is_file():
         _fail(f"FILE: {file} does not exist")
-    total_lines = sum(1 for _ in file.open(encoding="utf-8-sig")) - 1
+    try:
+        with file.open("rb") as raw:
+            total_lines = count_utf8_lines(raw) - 1
+    except RosterEncodingError as exc:
+        _fail(f"{file}: {exc}")
     categories = runtime.configuration.policy.categories
     with file.open(encoding="utf-8-sig", newline="") as stream, runtime.sessions() as session:
         school_row = ensure_school(session, school_cfg)
@@ -63,6 +75,13 @@ def roster_import(
                 )
         except RosterHeaderError as exc:
             _fail(f"{file}: {exc}")
+        except SQLAlchemyError as exc:
+            # Never the exception's text: it quotes the rows' values (names, numbers).
+            session.rollback()
+            _fail(
+                f"{file}: the database refused the import ({type(exc).__name__}); rows "
+                "committed before it are kept, import the file again once it is fixed"
+            )
         from dispatcher.store.models import AuditEntry
 
         session.add(

@@ -25,6 +25,7 @@ from jinja2 import meta, nodes
 
 from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel, MessageFormat
+from dispatcher.rendering.links import is_link_variable, link_problem, unsafe_href
 from dispatcher.rendering.sms import SmsText, normalise_whitespace, prepare_sms
 
 Direction = Literal["ltr", "rtl"]
@@ -93,6 +94,15 @@ class SmsTooLong(TemplateError):
         self.segments = segments
         self.limit = limit
         self.encoding = encoding
+
+
+class UnsafeLink(TemplateError):
+    """A link would be rendered that is not https (a request's link variable, or an href in
+    the HTML that is neither https, mailto, tel nor the school's website)."""
+
+    def __init__(self, message: str, template: str, variable: str | None = None) -> None:
+        super().__init__(message, template)
+        self.variable = variable
 
 
 @dataclass(frozen=True)
@@ -492,8 +502,12 @@ class TemplateLibrary:
         return template
 
     def _render(self, name: str, values: Mapping[str, Any]) -> str:
+        for variable, value in values.items():
+            problem = is_link_variable(variable) and isinstance(value, str) and link_problem(value)
+            if problem:
+                raise UnsafeLink(f"variable {variable!r} {problem}", name, variable)
         try:
-            return self._template(name).render(values)
+            rendered = self._template(name).render(values)
         except jinja2.UndefinedError as exc:
             raise MissingVariable(_undefined_name(str(exc)), name) from exc
         except jinja2.TemplateNotFound as exc:
@@ -502,6 +516,15 @@ class TemplateLibrary:
             raise TemplateError(_syntax_message(exc, name), name) from exc
         except jinja2.TemplateError as exc:
             raise TemplateError(f"template {name} cannot be rendered: {exc}", name) from exc
+        if _autoescape(name):
+            school = values.get("school")
+            website = school.get("website") if isinstance(school, Mapping) else None
+            scheme = unsafe_href(rendered, [website] if isinstance(website, str) else [])
+            if scheme is not None:
+                raise UnsafeLink(
+                    f"template {name} would render a {scheme} link; links must be https", name
+                )
+        return rendered
 
     def _part_variables(
         self,

@@ -3,12 +3,12 @@
 One CSV row per delivery that was handed to (or refused by) a provider, oldest first, with
 the announcement, the student and contact it concerned, the channel and address, and what
 became of it. It holds personal data by design (it is the school's record of what it sent);
-nothing of it is logged.
+nothing of it is logged. Cells a spreadsheet would evaluate are escaped
+(``dispatcher.reporting.csv_safe``).
 """
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime
 from typing import Final, TextIO
 
@@ -16,6 +16,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased
 
 from dispatcher.domain import Channel
+from dispatcher.reporting.csv_safe import SafeWriter
 from dispatcher.store.models import Announcement, Contact, Delivery, School, Student
 
 AUDIT_COLUMNS: Final = (
@@ -77,7 +78,7 @@ def write_audit_csv(
     )
     if since is not None:
         query = query.where(Delivery.created_at >= since)
-    writer = csv.writer(stream)
+    writer = SafeWriter(stream)
     writer.writerow(AUDIT_COLUMNS)
     written = 0
     for delivery, announcement, contact, pupil in session.execute(query):

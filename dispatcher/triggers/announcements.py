@@ -21,6 +21,7 @@ from dispatcher.domain import AnnouncementState, DeliveryState
 from dispatcher.planning.preview import preview_templates
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.work import plan_work
+from dispatcher.rendering.links import is_link_variable, link_problem
 from dispatcher.rendering.templates import RenderedMessage, TemplateError
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import move_delivery
@@ -66,8 +67,9 @@ def validate_request(
     """Check school, category, audience and templates; return the rendered previews.
 
     Raises ``RequestError`` naming the field: an unknown school or category, a malformed
-    audience, or a template variable the request does not give (caught here, at preview,
-    not when the message is due to go out).
+    audience, a link variable (``url``, ``*_url``, ``*_link``) that is not an https:// URL
+    (``variables.<name>``), or a template variable the request does not give (caught here,
+    at preview, not when the message is due to go out).
     """
     config = runtime.configuration
     try:
@@ -82,6 +84,10 @@ def validate_request(
         parse_audience(request.audience)
     except AudienceError as exc:
         raise RequestError("audience", str(exc)) from None
+    for name, value in request.variables.items():
+        problem = link_problem(value) if is_link_variable(name) else None
+        if problem is not None:
+            raise RequestError(f"variables.{name}", problem)
     try:
         previews = preview_templates(runtime.templates, school, category, request.variables)
     except TemplateError as exc:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import csv
 import re
+import unicodedata
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, TextIO, TypeVar
 
@@ -22,6 +23,7 @@ from email_validator import EmailNotValidError, validate_email
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
 
 from dispatcher.domain import EMERGENCY_ONLY, FIRST_CONTACT, SECOND_CONTACT, Channel, Need
+from dispatcher.store.models import Contact, Group, Student, StudentContact
 
 ROSTER_COLUMNS: Final[tuple[str, ...]] = (
     "student_id",
@@ -65,7 +67,6 @@ _LANGUAGE_TAG = re.compile(r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")
 _PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]+$")
 _WHOLE_NUMBER = re.compile(r"^[+-]?[0-9]{1,3}$")
 _MAX_PHONE_LENGTH = 40
-_MAX_PUSH_TOKEN_LENGTH = 4096
 _SMS_CAPABLE_TYPES: Final = frozenset(
     {PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE}
 )
@@ -73,6 +74,31 @@ _SMS_CAPABLE_TYPES: Final = frozenset(
 # invalid. Accepting them lets demo and test rosters use numbers that can never reach anyone.
 _OFCOM_DRAMA_MOBILE = re.compile(r"^\+447700900[0-9]{3}$")
 _OFCOM_DRAMA_LANDLINE = re.compile(r"^\+441632960[0-9]{3}$")
+
+
+def _length(column: object) -> int:
+    length = getattr(getattr(column, "type", None), "length", None)
+    assert isinstance(length, int), f"{column} has no length"
+    return length
+
+
+#: The longest text each column may hold: the length of the table column it is stored in,
+#: read from the tables so the two cannot drift apart (PostgreSQL refuses a longer value).
+COLUMN_LIMITS: Final[Mapping[str, int]] = {
+    "student_id": _length(Student.__table__.c.external_id),
+    "student_first_name": _length(Student.__table__.c.first_name),
+    "student_last_name": _length(Student.__table__.c.last_name),
+    "class": _length(Student.__table__.c.class_name),
+    "contact_id": _length(Contact.__table__.c.external_id),
+    "contact_first_name": _length(Contact.__table__.c.first_name),
+    "contact_last_name": _length(Contact.__table__.c.last_name),
+    "relationship": _length(StudentContact.__table__.c.relationship),
+    "email": _length(Contact.__table__.c.email),
+    "language": _length(Contact.__table__.c.language),
+    "push_token": _length(Contact.__table__.c.push_token),
+}
+#: The longest name of one group in the ``groups`` column.
+GROUP_NAME_LIMIT: Final = _length(Group.__table__.c.name)
 
 _MIN_YEAR, _MAX_YEAR = -1, 14
 _YEAR_LETTERS: Final[Mapping[str, int]] = {"N": -1, "R": 0}
@@ -136,6 +162,30 @@ class RosterHeaderError(ValueError):
         self.missing = missing
         self.unexpected = unexpected
         super().__init__(message)
+
+
+class RosterEncodingError(ValueError):
+    """The file is not UTF-8 text; ``line`` is the first line that is not."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        super().__init__(
+            f"not UTF-8 text (line {line} is the first that is not); save the file as UTF-8 "
+            "(in Excel: CSV UTF-8) and import it again"
+        )
+
+
+def count_utf8_lines(lines: Iterable[bytes]) -> int:
+    """How many lines ``lines`` (a file opened in binary) has. Raises
+    :class:`RosterEncodingError` naming the first line that is not UTF-8 (the message never
+    contains the bytes: they may be part of a name)."""
+    count = 0
+    for count, raw in enumerate(lines, start=1):  # the count is the answer
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RosterEncodingError(count) from None
+    return count
 
 
 def normalise_phone(raw: str, region: str = "GB") -> PhoneNumber:
@@ -341,17 +391,53 @@ def _csv_problem(exc: csv.Error) -> str:
 
 _T = TypeVar("_T")
 
+#: A cell that the product's CSV writer (``dispatcher.reporting.csv_safe``) escaped: a single
+#: quote before a character a spreadsheet takes as the start of a formula.
+_ESCAPED_FORMULA = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+
+
+def _unescaped(text: str) -> str:
+    """A cell as it was before the product's CSV writer escaped it, so a roster written by
+    ``dispatcher demo-data`` (or re-saved from an export) reads back as it was written."""
+    return text[1:] if text.startswith(_ESCAPED_FORMULA) else text
+
+
+_ALLOWED_CONTROLS: Final = frozenset("\t\n\r")
+
+
+def cell_problem(column: str, value: str) -> str | None:
+    """What makes ``value`` (stripped) unusable in ``column`` whatever the column means: a NUL
+    byte, another control character (tabs and line breaks, which a quoted cell may hold, are
+    kept), or more characters than the table column holds (:data:`COLUMN_LIMITS`). None when
+    it has none of these."""
+    if "\x00" in value:
+        return "contains a NUL byte"
+    if any(unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS for ch in value):
+        return "contains a control character (an invisible code other than a tab or line break)"
+    limit = COLUMN_LIMITS.get(column)
+    if limit is not None and len(value) > limit:
+        return f"longer than {limit} characters"
+    return None
+
 
 class _RowParser:
     """Collects each column's value or its error for one record."""
 
     def __init__(self, line: int, values: Mapping[str, str]) -> None:
         self.line = line
-        self.values = {column: value.strip() for column, value in values.items()}
+        self.values = {column: _unescaped(value.strip()) for column, value in values.items()}
         self.errors: list[RowError] = []
+        self.unusable: set[str] = set()
+        for column, value in self.values.items():
+            problem = cell_problem(column, value)
+            if problem is not None:
+                self.errors.append(RowError(line, column, problem))
+                self.unusable.add(column)
 
     def field(self, column: str, convert: Callable[[str], _T], default: _T) -> _T:
         """Convert ``column``'s text; on ``ValueError`` record the reason and return default."""
+        if column in self.unusable:
+            return default
         try:
             return convert(self.values[column])
         except ValueError as exc:
@@ -360,6 +446,8 @@ class _RowParser:
 
     def text(self, column: str) -> str:
         """The stripped text of ``column``; records an error if it is required but empty."""
+        if column in self.unusable:
+            return ""
         value = self.values[column]
         if not value and column in REQUIRED_COLUMNS:
             self.errors.append(RowError(self.line, column, "required but empty"))
@@ -377,7 +465,7 @@ def _parse_record(
         student_last_name=p.text("student_last_name"),
         year=p.field("year", _year, None),
         class_name=p.text("class") or None,
-        groups=_list(p.text("groups")),
+        groups=p.field("groups", _groups, ()),
         contact_id=p.text("contact_id"),
         contact_first_name=p.text("contact_first_name"),
         contact_last_name=p.text("contact_last_name"),
@@ -410,6 +498,14 @@ def _optional(convert: Callable[[str], _T]) -> Callable[[str], _T | None]:
 def _list(text: str) -> tuple[str, ...]:
     items = (item.strip() for item in text.split(LIST_SEPARATOR))
     return tuple(dict.fromkeys(item for item in items if item))
+
+
+def _groups(text: str) -> tuple[str, ...]:
+    names = _list(text)
+    for position, name in enumerate(names, start=1):
+        if len(name) > GROUP_NAME_LIMIT:
+            raise ValueError(f"item {position} is longer than {GROUP_NAME_LIMIT} characters")
+    return names
 
 
 def _year(text: str) -> int | None:
@@ -491,6 +587,4 @@ def _push_token(text: str) -> str | None:
         return None
     if any(ch.isspace() for ch in text):
         raise ValueError("must not contain spaces or line breaks")
-    if len(text) > _MAX_PUSH_TOKEN_LENGTH:
-        raise ValueError(f"longer than {_MAX_PUSH_TOKEN_LENGTH} characters")
     return text

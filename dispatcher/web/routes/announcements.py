@@ -112,7 +112,7 @@ AnnouncementId = Annotated[
             "model": AnnouncementOut | PlanOut,
         },
         201: {"description": "Stored; its plan is queued.", "model": AnnouncementOut},
-        **error_responses(401, 403, 409, 422),
+        **error_responses(400, 401, 403, 409, 422, 503),
     },
 )
 def post_announcement(
@@ -203,7 +203,7 @@ def post_announcement(
     "",
     summary="List announcements, newest first",
     response_model=AnnouncementList,
-    responses=error_responses(401, 403, 422),
+    responses=error_responses(401, 403, 422, 503),
 )
 def list_announcements(
     school: Annotated[
@@ -241,7 +241,7 @@ def list_announcements(
     "/{announcement_id}",
     summary="One announcement",
     response_model=AnnouncementOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 def get_announcement(
     announcement_id: AnnouncementId,
@@ -259,7 +259,7 @@ def get_announcement(
     "/{announcement_id}/cancel",
     summary="Cancel what has not been sent yet",
     response_model=CancelOut,
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 def cancel_announcement(
     announcement_id: AnnouncementId,

@@ -3,8 +3,9 @@
 ``POST /webhooks/mis/{school}`` with ``X-MIS-Timestamp`` (unix seconds) and
 ``X-MIS-Signature: sha256=<hex HMAC-SHA256 of timestamp + "." + body>`` made with the school's
 secret (``DISPATCHER_MIS_SECRET_<SLUG>``). Answers: 202 stored (processed by a worker), 200 a
-repeated event id (ignored), 401 bad or stale signature (nothing stored), 404 unknown school,
-422 an invalid payload or an unknown type (naming the field).
+repeated event id (ignored), 400 a body that is not UTF-8 or is nested too deep to read, 401
+bad or stale signature (nothing stored), 404 unknown school, 422 an invalid payload or an
+unknown type (naming the field), 503 the database is unavailable (the MIS sends it again).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dispatcher.triggers.mis.signing import (
     verify_signature,
 )
 from dispatcher.web.deps import get_runtime
-from dispatcher.web.errors import ApiError, error_response, error_responses
+from dispatcher.web.errors import UNREADABLE_BODY, ApiError, error_response, error_responses
 from dispatcher.web.schemas import EventAccepted
 
 log = logging.getLogger("dispatcher.web.mis")
@@ -91,7 +92,7 @@ _EXAMPLES = {
     responses={
         200: {"model": EventAccepted, "description": "A repeated event id: ignored."},
         202: {"model": EventAccepted, "description": "Stored; a worker will process it."},
-        **error_responses(401, 404, 422),
+        **error_responses(400, 401, 404, 422, 503),
     },
     openapi_extra={
         "requestBody": {
@@ -157,8 +158,11 @@ def handle_event(
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(422, "body", f"larger than {MAX_BODY_BYTES} bytes")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except (UnicodeDecodeError, RecursionError):
+        raise ApiError(400, *UNREADABLE_BODY) from None
+    except ValueError:
         raise ApiError(422, "body", "not valid JSON") from None
     try:
         envelope, data = parse_event(payload)

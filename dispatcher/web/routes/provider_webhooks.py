@@ -6,7 +6,9 @@ Twilio called, ``DISPATCHER_PUBLIC_BASE_URL`` + path + query; ``sendgrid_webhook
 Signed Event Webhook's public key in ``SENDGRID_WEBHOOK_PUBLIC_KEY``), which also reads the
 request into reports. A missing or wrong signature is answered 401 and changes nothing; a
 webhook whose secret is not configured is answered 503 naming the variable; a verified
-request we cannot read is answered 400 naming the field.
+request we cannot read (or a body that is not UTF-8) is answered 400 naming the field; a
+database that cannot be reached is answered 503 with ``Retry-After`` (the provider tries
+again). Every error is in the API's shape (``dispatcher.web.errors``).
 
 Work that follows a failure (a fallback, an escalation) is committed first, then queued; if
 Redis is unreachable at that moment the rows wait for the recovery sweep, which queues them.
@@ -22,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +41,7 @@ from dispatcher.settings import SettingsError
 from dispatcher.tracking.inbound import record_inbound
 from dispatcher.tracking.statuses import apply_statuses
 from dispatcher.web.deps import get_runtime
+from dispatcher.web.errors import UNREADABLE_BODY, ApiError
 
 log = logging.getLogger("dispatcher.web.webhooks")
 
@@ -66,7 +69,7 @@ def get_provider_settings() -> ProviderSettings:
     try:
         settings = load_provider_settings()
     except SettingsError as exc:
-        raise HTTPException(503, detail=f"provider configuration: {exc}") from None
+        raise ApiError(503, "env", f"provider configuration: {exc}") from None
     with _provider_settings_lock:
         _provider_settings[key] = settings
     return settings
@@ -93,8 +96,12 @@ def get_enqueue() -> Callable[[list[QueuedWork]], None]:
 
 
 REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a body or field we cannot read (named); nothing changed"},
     401: {"description": "bad or missing signature; nothing changed"},
-    503: {"description": "the webhook's secret is not configured; nothing changed"},
+    503: {
+        "description": "the webhook's secret is not configured, or the database is "
+        "unavailable (with Retry-After); nothing changed"
+    },
 }
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -102,14 +109,22 @@ ProvidersDep = Annotated[ProviderSettings, Depends(get_provider_settings)]
 EnqueueDep = Annotated[Callable[[list[QueuedWork]], None], Depends(get_enqueue)]
 
 
-def _not_configured(variable: str) -> HTTPException:
+def _not_configured(variable: str) -> ApiError:
     log.error("ALERT webhook refused: %s is not configured", variable)
-    return HTTPException(503, detail=f"{variable}: not configured, cannot verify the webhook")
+    return ApiError(503, f"env.{variable}", "not configured, cannot verify the webhook")
 
 
-def _unauthorized(what: str) -> HTTPException:
-    log.warning("webhook refused: %s", what)
-    return HTTPException(401, detail=what)
+def _unauthorized(header: str, what: str) -> ApiError:
+    log.warning("webhook refused: %s %s", header, what)
+    return ApiError(401, f"header.{header}", what)
+
+
+async def _utf8_body(request: Request) -> str:
+    """The request's body as text; 400 when it is not UTF-8."""
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ApiError(400, *UNREADABLE_BODY) from None
 
 
 async def _verified_twilio_form(request: Request, providers: ProviderSettings) -> dict[str, str]:
@@ -120,20 +135,25 @@ async def _verified_twilio_form(request: Request, providers: ProviderSettings) -
         raise _not_configured("DISPATCHER_PUBLIC_BASE_URL")
     signature = request.headers.get(twilio_webhooks.SIGNATURE_HEADER)
     if not signature:
-        raise _unauthorized(f"{twilio_webhooks.SIGNATURE_HEADER}: missing")
-    body = (await request.body()).decode("utf-8", "replace")
+        raise _unauthorized(twilio_webhooks.SIGNATURE_HEADER, "missing")
+    body = await _utf8_body(request)
     params = dict(parse_qsl(body, keep_blank_values=True))
     url = providers.public_base_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
     token = providers.twilio_auth_token.get_secret_value()
     if not twilio_webhooks.signature_valid(token, url, params, signature):
-        raise _unauthorized(f"{twilio_webhooks.SIGNATURE_HEADER}: does not match the request")
+        raise _unauthorized(twilio_webhooks.SIGNATURE_HEADER, "does not match the request")
     return params
 
 
-def _unreadable(error: WebhookError) -> HTTPException:
-    return HTTPException(400, detail=str(error))
+def _unreadable(error: WebhookError) -> ApiError:
+    """400 naming the field: ``query.delivery_id`` (our StatusCallback URL's query), ``body``
+    or ``body.<form field>``."""
+    message = str(error).removeprefix(f"{error.field}: ")
+    if error.field == "delivery_id":
+        return ApiError(400, "query.delivery_id", message)
+    return ApiError(400, "body" if error.field == "body" else f"body.{error.field}", message)
 
 
 def _received_at() -> datetime:
@@ -143,10 +163,7 @@ def _received_at() -> datetime:
 @router.post(
     TWILIO_STATUS_PATH,
     summary="Twilio message status callback",
-    responses={
-        401: {"description": "bad or missing signature"},
-        503: {"description": "not configured"},
-    },
+    responses=REFUSALS,
 )
 async def twilio_status(
     request: Request, runtime: RuntimeDep, providers: ProvidersDep, enqueue: EnqueueDep
@@ -165,10 +182,7 @@ async def twilio_status(
 @router.post(
     TWILIO_INBOUND_PATH,
     summary="Twilio inbound SMS",
-    responses={
-        401: {"description": "bad or missing signature"},
-        503: {"description": "not configured"},
-    },
+    responses=REFUSALS,
 )
 async def twilio_inbound(
     request: Request, runtime: RuntimeDep, providers: ProvidersDep
@@ -194,10 +208,7 @@ async def twilio_inbound(
 @router.post(
     SENDGRID_EVENTS_PATH,
     summary="SendGrid Event Webhook",
-    responses={
-        401: {"description": "bad or missing signature"},
-        503: {"description": "not configured"},
-    },
+    responses=REFUSALS,
 )
 async def sendgrid_events(
     request: Request, runtime: RuntimeDep, providers: ProvidersDep, enqueue: EnqueueDep
@@ -211,10 +222,11 @@ async def sendgrid_events(
     signature = request.headers.get(sendgrid_webhooks.SIGNATURE_HEADER)
     timestamp = request.headers.get(sendgrid_webhooks.TIMESTAMP_HEADER)
     if not signature or not timestamp:
-        raise _unauthorized(f"{sendgrid_webhooks.SIGNATURE_HEADER}: missing")
-    payload = (await request.body()).decode("utf-8", "replace")
+        header = sendgrid_webhooks.SIGNATURE_HEADER if not signature else None
+        raise _unauthorized(header or sendgrid_webhooks.TIMESTAMP_HEADER, "missing")
+    payload = await _utf8_body(request)
     if not sendgrid_webhooks.signature_valid(key, payload, signature, timestamp):
-        raise _unauthorized(f"{sendgrid_webhooks.SIGNATURE_HEADER}: does not match the request")
+        raise _unauthorized(sendgrid_webhooks.SIGNATURE_HEADER, "does not match the request")
     try:
         reports, ignored = sendgrid_webhooks.event_reports(payload)
     except WebhookError as exc:

@@ -63,7 +63,7 @@ _REPORT_EXAMPLE = {
                 }
             },
         },
-        **error_responses(401, 403, 404, 422),
+        **error_responses(401, 403, 404, 422, 503),
     },
 )
 def get_report(

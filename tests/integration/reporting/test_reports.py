@@ -174,3 +174,57 @@ def test_a_failed_text_with_its_fallback_email_is_counted_as_a_fallback(runtime:
     assert data["fallbacks"] == {"total": 1, "by_channel": {"email": 1}}
     assert data["summary"]["email"]["delivered"] == 1
     assert data["not_reached"] == []
+
+
+FORMULAS = ('=HYPERLINK("http://x","Click")', "@SUM(1+1)", "+cmd|' /C calc'!A0", "\r=cmd")
+
+
+def _names_as_formulas(runtime: Any) -> int:
+    """The closure of ``_closure_with_outcomes`` with every student's and contact's names
+    replaced by spreadsheet formulas (as if the MIS had sent them)."""
+    from sqlalchemy import update
+
+    from dispatcher.store.models import Contact, Student
+
+    announcement_id = _closure_with_outcomes(runtime)
+    with runtime.sessions() as session:
+        session.execute(update(Student).values(first_name=FORMULAS[0], last_name=FORMULAS[1]))
+        session.execute(update(Contact).values(first_name=FORMULAS[2], last_name=FORMULAS[3]))
+        session.commit()
+    return announcement_id
+
+
+def _evaluable(cell: str) -> bool:
+    return cell.startswith(("=", "+", "-", "@", "\t", "\r")) and not cell.lstrip("+-").isdigit()
+
+
+def test_the_not_reached_csv_escapes_names_a_spreadsheet_would_evaluate(
+    runtime: Any, env: Any
+) -> None:
+    announcement_id = _names_as_formulas(runtime)
+
+    exported = runner.invoke(app, ["report", str(announcement_id), "--csv"])
+
+    assert exported.exit_code == 0, exported.output
+    [line] = list(csv.DictReader(io.StringIO(exported.output, newline="")))
+    assert line["student_name"].startswith("'=HYPERLINK(")
+    assert line["contact_name"].startswith("'+cmd|")
+    assert line["phone"] == "+447700900013"  # a plain number stays as it is
+    assert not any(_evaluable(cell) for cell in line.values())
+
+
+def test_the_audit_export_escapes_names_a_spreadsheet_would_evaluate(
+    runtime: Any, env: Any, tmp_path: Path
+) -> None:
+    _names_as_formulas(runtime)
+    output = tmp_path / "audit.csv"
+
+    result = runner.invoke(app, ["audit", "export", "--school", "demo", "--output", str(output)])
+
+    assert result.exit_code == 0, result.output
+    lines = list(csv.DictReader(output.open(encoding="utf-8", newline="")))
+    assert len(lines) == 6
+    for line in lines:
+        assert line["student_name"] == "'" + " ".join(FORMULAS[:2])
+        assert line["contact_name"] == "'" + " ".join(FORMULAS[2:])
+        assert not any(_evaluable(cell) for cell in line.values())

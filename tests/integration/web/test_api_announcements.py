@@ -421,3 +421,42 @@ def test_send_at_must_be_a_sensible_time(client: Any, roster: Any, send_at: str)
     response = client.post("/api/announcements", json=trip_letter(send_at=send_at), headers=headers)
     assert response.status_code == 422
     assert fields(response) == ["body.send_at"]
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (("[" * 5000 + "]" * 5000).encode(), "nested 5,000 deep"),
+        ('{"school": "d\xe9mo"}'.encode("latin-1"), "not UTF-8"),
+    ],
+)
+def test_a_json_api_body_that_cannot_be_read_is_400_in_the_error_shape(
+    runtime: Any, client: Any, body: bytes, why: str
+) -> None:
+    response = client.post(
+        "/api/announcements",
+        content=body,
+        headers={"Authorization": token_for(runtime, "admin"), "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 400, why
+    assert response.json()["detail"][0]["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "link", ["javascript:alert(document.cookie)", "http://demo-primary.example/letters/y6"]
+)
+def test_a_link_variable_that_is_not_https_is_422_naming_it_and_nothing_is_stored(
+    client: Any, roster: Any, link: str
+) -> None:
+    headers = {"Authorization": token_for(roster, "office")}
+    body = trip_letter(variables={**TRIP, "letter_url": link})
+
+    response = client.post("/api/announcements", json=body, headers=headers)
+    dry_run = client.post("/api/announcements?dry_run=true", json=body, headers=headers)
+
+    assert (response.status_code, fields(response)) == (422, ["body.variables.letter_url"])
+    assert "https://" in response.json()["detail"][0]["message"]
+    assert link not in response.text
+    assert dry_run.status_code == 422
+    assert count(roster, Announcement) == 0

@@ -24,7 +24,11 @@ from dispatcher.store.models import (
     MisEvent,
     Student,
 )
-from dispatcher.triggers.mis.processing import process_event, replay_received_events
+from dispatcher.triggers.mis.processing import (
+    process_event,
+    replay_received_events,
+    store_event,
+)
 from dispatcher.triggers.mis.signing import sign
 from tests.support.factories import import_roster, plan, row
 from tests.support.waiting import wait_until
@@ -405,3 +409,52 @@ def test_a_worker_processes_the_event_and_plans_the_payment(
             )
         )
     assert reached == {"C1", "C2"}
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (("[" * 5000 + "]" * 5000).encode(), "nested 5,000 deep"),
+        ('{"id": "evt_1", "type": "payment.due", "x": "caf\xe9"}'.encode("latin-1"), "latin-1"),
+    ],
+)
+def test_a_signed_mis_event_that_cannot_be_read_is_400_and_not_stored(
+    client: Any, families: Any, body: bytes, why: str
+) -> None:
+    response = post(client, None, raw=body)
+
+    assert response.status_code == 400, why
+    assert response.json()["detail"][0]["field"] == "body"
+    assert stored(families) == []
+
+
+def test_a_payment_link_that_is_not_https_is_refused_naming_it(client: Any, families: Any) -> None:
+    response = post(client, payment_due(payment_link="javascript:alert(1)"))
+
+    assert response.status_code == 422, response.text
+    assert "body.data.payment_link" in [item["field"] for item in response.json()["detail"]]
+    assert stored(families) == []
+
+
+def test_a_stored_payment_event_with_an_unsafe_link_is_marked_failed_with_the_reason(
+    families: Any,
+) -> None:
+    """An event stored before the link rule (or by another version) fails when processed."""
+    from dispatcher.store.schools import ensure_school
+    from dispatcher.triggers.mis.events import parse_event
+
+    event = payment_due("evt_js")
+    with families.sessions() as session:
+        school_id = ensure_school(session, families.configuration.school("demo")).id
+        session.commit()
+        envelope, _ = parse_event(event)
+        event["data"]["payment_link"] = "javascript:alert(1)"
+        row_id = store_event(session, school_id, envelope, event, datetime.now(UTC))
+    assert row_id is not None
+
+    assert process_event(families, row_id, datetime.now(UTC), lambda work: None) == "failed"
+
+    with families.sessions() as session:
+        stored_event = session.get(MisEvent, row_id)
+        assert stored_event is not None and "payment_link" in (stored_event.error or "")
+        assert session.scalar(select(func.count()).select_from(Announcement)) == 0

@@ -130,4 +130,6 @@ def test_a_batch_that_is_not_a_list_is_a_clear_error(runtime: Any, hooks: Webhoo
         },
     )
     assert response.status_code == 400
-    assert response.json()["detail"].startswith("body:")
+    assert response.json()["detail"] == [
+        {"field": "body", "message": "expected a JSON array of events"}
+    ]

@@ -190,4 +190,5 @@ def test_webhooks_without_their_secret_configured_refuse_with_the_variable_named
     monkeypatch.delenv("DISPATCHER_PUBLIC_BASE_URL")
     response = hooks.inbound("+447700900001", "STOP", "SM" + "e" * 32)
     assert response.status_code == 503
-    assert "DISPATCHER_PUBLIC_BASE_URL" in response.json()["detail"]
+    [item] = response.json()["detail"]
+    assert item["field"] == "env.DISPATCHER_PUBLIC_BASE_URL"

@@ -34,7 +34,12 @@ def test_a_twilio_status_callback_is_a_report_on_our_delivery() -> None:
     ("params", "delivery_id", "field"),
     [
         ({"MessageStatus": "sent"}, "4x", "delivery_id"),
+        ({"MessageStatus": "sent"}, "9" * 23, "delivery_id"),
+        ({"MessageStatus": "sent"}, str(2**63), "delivery_id"),
+        ({"MessageStatus": "sent"}, "²", "delivery_id"),  # a digit to str.isdigit, not to int
+        ({"MessageStatus": "sent"}, "", "delivery_id"),
         ({"MessageSid": "SM1"}, "4", "MessageStatus"),
+        ({"MessageStatus": "failed", "ErrorCode": "30\x0003"}, "4", "ErrorCode"),
     ],
 )
 def test_an_unreadable_twilio_callback_names_the_field(
@@ -80,6 +85,40 @@ def test_a_sendgrid_batch_reports_our_events_and_counts_the_others() -> None:
     assert ignored == 2
     with pytest.raises(WebhookError) as caught:
         sendgrid_webhooks.event_reports('{"event": "open"}')
+    assert caught.value.field == "body"
+
+
+def test_the_largest_delivery_id_is_read() -> None:
+    report = twilio_webhooks.status_report({"MessageStatus": "sent"}, str(2**63 - 1))
+    assert report.delivery_id == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"delivery_id": "1" * 30},
+        {"delivery_id": 10**30},
+        {"delivery_id": True},
+        {"delivery_id": "٣"},  # an Arabic-Indic digit
+        {"delivery_id": 7.0},
+        {"reason": "nul\x00byte"},
+    ],
+)
+def test_a_sendgrid_event_naming_no_possible_delivery_is_ignored(bad: dict[str, object]) -> None:
+    payload = json.dumps([{"event": "delivered", "delivery_id": "7", **bad}])
+    assert sendgrid_webhooks.event_reports(payload) == ([], 1)
+
+
+@pytest.mark.parametrize("timestamp", [1e300, -1, 0, float("inf"), float("nan"), True, "soon"])
+def test_a_sendgrid_timestamp_no_clock_shows_is_not_believed(timestamp: object) -> None:
+    payload = json.dumps([{"event": "delivered", "delivery_id": "7", "timestamp": timestamp}])
+    [report], ignored = sendgrid_webhooks.event_reports(payload)
+    assert (report.delivery_id, report.reported_at, ignored) == (7, None, 0)
+
+
+def test_a_sendgrid_body_nested_too_deep_is_unreadable() -> None:
+    with pytest.raises(WebhookError) as caught:
+        sendgrid_webhooks.event_reports("[" * 5000 + "]" * 5000)
     assert caught.value.field == "body"
 
 

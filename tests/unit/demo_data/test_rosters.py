@@ -3,6 +3,8 @@ it ignores ``PYTHONHASHSEED`` needs fresh interpreters: tests/integration/demo_d
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -266,3 +268,45 @@ def test_groups_and_preferred_channels(primary: tuple[RosterSummary, list[Roster
         if row.preferred_channel is not None:
             available = {"sms": row.phone, "email": row.email, "push": row.push_token}
             assert available[row.preferred_channel.value]
+
+
+def test_the_demo_roster_escapes_formulas_and_reads_back_as_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import demo_data.rosters as rosters
+    import dispatcher.triggers.roster.parse as roster_parse
+    from dispatcher.reporting.csv_safe import FORMULA_STARTS
+
+    rows, invalid = rosters._build_rows("oakfield-primary", 3, 1, 0)
+    rows[0] = {**rows[0], "student_first_name": "=1+1", "contact_last_name": "@SUM(1+1)"}
+    monkeypatch.setattr(rosters, "_build_rows", lambda *args: (rows, invalid))
+    path = tmp_path / "roster.csv"
+
+    write_roster_csv(path, "oakfield-primary", 3, seed=1)
+
+    text = path.read_text(encoding="utf-8")
+    assert ",'=1+1," in text and ",'@SUM(1+1)," in text
+    parsed, errors = parse_file(path)
+    assert errors == []
+    assert (parsed[0].student_first_name, parsed[0].contact_last_name) == ("=1+1", "@SUM(1+1)")
+    # the parser undoes exactly what the writer does
+    assert tuple(cell[1:] for cell in roster_parse._ESCAPED_FORMULA) == FORMULA_STARTS
+
+
+def test_the_demo_roster_on_standard_output_escapes_formulas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    import demo_data.rosters as rosters
+    from dispatcher.cli.main import app
+
+    rows = list(generate_roster_rows("oakfield-primary", 2, 1, invalid_rows=0))
+    rows[0] = {**rows[0], "contact_first_name": "+cmd|' /C calc'!A0"}
+    monkeypatch.setattr(rosters, "generate_roster_rows", lambda *args: iter(rows))
+
+    result = CliRunner().invoke(app, ["demo-data", "--school", "oakfield-primary"])
+
+    assert result.exit_code == 0, result.output
+    first = next(csv.DictReader(io.StringIO(result.output)))
+    assert first["contact_first_name"] == "'+cmd|' /C calc'!A0"

@@ -260,3 +260,41 @@ def test_a_tick_without_the_lock_does_nothing(school: Any, clock_broker: Any) ->
         held.release()
     assert report.locked is False and report.sent == []
     assert run_tick(runtime, clock_broker, demo_calendar(), SETTINGS, FAIR_DUE).sent
+
+
+def test_a_reminder_with_a_link_that_is_not_https_is_recorded_failed_naming_it(
+    school: Any, clock_broker: Any
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from dispatcher.triggers.reminders.clock import fire_reminder
+    from dispatcher.triggers.reminders.rules import Reminder
+
+    runtime = school
+    reminder = Reminder(
+        key="reminder:event:js:two-weeks",
+        school="demo",
+        rule="two-weeks",
+        category="newsletter",
+        audience=("school",),
+        variables={"title": "News", "url": "javascript:alert(1)"},
+        subject_date=date(2026, 12, 11),
+        fire_date=date(2026, 11, 27),
+        due_at=FAIR_DUE,
+        title="News",
+        tz=ZoneInfo("Europe/London"),
+    )
+    with runtime.sessions() as session:
+        from dispatcher.store.schools import ensure_school
+
+        school_id = ensure_school(session, runtime.configuration.school("demo")).id
+        session.commit()
+
+    outcome, announcement_id, reason = fire_reminder(
+        runtime, clock_broker, school_id, reminder, FAIR_DUE
+    )
+
+    assert (outcome, announcement_id) == ("failed", None)
+    assert "variables.url" in reason and "https://" in reason and "javascript" not in reason
+    assert fires(runtime)[reminder.key].outcome == "failed"
+    assert announcements(runtime) == []

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from dispatcher.cli.main import app
 from dispatcher.store.models import Contact, GroupMembership, Student, StudentContact
-from tests.support.factories import row, write_roster
+from tests.support.factories import roster_text, row, write_roster
 
 runner = CliRunner()
 
@@ -118,3 +118,61 @@ def test_after_an_import_postgresql_plans_with_the_new_roster(runtime: Any, tmp_
             ).all()
         )
     assert estimated == {"students": 120, "contacts": 120, "student_contacts": 120}
+
+
+def test_over_long_nul_and_control_characters_are_bad_rows_and_good_rows_land(
+    runtime: Any, tmp_path: Path
+) -> None:
+    surname = "Featherstonehaugh-" * 6  # 108 characters: the column holds 100
+    rows = [
+        row(),
+        row(student_id="S2", contact_id="C2", student_last_name=surname),  # line 3
+        row(student_id="S3", contact_id="C3", contact_first_name="Ma\x00ry"),  # line 4
+        row(student_id="S4", contact_id="C4", relationship="x" * 10_000),  # line 5
+        row(student_id="S5", contact_id="C5", contact_last_name="Smith\x07"),  # line 6
+        row(student_id="S6", contact_id="C6", groups="choir;" + "g" * 101),  # line 7
+        row(student_id="S7", contact_id="C7", push_token="t" * 501),  # line 8
+        row(student_id="S8", contact_id="C8", email="someone-" + "e" * 9_990 + "@example.com"),
+        row(student_id="S9", contact_id="C9", student_last_name="L" * 100),  # exactly fits
+    ]
+    path = write_roster(tmp_path / "roster.csv", rows)
+
+    result = runner.invoke(app, ["roster", "import", str(path), "--school", "demo", "--json"])
+
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)  # an exit code, not a traceback
+    report = json.loads(result.stdout)
+    assert report["imported"] == 2
+    assert {(e["line"], e["column"], e["reason"]) for e in report["errors"]} == {
+        (3, "student_last_name", "longer than 100 characters"),
+        (4, "contact_first_name", "contains a NUL byte"),
+        (5, "relationship", "longer than 50 characters"),
+        (
+            6,
+            "contact_last_name",
+            "contains a control character (an invisible code other than a tab or line break)",
+        ),
+        (7, "groups", "item 2 is longer than 100 characters"),
+        (8, "push_token", "longer than 500 characters"),
+        (9, "email", "longer than 320 characters"),
+    }
+    assert _count(runtime, Student) == 2
+    for personal in ("Featherstone", "Ma\x00ry", "Lovelace", "07700", "@example.com", "Anne"):
+        assert personal not in result.output
+
+
+def test_a_file_that_is_not_utf8_exits_2_naming_the_first_bad_line(
+    runtime: Any, tmp_path: Path
+) -> None:
+    text = roster_text([row(), row(student_id="S2", contact_id="C2", contact_last_name="Zoë")])
+    path = tmp_path / "roster.csv"
+    path.write_bytes(text.encode("latin-1"))
+
+    result = runner.invoke(app, ["roster", "import", str(path), "--school", "demo"])
+
+    assert result.exit_code == 2
+    assert isinstance(result.exception, SystemExit)
+    [message] = result.stderr.strip().splitlines()
+    assert "not UTF-8" in message and "line 3" in message
+    assert "Zo" not in message
+    assert _count(runtime, Student) == 0

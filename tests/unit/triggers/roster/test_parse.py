@@ -537,3 +537,60 @@ def test_parse_roster_streams() -> None:
     first = next(results)
     assert isinstance(first, RosterRow) and first.student_id == "S0"
     assert stream.lines_read < 10
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("student_last_name", "N" * 101, "longer than 100 characters"),
+        ("contact_first_name", "An\x00na", "contains a NUL byte"),
+        ("student_id", "S\x1b[31m1", "contains a control character"),
+        ("relationship", "m" * 10_000, "longer than 50 characters"),
+        ("class_", "3" * 33, "longer than 32 characters"),
+        ("language", "en-" + "a" * 33, "longer than 35 characters"),
+        ("groups", "choir;" + "g" * 101, "item 2 is longer than 100 characters"),
+        ("push_token", "t" * 501, "longer than 500 characters"),
+        ("year", "\x00", "contains a NUL byte"),
+    ],
+)
+def test_unstorable_cells_are_one_error_on_their_column(
+    column: str, value: str, reason: str
+) -> None:
+    [error] = parse(to_csv([link(**{column: value})]))
+    assert isinstance(error, RowError)
+    assert (error.line, error.column) == (2, column.rstrip("_"))
+    assert error.reason.startswith(reason)
+    assert value not in error.reason
+
+
+def test_column_limits_are_the_tables_lengths() -> None:
+    from sqlalchemy import String
+
+    from dispatcher.store.models import Contact, Student
+    from dispatcher.triggers.roster.parse import COLUMN_LIMITS
+
+    surname, email = Student.__table__.c.last_name.type, Contact.__table__.c.email.type
+    assert isinstance(surname, String) and isinstance(email, String)
+    assert (COLUMN_LIMITS["student_last_name"], COLUMN_LIMITS["email"]) == (
+        surname.length,
+        email.length,
+    )
+    [row] = parse(to_csv([link(student_last_name="N" * 100)]))  # exactly the limit fits
+    assert isinstance(row, RosterRow)
+
+
+def test_an_escaped_formula_cell_reads_back_without_its_quote() -> None:
+    [row] = parse(to_csv([link(contact_first_name="'=Anna", student_last_name="'Nowak")]))
+    assert isinstance(row, RosterRow)
+    assert (row.contact_first_name, row.student_last_name) == ("=Anna", "'Nowak")
+
+
+def test_count_utf8_lines_names_the_first_line_that_is_not() -> None:
+    from dispatcher.triggers.roster.parse import RosterEncodingError, count_utf8_lines
+
+    good = "header\nZoë\n".encode()
+    assert count_utf8_lines(io.BytesIO(good)) == 2
+    with pytest.raises(RosterEncodingError) as raised:
+        count_utf8_lines(io.BytesIO(b"header\nok\nZo\xeb\nmore\xff\n"))
+    assert raised.value.line == 3
+    assert "line 3" in str(raised.value)
