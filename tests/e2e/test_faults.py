@@ -28,7 +28,7 @@ from dispatcher.store.models import Delivery
 from emulator import ProviderEmulator
 from emulator.cli import provider_environment
 from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
-from tests.support.private_postgres import PrivatePostgres
+from tests.support.services import StoppablePostgres
 from tests.support.waiting import wait_until
 
 PROVIDERS = ("twilio", "sendgrid", "fcm")
@@ -36,17 +36,17 @@ THREADS = 3
 
 
 @pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
+def postgres() -> Iterator[StoppablePostgres]:
     """A PostgreSQL server of this test's own, started."""
-    server = PrivatePostgres()
+    server = StoppablePostgres()
     server.start()
     yield server
-    server.destroy()
+    server.remove()
 
 
 @pytest.fixture
 def stack(
-    postgres: PrivatePostgres, tmp_path: Path
+    postgres: StoppablePostgres, tmp_path: Path
 ) -> Iterator[tuple[dict[str, str], ProviderEmulator]]:
     """The environment of the dispatcher processes (the private PostgreSQL and Redis, the
     emulator's credentials, quick recovery timings) and the emulator itself."""
@@ -195,7 +195,7 @@ def journal_size(env: dict[str, str]) -> int:
 
 
 def test_postgres_stopped_mid_announcement_sends_nothing_twice_and_nothing_is_lost(
-    stack: tuple[dict[str, str], ProviderEmulator], postgres: PrivatePostgres, tmp_path: Path
+    stack: tuple[dict[str, str], ProviderEmulator], postgres: StoppablePostgres, tmp_path: Path
 ) -> None:
     env, emulator = stack
     announce(env, tmp_path, students=250)

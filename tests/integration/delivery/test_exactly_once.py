@@ -30,7 +30,7 @@ from dispatcher.runtime import Runtime
 from dispatcher.store.engine import upgrade_database
 from dispatcher.store.models import Delivery, DeliveryEvent
 from tests.support.factories import create, delivery_ids, import_roster, many_families, plan
-from tests.support.private_postgres import PrivatePostgres
+from tests.support.services import StoppablePostgres
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
@@ -203,11 +203,11 @@ def test_a_dead_workers_entry_of_an_earlier_claim_is_not_its_receipt(
 @pytest.fixture
 def private_postgres_runtime(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[tuple[Runtime, PrivatePostgres]]:
+) -> Iterator[tuple[Runtime, StoppablePostgres]]:
     """A runtime on a PostgreSQL server of the test's own, which it may stop and start."""
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
-    server = PrivatePostgres()
+    server = StoppablePostgres()
     server.start()
     url = f"{server.url}/postgres"
     upgrade_database(url)
@@ -217,12 +217,12 @@ def private_postgres_runtime(
         yield current_runtime(), server
     finally:
         dispose_runtimes()
-        server.destroy()
+        server.remove()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_receipts_of_sends_made_while_postgres_stopped_are_replayed_when_it_returns(
-    private_postgres_runtime: tuple[Runtime, PrivatePostgres], clean_redis: RedisBroker
+    private_postgres_runtime: tuple[Runtime, StoppablePostgres], clean_redis: RedisBroker
 ) -> None:
     runtime, server = private_postgres_runtime
     ids = _planned(runtime)[:5]
