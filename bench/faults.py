@@ -608,9 +608,12 @@ def _count(
     if running.killed_held:
         waits: list[float] = []
         for delivery in running.killed_held:
+            if any(d == str(delivery) and at <= row.cleared_at for d, at in seen):
+                continue  # its request was in flight and went: it needs no resend
             later = [at for d, at in seen if d == str(delivery) and at > row.cleared_at]
             waits.append(min(later) - row.cleared_at if later else float("inf"))
-        row.killed_resend_seconds = max(waits)
+        row.killed_held = len(waits)
+        row.killed_resend_seconds = max(waits) if waits else 0.0
 
 
 # --- verdicts and the table ------------------------------------------------------------------

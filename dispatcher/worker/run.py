@@ -150,7 +150,7 @@ SETTLE_SECONDS = 1.0
 def _quietly(
     runtime: Runtime,
     what: str,
-    step: Callable[[Runtime, RedisBroker, datetime], object],
+    step: Callable[..., object],
     broker: RedisBroker,
     now: datetime,
 ) -> None:
@@ -159,7 +159,7 @@ def _quietly(
     if runtime.database.is_open:
         return
     try:
-        step(runtime, broker, now)
+        step(runtime, broker, now, send_urgent_now=True)
     except Exception as exc:
         if is_connection_error(exc):
             runtime.database.trip(exc)

@@ -17,22 +17,24 @@ two workers sweeping at once only repeat each other's harmless re-enqueues):
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import or_, select
 
+from dispatcher.delivery.deliver import deliver_batch
 from dispatcher.delivery.recovery import (
     release_dead_workers,
     release_unowned,
     replay_journal,
     requeue_work,
 )
-from dispatcher.domain import UNPLANNED_STATES, DeliveryState
+from dispatcher.domain import UNPLANNED_STATES, DeliveryState, Urgency
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.inflight import delivery_marker, missing_markers, plan_marker
-from dispatcher.queue.names import PLAN_ACTOR
+from dispatcher.queue.names import DELIVER_BATCH_ACTOR, PLAN_ACTOR
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Announcement, Delivery
@@ -59,12 +61,27 @@ class SweepReport:
     dead_workers: int = 0
 
 
-def settle_claims(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
+def settle_claims(
+    runtime: Runtime, broker: RedisBroker, now: datetime, *, send_urgent_now: bool = False
+) -> SweepReport:
     """The quick part of the sweep, run every second or two: replay this process's journal
-    entries and settle the claims of dead workers (and old unnamed claims)."""
+    entries and settle the claims of dead workers (and old unnamed claims).
+
+    With ``send_urgent_now`` (a worker process), released urgent deliveries are sent at once
+    by threads of this process instead of joining the back of the urgent queue, where the
+    rest of their announcement may be waiting: a dead worker's part of an emergency goes
+    again within seconds."""
 
     def queue(work: list[QueuedWork]) -> None:
-        enqueue(broker, work)
+        urgent = [w for w in work if w.actor_name == URGENT_BATCH] if send_urgent_now else []
+        enqueue(broker, [w for w in work if w not in urgent])
+        for item in urgent:
+            threading.Thread(
+                target=_send_now,
+                args=(runtime, broker, list(item.object_ids)),
+                name="dispatcher-urgent-resend",
+                daemon=True,
+            ).start()
 
     report = SweepReport()
     for part in (
@@ -77,6 +94,20 @@ def settle_claims(runtime: Runtime, broker: RedisBroker, now: datetime) -> Sweep
         report.possibly_twice += part.possibly_twice
         report.dead_workers += part.dead_workers
     return report
+
+
+#: The batch actor of urgent deliveries.
+URGENT_BATCH = DELIVER_BATCH_ACTOR[Urgency.URGENT]
+
+
+def _send_now(runtime: Runtime, broker: RedisBroker, delivery_ids: list[int]) -> None:
+    """Deliver released urgent deliveries in this thread (what a worker thread would do)."""
+    try:
+        deliver_batch(
+            runtime, delivery_ids, lambda: datetime.now(UTC), lambda w: enqueue(broker, w)
+        )
+    except Exception as exc:  # the sweep re-queues whatever is still pending
+        log.warning("sending released urgent deliveries failed (%s)", type(exc).__name__)
 
 
 def replay_lost_plans(runtime: Runtime, broker: RedisBroker, now: datetime) -> int:
@@ -127,9 +158,11 @@ def replay_lost_deliveries(runtime: Runtime, broker: RedisBroker, now: datetime)
         replayed += len(lost)
 
 
-def sweep(runtime: Runtime, broker: RedisBroker, now: datetime) -> SweepReport:
+def sweep(
+    runtime: Runtime, broker: RedisBroker, now: datetime, *, send_urgent_now: bool = False
+) -> SweepReport:
     """Run every part of the recovery sweep once."""
-    report = settle_claims(runtime, broker, now)
+    report = settle_claims(runtime, broker, now, send_urgent_now=send_urgent_now)
     report.plans = replay_lost_plans(runtime, broker, now)
     report.deliveries = replay_lost_deliveries(runtime, broker, now)
     # MIS events stored but never processed (issue 6): queued again, logged by mis.py.
