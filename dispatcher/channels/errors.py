@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 from dispatcher.channels.base import (
     ChannelError,
@@ -51,3 +52,44 @@ class ErrorRule:
         if self.kind is FailureKind.UNSUBSCRIBED:
             return UnsubscribedFailure(code, reason)
         return PermanentFailure(code, reason)
+
+
+#: Codes of transient failures after which the provider may have taken the message: the
+#: request was sent and its answer never came (a timeout, a connection closed mid-answer).
+#: Retrying them can send a message twice (no provider has an idempotency key for sending).
+AMBIGUOUS_CODES: Final = frozenset({"timeout", "answer_lost"})
+
+_ANSWER_LOST_NAMES: Final = frozenset(
+    {
+        "RemoteDisconnected",
+        "ConnectionResetError",
+        "IncompleteRead",
+        "ProtocolError",
+        "RemoteProtocolError",
+        "ReadError",
+        "ChunkedEncodingError",
+    }
+)
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the connection closed after the request went
+    and before its answer came: the provider may have taken the message."""
+    seen: set[int] = set()
+    stack: list[BaseException] = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if type(current).__name__ in _ANSWER_LOST_NAMES:
+            return True
+        stack.extend(
+            e
+            for e in (current.__cause__, current.__context__, *current.args)
+            if isinstance(e, BaseException)
+        )
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False

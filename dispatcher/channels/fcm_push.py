@@ -48,7 +48,7 @@ from dispatcher.channels.base import (
     ProviderReceipt,
     TransientFailure,
 )
-from dispatcher.channels.errors import ErrorRule, FailureKind
+from dispatcher.channels.errors import ErrorRule, FailureKind, answer_lost
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
     CONNECTIONS_PER_PROCESS,
@@ -294,7 +294,11 @@ class FcmPushAdapter:
             response = self._http.post(self.send_url, json=payload, headers=headers)
         except httpx.TimeoutException:
             raise TransientFailure("timeout", "FCM did not answer in time") from None
-        except httpx.HTTPError:
+        except httpx.HTTPError as exc:
+            if answer_lost(exc):
+                raise TransientFailure(
+                    "answer_lost", "the connection closed before FCM answered"
+                ) from None
             raise TransientFailure("connection_error", "could not reach FCM") from None
         if response.status_code != 200:
             try:

@@ -23,6 +23,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -42,6 +43,7 @@ from dispatcher.channels.base import (
     ConfigurationFailure,
     TransientFailure,
 )
+from dispatcher.channels.errors import AMBIGUOUS_CODES
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.retries import (
     REQUEST_ATTEMPTS,
@@ -51,6 +53,18 @@ from dispatcher.retries import (
 )
 
 log = logging.getLogger("channels.retrying")
+
+#: How many requests of this thread failed in a way that leaves it unknown whether the
+#: provider took the message (``AMBIGUOUS_CODES``): read before and after a send.
+_ambiguous: ContextVar[int] = ContextVar("dispatcher_ambiguous_requests", default=0)
+
+
+def ambiguous_requests() -> int:
+    """The running count, for this thread, of requests whose outcome nobody can know (a
+    timeout or a connection closed before the answer): when it grew during a send, the
+    message may have gone more than once."""
+    return _ambiguous.get()
+
 
 T = TypeVar("T")
 
@@ -123,6 +137,14 @@ class RetryPolicy:
                 state.upcoming_sleep,
             )
 
+        def attempt() -> T:
+            try:
+                return request()
+            except TransientFailure as exc:
+                if exc.code in AMBIGUOUS_CODES:
+                    _ambiguous.set(_ambiguous.get() + 1)
+                raise
+
         retrying = Retrying(
             retry=retry_if_exception_type(TransientFailure),
             wait=wait_retry_after(
@@ -135,7 +157,7 @@ class RetryPolicy:
             reraise=True,
             before_sleep=before_sleep,
         )
-        return retrying(request)
+        return retrying(attempt)
 
 
 #: No retries inside the attempt: every transient failure goes straight back to Dramatiq.

@@ -52,7 +52,7 @@ from dispatcher.channels.base import (
     ProviderReceipt,
     TransientFailure,
 )
-from dispatcher.channels.errors import ErrorRule, FailureKind
+from dispatcher.channels.errors import ErrorRule, FailureKind, answer_lost
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
     RetryPolicy,
@@ -406,6 +406,10 @@ class SendGridEmailAdapter:
         except (OSError, http.client.HTTPException) as exc:
             if "timed out" in str(exc):
                 raise TransientFailure("timeout", "SendGrid did not answer in time") from None
+            if answer_lost(exc):
+                raise TransientFailure(
+                    "answer_lost", "the connection closed before SendGrid answered"
+                ) from None
             raise TransientFailure("connection_error", "could not reach SendGrid") from None
         message_id = response.headers.get("X-Message-Id") if response.headers else None
         return str(message_id) if message_id else accepted_without_id(self.name)

@@ -51,7 +51,7 @@ from dispatcher.channels.base import (
     ProviderReceipt,
     TransientFailure,
 )
-from dispatcher.channels.errors import ErrorRule, FailureKind
+from dispatcher.channels.errors import ErrorRule, FailureKind, answer_lost
 from dispatcher.channels.rate_limit import RateLimit
 from dispatcher.channels.retry import (
     CONNECTIONS_PER_PROCESS,
@@ -283,7 +283,11 @@ class TwilioSmsAdapter:
             ) from None
         except requests.Timeout:
             raise TransientFailure("timeout", "Twilio did not answer in time") from None
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            if answer_lost(exc):
+                raise TransientFailure(
+                    "answer_lost", "the connection closed before Twilio answered"
+                ) from None
             raise TransientFailure("connection_error", "could not reach Twilio") from None
         except TwilioException:
             raise TransientFailure("provider_error", "Twilio's answer was not understood") from None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from dispatcher.channels.base import BatchSending, ChannelError, ProviderReceipt, batch_sending
+from dispatcher.channels.retry import ambiguous_requests
 from dispatcher.delivery.context import BatchContext, announcement_facts
 from dispatcher.delivery.journaling import ClaimLog
 from dispatcher.delivery.messages import (
@@ -46,6 +47,7 @@ from dispatcher.store.deliveries import (
     claim_deliveries,
     claim_delivery,
     hold_deliveries,
+    mark_possible_duplicates,
     move_delivery,
 )
 
@@ -334,13 +336,18 @@ def _send(
         return wait_for_channel(ctx, delivery, stop), None
     in_flight[:] = [delivery.id]
     claim_log.sending(in_flight)
+    lost_answers = ambiguous_requests()
     try:
         receipt = adapter.send(prepared.message)
     except ChannelError as exc:
         in_flight.clear()
         decision = decide_failure(exc, Channel(delivery.channel))
+        if ambiguous_requests() > lost_answers:
+            mark_possible_duplicates(ctx.session, [delivery.id])
         return record_failure(ctx, delivery, decision, adapter.name), None
     in_flight.clear()
+    if ambiguous_requests() > lost_answers:
+        claim_log.doubt([delivery.id])
     return DeliveryOutcome(Outcome.SENT), receipt
 
 
@@ -368,8 +375,17 @@ def _send_shared(
         return
     in_flight[:] = [p.delivery.id for p in prepared]
     claim_log.sending(in_flight)
+    lost_answers = ambiguous_requests()
     results = adapter.send_batch([p.message for p in prepared if p.message is not None])
     in_flight.clear()
+    if ambiguous_requests() > lost_answers:  # a request of the batch lost its answer
+        sent = [
+            p.delivery.id for p in prepared if isinstance(results[p.delivery.id], ProviderReceipt)
+        ]
+        claim_log.doubt(sent)  # marked with their receipts
+        mark_possible_duplicates(
+            ctx.session, [p.delivery.id for p in prepared if p.delivery.id not in sent]
+        )  # committed with their failures
     for item in prepared:
         result = results[item.delivery.id]
         if isinstance(result, ProviderReceipt):

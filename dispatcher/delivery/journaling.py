@@ -24,7 +24,12 @@ from dispatcher.delivery.messages import PreparedDelivery
 from dispatcher.delivery.record import sent_record
 from dispatcher.queue.journal import EntryKind, JournalEntry, JournalUnavailable
 from dispatcher.store.availability import is_connection_error
-from dispatcher.store.deliveries import Claim, SentRecord, record_sent
+from dispatcher.store.deliveries import (
+    Claim,
+    SentRecord,
+    mark_possible_duplicates,
+    record_sent,
+)
 
 log = logging.getLogger("dispatcher.deliver")
 
@@ -42,6 +47,8 @@ class ClaimLog:
         self.claim = claim
         self._unrecorded: list[SentRecord] = []
         self._journal_failed = False
+        #: Sent deliveries one of whose requests lost its answer: possibly sent twice.
+        self._doubtful: set[int] = set()
 
     def _entry(self, delivery_id: int, kind: EntryKind, moment: datetime) -> JournalEntry:
         return JournalEntry(delivery_id, kind, self.claim.worker, self.claim.token, moment)
@@ -87,6 +94,11 @@ class ClaimLog:
         elif len(self._unrecorded) >= RECORD_EVERY:
             self.flush()
 
+    def doubt(self, delivery_ids: Iterable[int]) -> None:
+        """A request for these lost its answer and was tried again (or will be): mark them
+        possibly sent twice, with their receipts, or now if they failed."""
+        self._doubtful.update(delivery_ids)
+
     def given_back(self, delivery_ids: Iterable[int]) -> list[int]:
         """Claimed deliveries this claim will not send (the database went away): the
         journal's replay puts them back to pending. Returns them."""
@@ -111,7 +123,10 @@ class ClaimLog:
         session = self.ctx.session
         try:
             record_sent(session, self._unrecorded)
+            doubtful = self._doubtful & {r.delivery_id for r in self._unrecorded}
+            mark_possible_duplicates(session, doubtful)
             session.commit()
+            self._doubtful -= doubtful
         except Exception as exc:
             session.rollback()
             if not is_connection_error(exc):

@@ -367,3 +367,17 @@ def release_claims(
                 )
             )
     return released
+
+
+def mark_possible_duplicates(session: Session, delivery_ids: Iterable[int]) -> None:
+    """Mark deliveries whose provider may have taken a request whose answer was lost (a
+    timeout, a dropped connection) before it was tried again: the family may have had the
+    message twice. Counts the lost request. The caller commits."""
+    ids = sorted(set(delivery_ids))
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(possible_duplicate=True, provider_requests=Delivery.provider_requests + 1)
+            .execution_options(synchronize_session=False)
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
 from dispatcher.store.engine import upgrade_database
 from dispatcher.store.models import Delivery, DeliveryEvent
+from emulator import ProviderEmulator
+from emulator.failures import FailureRule
 from tests.support.factories import create, delivery_ids, import_roster, many_families, plan
 from tests.support.services import StoppablePostgres
 
@@ -239,3 +242,48 @@ def test_receipts_of_sends_made_while_postgres_stopped_are_replayed_when_it_retu
     assert replay.recorded == 5
     assert set(_states(runtime, ids).values()) == {"sent"}
     assert runtime.journal.entries() == {}
+
+
+@pytest.mark.parametrize("provider", ["twilio", "sendgrid"])
+def test_a_send_whose_answer_was_dropped_is_reported_as_possibly_sent_twice(
+    emulator: ProviderEmulator,
+    clean_redis: RedisBroker,
+    provider: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    # Texts carry their delivery id in the StatusCallback URL (how the emulator counts them).
+    monkeypatch.setenv("DISPATCHER_PUBLIC_BASE_URL", "https://school.invalid")
+    runtime = current_runtime()
+    try:
+        import_roster(runtime, many_families(3))
+        work = plan(runtime, create(runtime), NOW)
+        # The provider takes the first message it is sent but the answer never comes back;
+        # the adapter tries again, and the family gets it twice.
+        emulator.add_failure(FailureRule(provider=provider, drop_answer=True, count=1))
+        for message in work:
+            deliver_batch(runtime, message.object_ids, lambda: NOW, lambda w: None)
+        counted = Counter(emulator.accepted_delivery_ids(provider))
+        twice = {int(i) for i, n in counted.items() if n > 1}
+        assert twice  # the request went twice: no provider has an idempotency key
+        with runtime.sessions() as session:
+            flagged = set(session.scalars(select(Delivery.id).where(Delivery.possible_duplicate)))
+            requests = dict(
+                session.execute(
+                    select(Delivery.id, Delivery.provider_requests).where(Delivery.id.in_(twice))
+                ).all()
+            )
+        assert twice <= flagged  # ... and the report says so
+        assert set(requests.values()) == {2}
+        report = announcement_report_for(runtime)
+        assert report["possibly_sent_twice"] == len(flagged)
+    finally:
+        dispose_runtimes()
+
+
+def announcement_report_for(runtime: Runtime) -> dict[str, Any]:
+    from dispatcher.reporting.reports import announcement_report
+
+    with runtime.sessions() as session:
+        return announcement_report(session, 1)
