@@ -33,4 +33,3 @@ def test_a_refused_connection_is_not_a_lost_answer() -> None:
     )
     assert not answer_lost(refused)
     assert not answer_lost(httpx.ConnectError("All connection attempts failed"))
-
