@@ -299,7 +299,9 @@ def _send_claimed(
             len(given_back),
         )
     if not database.is_open:
-        claim_log.flush()  # else the receipts wait in the journal for the database
+        claim_log.flush()
+    else:
+        claim_log.keep()  # the receipts wait in the journal for the database
     return retry
 
 

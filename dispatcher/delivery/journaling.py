@@ -49,6 +49,8 @@ class ClaimLog:
         self._journal_failed = False
         #: Sent deliveries one of whose requests lost its answer: possibly sent twice.
         self._doubtful: set[int] = set()
+        #: Receipts not yet journaled (written with the next entry, or before a commit).
+        self._receipts: list[JournalEntry] = []
 
     def _entry(self, delivery_id: int, kind: EntryKind, moment: datetime) -> JournalEntry:
         return JournalEntry(delivery_id, kind, self.claim.worker, self.claim.token, moment)
@@ -65,16 +67,17 @@ class ClaimLog:
         return True
 
     def sending(self, delivery_ids: Iterable[int]) -> None:
-        """The provider is about to be asked for ``delivery_ids`` (in one request)."""
+        """The provider is about to be asked for ``delivery_ids`` (in one request): journal
+        that, with the receipts of the sends before it (one round trip for both)."""
         moment = self.ctx.now()
-        self._write([self._entry(i, EntryKind.SENDING, moment) for i in delivery_ids])
+        self._write_with_receipts([self._entry(i, EntryKind.SENDING, moment) for i in delivery_ids])
 
     def sent(self, items: list[tuple[PreparedDelivery, ProviderReceipt]]) -> None:
-        """The provider took these: journal their receipts now, record them in the database
-        every ``RECORD_EVERY`` (or at once if the journal did not take them)."""
+        """The provider took these: their receipts are journaled before the next request
+        (or the database commit) and recorded in the database every ``RECORD_EVERY``."""
         moment = self.ctx.now()
         records = [sent_record(item, receipt, moment) for item, receipt in items]
-        entries = [
+        self._receipts.extend(
             JournalEntry(
                 r.delivery_id,
                 EntryKind.SENT,
@@ -86,13 +89,23 @@ class ClaimLog:
                 r.sms_segments,
             )
             for r in records
-        ]
+        )
         self._unrecorded.extend(records)
-        journaled = self._write(entries)
-        if not journaled:
-            self._record_until_kept(entries)
-        elif len(self._unrecorded) >= RECORD_EVERY:
+        if len(self._unrecorded) >= RECORD_EVERY:
             self.flush()
+
+    def keep(self) -> None:
+        """Journal the receipts not yet journaled (the database cannot take them now)."""
+        if self._receipts:
+            self._write_with_receipts([])
+
+    def _write_with_receipts(self, entries: list[JournalEntry]) -> None:
+        """Journal the receipts not yet journaled together with ``entries``; if Redis does
+        not take them, the receipts are recorded in the database before anything else."""
+        receipts, self._receipts = self._receipts, []
+        if self._write([*receipts, *entries]) or not receipts:
+            return
+        self._record_until_kept(receipts)
 
     def doubt(self, delivery_ids: Iterable[int]) -> None:
         """A request for these lost its answer and was tried again (or will be): mark them
@@ -104,7 +117,9 @@ class ClaimLog:
         journal's replay puts them back to pending. Returns them."""
         ids = list(delivery_ids)
         if ids:
-            self._write([self._entry(i, EntryKind.UNSENT, self.ctx.now()) for i in ids])
+            self._write_with_receipts(
+                [self._entry(i, EntryKind.UNSENT, self.ctx.now()) for i in ids]
+            )
         return ids
 
     def interrupted(self, delivery_ids: Iterable[int]) -> None:
@@ -112,12 +127,16 @@ class ClaimLog:
         be known (the replay releases them as possibly sent twice)."""
         ids = list(delivery_ids)
         if ids:
-            self._write([self._entry(i, EntryKind.UNKNOWN, self.ctx.now()) for i in ids])
+            self._write_with_receipts(
+                [self._entry(i, EntryKind.UNKNOWN, self.ctx.now()) for i in ids]
+            )
 
     def flush(self) -> bool:
         """Record the receipts not yet in the database and drop them from the journal;
         False (the breaker open, the receipts kept in the journal) when the database does not
         answer."""
+        if self._receipts:
+            self._write_with_receipts([])  # journaled first, in case the commit fails
         if not self._unrecorded:
             return True
         session = self.ctx.session

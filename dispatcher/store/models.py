@@ -180,6 +180,10 @@ class PlanOutcome(Base):
 OPEN_DELIVERY_STATES_SQL = text("state IN ('pending', 'held', 'sending')")
 
 
+#: The deliveries being sent now (the ``ix_deliveries_sending`` index).
+SENDING_SQL = text("state = 'sending'")
+
+
 class Delivery(Base):
     """One message to one contact on one channel: the unit of work and of reporting."""
 
@@ -198,6 +202,13 @@ class Delivery(Base):
             sqlite_where=OPEN_DELIVERY_STATES_SQL,
         ),
         Index("ix_deliveries_announcement_state", "announcement_id", "state"),
+        # The claims being sent, by worker: what the quick sweep asks every second.
+        Index(
+            "ix_deliveries_sending",
+            "claimed_by",
+            postgresql_where=SENDING_SQL,
+            sqlite_where=SENDING_SQL,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

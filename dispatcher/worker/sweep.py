@@ -62,10 +62,16 @@ class SweepReport:
 
 
 def settle_claims(
-    runtime: Runtime, broker: RedisBroker, now: datetime, *, send_urgent_now: bool = False
+    runtime: Runtime,
+    broker: RedisBroker,
+    now: datetime,
+    *,
+    send_urgent_now: bool = False,
+    include_unowned: bool = False,
 ) -> SweepReport:
     """The quick part of the sweep, run every second or two: replay this process's journal
-    entries and settle the claims of dead workers (and old unnamed claims).
+    entries and settle the claims of dead workers (and, with ``include_unowned``, as the
+    full sweep does, old claims that name no worker).
 
     With ``send_urgent_now`` (a worker process), released urgent deliveries are sent at once
     by threads of this process instead of joining the back of the urgent queue, where the
@@ -84,11 +90,10 @@ def settle_claims(
             ).start()
 
     report = SweepReport()
-    for part in (
-        replay_journal(runtime, queue, now),
-        release_dead_workers(runtime, queue, now),
-        release_unowned(runtime, queue, now),
-    ):
+    parts = [replay_journal(runtime, queue, now), release_dead_workers(runtime, queue, now)]
+    if include_unowned:
+        parts.append(release_unowned(runtime, queue, now))
+    for part in parts:
         report.recorded_from_journal += part.recorded
         report.released += part.released
         report.possibly_twice += part.possibly_twice
@@ -162,7 +167,9 @@ def sweep(
     runtime: Runtime, broker: RedisBroker, now: datetime, *, send_urgent_now: bool = False
 ) -> SweepReport:
     """Run every part of the recovery sweep once."""
-    report = settle_claims(runtime, broker, now, send_urgent_now=send_urgent_now)
+    report = settle_claims(
+        runtime, broker, now, send_urgent_now=send_urgent_now, include_unowned=True
+    )
     report.plans = replay_lost_plans(runtime, broker, now)
     report.deliveries = replay_lost_deliveries(runtime, broker, now)
     # MIS events stored but never processed (issue 6): queued again, logged by mis.py.
