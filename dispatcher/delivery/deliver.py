@@ -231,6 +231,7 @@ def _send_and_record(
     try:
         return _send_claimed(ctx, prepared, result, claim_log, actor, retry)
     finally:
+        claim_log.close()
         ctx.runtime.active_claims.discard(claim.token)
 
 

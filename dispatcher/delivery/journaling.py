@@ -51,13 +51,20 @@ class ClaimLog:
         self._doubtful: set[int] = set()
         #: Receipts not yet journaled (written with the next entry, or before a commit).
         self._receipts: list[JournalEntry] = []
+        self._writer = ctx.runtime.journal.writer()
 
     def _entry(self, delivery_id: int, kind: EntryKind, moment: datetime) -> JournalEntry:
         return JournalEntry(delivery_id, kind, self.claim.worker, self.claim.token, moment)
 
-    def _write(self, entries: list[JournalEntry]) -> bool:
+    def _write(self, entries: list[JournalEntry], *, wait: bool = False) -> bool:
+        """Write ``entries`` (``wait``: and every entry before them, answered); False when
+        Redis did not take them."""
         try:
-            self.ctx.runtime.journal.write(entries)
+            if wait:
+                self._writer.confirm()
+                self.ctx.runtime.journal.write(entries)
+            else:
+                self._writer.send(entries)
         except JournalUnavailable as exc:
             if not self._journal_failed:
                 log.warning("send journal unavailable (%s): recording each send at once", exc)
@@ -95,9 +102,31 @@ class ClaimLog:
             self.flush()
 
     def keep(self) -> None:
-        """Journal the receipts not yet journaled (the database cannot take them now)."""
-        if self._receipts:
-            self._write_with_receipts([])
+        """Make sure the journal holds every receipt not in the database (the database
+        cannot take them now)."""
+        receipts, self._receipts = self._receipts, []
+        if not self._write(receipts, wait=True):
+            self._record_until_kept([*receipts, *self._journaled_unconfirmed()])
+
+    def close(self) -> None:
+        """The claim is done: read the journal's last answers, give its connection back."""
+        self._writer.close()
+
+    def _journaled_unconfirmed(self) -> list[JournalEntry]:
+        """The receipts of records not yet in the database, as journal entries."""
+        return [
+            JournalEntry(
+                r.delivery_id,
+                EntryKind.SENT,
+                self.claim.worker,
+                self.claim.token,
+                r.at,
+                r.provider,
+                r.provider_message_id,
+                r.sms_segments,
+            )
+            for r in self._unrecorded
+        ]
 
     def _write_with_receipts(self, entries: list[JournalEntry]) -> None:
         """Journal the receipts not yet journaled together with ``entries``; if Redis does
@@ -135,10 +164,11 @@ class ClaimLog:
         """Record the receipts not yet in the database and drop them from the journal;
         False (the breaker open, the receipts kept in the journal) when the database does not
         answer."""
-        if self._receipts:
-            self._write_with_receipts([])  # journaled first, in case the commit fails
         if not self._unrecorded:
             return True
+        # Journaled (and answered) first, in case the commit fails.
+        receipts, self._receipts = self._receipts, []
+        journaled = self._write(receipts, wait=True)
         session = self.ctx.session
         try:
             record_sent(session, self._unrecorded)
@@ -151,7 +181,7 @@ class ClaimLog:
             if not is_connection_error(exc):
                 raise
             self.ctx.runtime.database.trip(exc)
-            if not self._journal_failed:  # else the caller keeps them until one store takes them
+            if journaled:  # else the caller keeps them until one store takes them
                 log.warning(
                     "%d sends kept in the send journal until the database answers",
                     len(self._unrecorded),
@@ -168,7 +198,7 @@ class ClaimLog:
         while True:
             if not self.ctx.runtime.database.is_open and self.flush():
                 return
-            if self._write(entries):
+            if self._write(entries, wait=True):
                 self._unrecorded.clear()
                 return
             log.error("neither the database nor Redis takes a receipt; retrying")

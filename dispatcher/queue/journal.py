@@ -127,6 +127,11 @@ class SendJournal:
         except redis.RedisError as exc:
             raise JournalUnavailable(type(exc).__name__) from exc
 
+    def writer(self) -> JournalWriter:
+        """A writer for one thread's claim: entries go out without waiting for Redis's
+        answer (see ``JournalWriter``)."""
+        return JournalWriter(self)
+
     def forget(self, delivery_ids: Iterable[int]) -> None:
         """Drop the entries of ``delivery_ids``: the database holds their outcome now. A
         failure is only logged (an entry left behind is replayed harmlessly later)."""
@@ -169,3 +174,63 @@ class SendJournal:
     def size(self) -> int:
         """How many entries wait for the database."""
         return int(self.client.hlen(JOURNAL_KEY))
+
+
+class JournalWriter:
+    """Writes one claim's entries on a connection of its own, without waiting for each
+    answer: an entry is on its way to Redis once ``send`` returns (the kernel delivers what
+    was written to the socket even if this process dies the next instant), and ``confirm``
+    reads every answer (before the database commit, and at the end of the claim).
+
+    Waiting for each answer cost a quarter of a busy worker's time (a thread that waits on a
+    socket waits again for the interpreter lock); this keeps the write and drops the wait.
+    """
+
+    def __init__(self, journal: SendJournal) -> None:
+        self._journal = journal
+        self._connection: Any = None
+        self._unanswered = 0
+
+    def send(self, entries: Sequence[JournalEntry]) -> None:
+        """Write ``entries``; raises ``JournalUnavailable`` if they cannot be written."""
+        if not entries:
+            return
+        try:
+            if self._connection is None:
+                self._connection = self._journal.client.connection_pool.get_connection()
+            args: list[Any] = ["HSET", JOURNAL_KEY]
+            for entry in entries:
+                args += [str(entry.delivery_id), entry.encode()]
+            self._connection.send_command(*args)
+            self._unanswered += 1
+        except (redis.RedisError, OSError) as exc:
+            self._drop()
+            raise JournalUnavailable(type(exc).__name__) from exc
+
+    def confirm(self) -> None:
+        """Read the answers to every entry written; raises ``JournalUnavailable`` if Redis
+        did not take them all."""
+        try:
+            while self._unanswered:
+                self._connection.read_response()
+                self._unanswered -= 1
+        except (redis.RedisError, OSError) as exc:
+            self._drop()
+            raise JournalUnavailable(type(exc).__name__) from exc
+
+    def close(self) -> None:
+        """Read what is left and give the connection back."""
+        try:
+            self.confirm()
+        except JournalUnavailable:
+            return
+        if self._connection is not None:
+            self._journal.client.connection_pool.release(self._connection)
+            self._connection = None
+
+    def _drop(self) -> None:
+        if self._connection is not None:
+            self._connection.disconnect()
+            self._journal.client.connection_pool.release(self._connection)
+        self._connection = None
+        self._unanswered = 0
