@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     heartbeat_timeout_seconds: float = Field(
         default=10.0, gt=0, validation_alias="DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS"
     )
+    #: How long a send whose answer was lost waits for the provider's status callback
+    #: before it is sent again (flagged as possibly twice); decision 0056.
+    unconfirmed_wait_seconds: float = Field(
+        default=60.0, ge=0, validation_alias="DISPATCHER_UNCONFIRMED_WAIT_SECONDS"
+    )
     plan_batch_size: int = Field(
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
     )
@@ -102,6 +107,7 @@ _ALIASES = {
     "delivery_batch_size": "DISPATCHER_DELIVERY_BATCH_SIZE",
     "email_batch_size": "DISPATCHER_EMAIL_BATCH_SIZE",
     "heartbeat_timeout_seconds": "DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS",
+    "unconfirmed_wait_seconds": "DISPATCHER_UNCONFIRMED_WAIT_SECONDS",
 }
 
 

@@ -125,6 +125,13 @@ class BatchSending(Protocol):
         ...
 
 
+def confirms_by_callback(adapter: object) -> bool:
+    """Whether ``adapter``'s provider reports each message it took by a status callback
+    naming the delivery (so a request whose answer was lost can wait for that word instead
+    of being sent again)."""
+    return bool(getattr(adapter, "confirms_by_callback", False))
+
+
 def batch_sending(adapter: object) -> BatchSending | None:
     """``adapter`` if it can send many messages in fewer requests, else None (cheaper than
     ``isinstance`` against the protocol, which inspects every attribute each time)."""

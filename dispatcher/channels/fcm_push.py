@@ -16,7 +16,10 @@ google-auth's Regional Access Boundary lookup, the one call it would otherwise m
 
 The message: ``token`` = the contact's push token, ``notification`` = the rendered
 ``title`` and ``body``, ``data`` = ``{"delivery_id", "announcement_id", "category"}``
-(strings, as FCM requires). The receipt is FCM's message ``name``.
+(strings, as FCM requires). The receipt is FCM's message ``name``. Every platform's
+collapse key names the delivery (``android.notification.tag``, ``apns-collapse-id``,
+web push ``Topic``): a push sent again after its answer was lost replaces the first on the
+device instead of showing twice (FCM has no status callbacks to wait for; decision 0056).
 
 **Errors** (``FCM_ERRORS``, from https://firebase.google.com/docs/reference/fcm/rest/v1/
 ErrorCode) by the ``errorCode`` of the ``FcmError`` detail: UNREGISTERED, and INVALID_ARGUMENT
@@ -156,6 +159,12 @@ def classify_fcm_error(status: int, body: Any, retry_after: float | None = None)
     return rule.failure(code, f"HTTP {status}", retry_after)
 
 
+def collapse_tag(delivery_id: int) -> str:
+    """The key under which a device shows one delivery's push once, however many times it is
+    sent (≤ 32 URL-safe characters, as web push's ``Topic`` requires)."""
+    return f"delivery-{delivery_id}"[:32]
+
+
 class FcmPushAdapter:
     """Sends app push notifications through one Firebase project's service account."""
 
@@ -257,6 +266,7 @@ class FcmPushAdapter:
     def request_body(self, message: OutgoingMessage) -> dict[str, Any]:
         """The ``messages:send`` JSON for ``message``."""
         rendered = message.rendered
+        tag = collapse_tag(message.delivery_id)
         return {
             "message": {
                 "token": message.to,
@@ -266,6 +276,9 @@ class FcmPushAdapter:
                     "announcement_id": str(message.announcement_id),
                     "category": message.category,
                 },
+                "android": {"notification": {"tag": tag}},
+                "apns": {"headers": {"apns-collapse-id": tag}},
+                "webpush": {"headers": {"Topic": tag}},
             }
         }
 

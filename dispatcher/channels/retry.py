@@ -14,6 +14,9 @@ Retries
     so retrying it can, rarely, send a message twice. None of the three providers offers an
     idempotency key for sends; this is the duplicate window the dispatcher accepts, kept
     small by the few retries and the time budget. A 429 or a connection refused is safe.
+    Where the provider will say by itself whether it took the message (a status callback
+    naming the delivery: ``confirming_lost_answers``), such a request is not retried: the
+    caller waits for the callback instead (decision 0056).
     The limits themselves, and how they nest with Dramatiq's, are ``dispatcher.retries``.
 """
 
@@ -22,7 +25,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -30,7 +34,7 @@ from typing import TypeVar
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_attempt,
     stop_any,
     stop_before_delay,
@@ -57,6 +61,37 @@ log = logging.getLogger("channels.retrying")
 #: How many requests of this thread failed in a way that leaves it unknown whether the
 #: provider took the message (``AMBIGUOUS_CODES``): read before and after a send.
 _ambiguous: ContextVar[int] = ContextVar("dispatcher_ambiguous_requests", default=0)
+
+
+#: Whether this thread's current send is confirmed by the provider's status callback, so a
+#: request that lost its answer is not retried (``confirming_lost_answers``).
+_confirmed_by_callback: ContextVar[bool] = ContextVar(
+    "dispatcher_confirmed_by_callback", default=False
+)
+
+
+@contextmanager
+def confirming_lost_answers(enabled: bool) -> Iterator[None]:
+    """While this is open (``enabled``), a request of this thread that may have reached the
+    provider (``AMBIGUOUS_CODES``) is not tried again: its ``TransientFailure`` is raised at
+    once, for the caller to wait for the provider's own word on it."""
+    reset = _confirmed_by_callback.set(enabled)
+    try:
+        yield
+    finally:
+        _confirmed_by_callback.reset(reset)
+
+
+def lost_answer(exc: object) -> bool:
+    """Whether ``exc`` says a request may have reached the provider without its answer
+    coming back."""
+    return isinstance(exc, TransientFailure) and exc.code in AMBIGUOUS_CODES
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    if not isinstance(exc, TransientFailure):
+        return False
+    return not (lost_answer(exc) and _confirmed_by_callback.get())
 
 
 def ambiguous_requests() -> int:
@@ -146,7 +181,7 @@ class RetryPolicy:
                 raise
 
         retrying = Retrying(
-            retry=retry_if_exception_type(TransientFailure),
+            retry=retry_if_exception(_worth_retrying),
             wait=wait_retry_after(
                 wait_random_exponential(multiplier=self.multiplier, max=self.max_backoff)
             ),

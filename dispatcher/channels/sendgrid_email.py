@@ -201,6 +201,7 @@ class SendGridEmailAdapter:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         limiter: RateLimit | None = None,
+        confirms_by_callback: bool = False,
     ) -> None:
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         protect_logs([key])
@@ -210,6 +211,9 @@ class SendGridEmailAdapter:
         self.retry = retry or RetryPolicy()
         self.limiter = limiter
         self._client = SendGridAPIClient(api_key=key.get_secret_value(), host=self.base_url)
+        #: The account's Event Webhook reports every message it processed, with our
+        #: ``delivery_id`` custom argument (it is set up when its verification key is).
+        self.confirms_by_callback = confirms_by_callback
 
     @classmethod
     def from_settings(
@@ -231,6 +235,7 @@ class SendGridEmailAdapter:
             timeout=timeout,
             retry=retry,
             limiter=limiter,
+            confirms_by_callback=settings.sendgrid_webhook_public_key is not None,
         )
 
     def __repr__(self) -> str:

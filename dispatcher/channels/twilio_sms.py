@@ -221,6 +221,12 @@ class TwilioSmsAdapter:
             limiter=limiter,
         )
 
+    @property
+    def confirms_by_callback(self) -> bool:
+        """Twilio calls back for every message it took when we give it a status callback
+        URL (which carries the delivery id)."""
+        return self.public_base_url is not None
+
     def __repr__(self) -> str:
         return (
             f"TwilioSmsAdapter(account_sid={self.account_sid!r}, base_url={self.base_url!r}, "

@@ -21,8 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dispatcher.channels.base import BatchSending, ChannelError, ProviderReceipt, batch_sending
-from dispatcher.channels.retry import ambiguous_requests
+from dispatcher.channels.base import (
+    BatchSending,
+    ChannelError,
+    ProviderReceipt,
+    batch_sending,
+    confirms_by_callback,
+)
+from dispatcher.channels.retry import ambiguous_requests, confirming_lost_answers, lost_answer
 from dispatcher.delivery.context import BatchContext, announcement_facts
 from dispatcher.delivery.journaling import ClaimLog
 from dispatcher.delivery.messages import (
@@ -340,10 +346,15 @@ def _send(
     in_flight[:] = [delivery.id]
     claim_log.sending(in_flight)
     lost_answers = ambiguous_requests()
+    confirming = confirms_by_callback(adapter)
     try:
-        receipt = adapter.send(prepared.message)
+        with confirming_lost_answers(confirming):
+            receipt = adapter.send(prepared.message)
     except ChannelError as exc:
         in_flight.clear()
+        if confirming and lost_answer(exc):
+            claim_log.unconfirmed([delivery.id])
+            return DeliveryOutcome(Outcome.UNCONFIRMED), None
         decision = decide_failure(exc, Channel(delivery.channel))
         if ambiguous_requests() > lost_answers:
             mark_possible_duplicates(ctx.session, [delivery.id])
@@ -376,12 +387,22 @@ def _send_shared(
         for item in prepared:
             settle(item, wait_for_channel(ctx, item.delivery, stop), None)
         return
-    in_flight[:] = [p.delivery.id for p in prepared]
+    in_flight_ids = [p.delivery.id for p in prepared]
+    in_flight[:] = in_flight_ids
     claim_log.sending(in_flight)
     lost_answers = ambiguous_requests()
-    results = adapter.send_batch([p.message for p in prepared if p.message is not None])
+    confirming = confirms_by_callback(adapter)
+    with confirming_lost_answers(confirming):
+        results = adapter.send_batch([p.message for p in prepared if p.message is not None])
     in_flight.clear()
-    if ambiguous_requests() > lost_answers:  # a request of the batch lost its answer
+    if confirming:  # the Event Webhook will say what the requests that lost answers did
+        waiting = {i for i in in_flight_ids if lost_answer(results[i])}
+        claim_log.unconfirmed(sorted(waiting))
+        for item in prepared:
+            if item.delivery.id in waiting:
+                settle(item, DeliveryOutcome(Outcome.UNCONFIRMED), None)
+        prepared = [p for p in prepared if p.delivery.id not in waiting]
+    elif ambiguous_requests() > lost_answers:  # a request of the batch lost its answer
         sent = [
             p.delivery.id for p in prepared if isinstance(results[p.delivery.id], ProviderReceipt)
         ]

@@ -151,6 +151,16 @@ class ClaimLog:
             )
         return ids
 
+    def unconfirmed(self, delivery_ids: Iterable[int]) -> None:
+        """Requests for ``delivery_ids`` lost their answers and the provider's callback will
+        say whether it took them: they stay claimed, journaled as waiting for that word (the
+        replay sends them again, flagged, if it never comes)."""
+        ids = list(delivery_ids)
+        if ids:
+            self._write_with_receipts(
+                [self._entry(i, EntryKind.UNCONFIRMED, self.ctx.now()) for i in ids]
+            )
+
     def interrupted(self, delivery_ids: Iterable[int]) -> None:
         """A request for ``delivery_ids`` was cut short: whether the provider took it cannot
         be known (the replay releases them as possibly sent twice)."""

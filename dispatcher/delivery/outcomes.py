@@ -39,6 +39,9 @@ class Outcome(StrEnum):
     #: Its provider refused our account and the channel is stopped: queued again for when
     #: the stop ends (a new message, not a retry, so a long stop never uses up retries).
     WAITING = "waiting"
+    #: Its request reached the provider but the answer was lost: it stays ``sending`` until
+    #: the provider's status callback says (or, after a while, it is sent again, flagged).
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)

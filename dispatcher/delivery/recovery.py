@@ -2,7 +2,9 @@
 
 - ``replay_journal``: the send journal's receipts go into the database (a worker recorded
   them there while the database was down), and the deliveries a worker gave back go to
-  pending again and onto the queue.
+  pending again and onto the queue. A send whose answer was lost (``unconfirmed``) waits
+  ``DISPATCHER_UNCONFIRMED_WAIT_SECONDS`` for the provider's status callback to settle it;
+  if none has, it is released marked ``possible_duplicate`` and sent again.
 - ``release_dead_workers``: the ``sending`` deliveries of a worker process known dead (its
   heartbeat, ``dispatcher.queue.heartbeats``) are settled by the journal: a receipt makes
   them sent; a request in flight when it died releases them marked ``possible_duplicate``
@@ -35,6 +37,7 @@ from dispatcher.store.deliveries import (
     move_delivery,
     record_sent,
     release_claims,
+    still_unconfirmed,
 )
 from dispatcher.store.models import Delivery
 
@@ -112,16 +115,22 @@ def replay_journal(runtime: Runtime, enqueue: Enqueue, now: datetime) -> Recover
     if not entries:
         return report
     receipts = [e for e in entries if e.kind is EntryKind.SENT]
+    wait = timedelta(seconds=runtime.settings.unconfirmed_wait_seconds)
+    unconfirmed = [e for e in entries if e.kind is EntryKind.UNCONFIRMED]
     with runtime.sessions() as session:
         record_sent(session, [_receipt(e) for e in receipts])
+        waiting = still_unconfirmed(session, [(e.delivery_id, e.token) for e in unconfirmed])
+        overdue = [e for e in unconfirmed if e.delivery_id in waiting and now - e.at >= wait]
         releases = [
-            ClaimRelease(e.delivery_id, e.token, maybe_sent=e.kind is EntryKind.UNKNOWN)
+            ClaimRelease(e.delivery_id, e.token, maybe_sent=e.kind is not EntryKind.UNSENT)
             for e in entries
             if e.kind in (EntryKind.UNSENT, EntryKind.UNKNOWN)
         ]
+        releases += [ClaimRelease(e.delivery_id, e.token, maybe_sent=True) for e in overdue]
         released = release_claims(session, releases, now, "given_back", "given back by its worker")
         session.commit()
-    runtime.journal.forget_entries(entries)
+    waiting -= {e.delivery_id for e in overdue}
+    runtime.journal.forget_entries(e for e in entries if e.delivery_id not in waiting)
     _requeue_released(runtime, released, enqueue)
     report.recorded = len(receipts)
     report.released = len(released)
@@ -185,7 +194,11 @@ def release_dead_workers(runtime: Runtime, enqueue: Enqueue, now: datetime) -> R
                     )
                 )
                 continue
-            in_flight = entry is not None and entry.kind in (EntryKind.SENDING, EntryKind.UNKNOWN)
+            in_flight = entry is not None and entry.kind in (
+                EntryKind.SENDING,
+                EntryKind.UNKNOWN,
+                EntryKind.UNCONFIRMED,
+            )
             releases.append(ClaimRelease(row.id, row.claim_token, maybe_sent=in_flight))
         record_sent(session, [_receipt(e) for e in receipts])
         released = release_claims(

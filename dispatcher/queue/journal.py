@@ -7,7 +7,9 @@ A worker writes an entry per delivery of a claim at three moments (decision 0055
 - ``sent`` with the provider's receipt the moment it answers, before the worker moves on;
 - ``unsent`` when the worker gives a claimed delivery back without asking the provider (the
   database went away mid-batch), or ``unknown`` when a request was interrupted and nobody can
-  tell whether the provider took it.
+  tell whether the provider took it;
+- ``unconfirmed`` when the provider was asked, its answer was lost, and its status callback
+  will say whether it took the message (the row waits in ``sending`` for it, decision 0056).
 
 The entry is deleted once the database holds the outcome. While the database is down the
 journal is the record: ``dispatcher.delivery.recovery`` replays it into the database when it
@@ -49,6 +51,7 @@ class EntryKind(StrEnum):
     SENT = "sent"
     UNSENT = "unsent"
     UNKNOWN = "unknown"
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)

@@ -369,6 +369,40 @@ def release_claims(
     return released
 
 
+def still_unconfirmed(session: Session, claims: Sequence[tuple[int, str]]) -> set[int]:
+    """Of (delivery id, claim token) pairs whose request lost its answer, the deliveries
+    still ``sending`` under that claim (no status callback has settled them yet). Those a
+    callback settled count the request that went. The caller commits."""
+    if not claims:
+        return set()
+    tokens = dict(claims)
+    rows = session.execute(
+        select(Delivery.id, Delivery.state, Delivery.claim_token).where(
+            Delivery.id.in_(sorted(tokens))
+        )
+    ).all()
+    waiting = {
+        r.id
+        for r in rows
+        if r.state == DeliveryState.SENDING.value and r.claim_token == tokens[r.id]
+    }
+    settled = sorted(
+        r.id
+        for r in rows
+        if r.id not in waiting
+        and r.claim_token == tokens[r.id]
+        and r.state != DeliveryState.PENDING.value
+    )
+    if settled:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(settled))
+            .values(provider_requests=Delivery.provider_requests + 1)
+            .execution_options(synchronize_session=False)
+        )
+    return waiting
+
+
 def mark_possible_duplicates(session: Session, delivery_ids: Iterable[int]) -> None:
     """Mark deliveries whose provider may have taken a request whose answer was lost (a
     timeout, a dropped connection) before it was tried again: the family may have had the

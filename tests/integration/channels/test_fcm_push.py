@@ -54,6 +54,10 @@ def test_send_posts_token_notification_and_data(emulator: ProviderEmulator) -> N
             "token": "token-41",
             "notification": {"title": message.rendered.title, "body": message.rendered.body},
             "data": {"delivery_id": "41", "announcement_id": "7", "category": "emergency_closure"},
+            # One collapse key per delivery on every platform: sent again, shown once.
+            "android": {"notification": {"tag": "delivery-41"}},
+            "apns": {"headers": {"apns-collapse-id": "delivery-41"}},
+            "webpush": {"headers": {"Topic": "delivery-41"}},
         }
     }
     assert (header(sent, "Authorization") or "").startswith("Bearer")

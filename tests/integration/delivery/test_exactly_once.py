@@ -10,7 +10,7 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -244,8 +244,116 @@ def test_receipts_of_sends_made_while_postgres_stopped_are_replayed_when_it_retu
     assert runtime.journal.entries() == {}
 
 
-@pytest.mark.parametrize("provider", ["twilio", "sendgrid"])
-def test_a_send_whose_answer_was_dropped_is_reported_as_possibly_sent_twice(
+def _callbacks_configured(monkeypatch: pytest.MonkeyPatch, emulator: ProviderEmulator) -> None:
+    """Twilio calls back (its StatusCallback URL carries the delivery id) and SendGrid's
+    Event Webhook is set up (its verification key is known)."""
+    monkeypatch.setenv("DISPATCHER_PUBLIC_BASE_URL", "https://school.invalid")
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", emulator.sendgrid_webhook_public_key)
+
+
+def _flags(runtime: Runtime, ids: set[int]) -> dict[int, tuple[str, bool, int]]:
+    with runtime.sessions() as session:
+        rows = session.execute(
+            select(
+                Delivery.id, Delivery.state, Delivery.possible_duplicate, Delivery.provider_requests
+            ).where(Delivery.id.in_(sorted(ids)))
+        ).all()
+    return {r.id: (r.state, r.possible_duplicate, r.provider_requests) for r in rows}
+
+
+def _send_all(runtime: Runtime, work: list[QueuedWork]) -> list[QueuedWork]:
+    queued: list[QueuedWork] = []
+    for message in work:
+        deliver_batch(runtime, message.object_ids, lambda: NOW, queued.extend)
+    return queued
+
+
+@pytest.mark.parametrize(("provider", "word"), [("twilio", "sent"), ("sendgrid", "processed")])
+def test_a_send_whose_answer_was_lost_waits_for_the_providers_callback_and_goes_once(
+    emulator: ProviderEmulator,
+    clean_redis: RedisBroker,
+    provider: str,
+    word: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dispatcher.channels.reports import ProviderStatus
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+    from dispatcher.tracking.statuses import apply_status
+
+    _callbacks_configured(monkeypatch, emulator)
+    runtime = current_runtime()
+    try:
+        import_roster(runtime, many_families(3))
+        work = plan(runtime, create(runtime), NOW)
+        # The provider takes the first request it is sent, but its answer never comes back.
+        emulator.add_failure(FailureRule(provider=provider, drop_answer=True, count=1))
+        _send_all(runtime, work)
+        counted = Counter(int(i) for i in emulator.accepted_delivery_ids(provider))
+        assert set(counted.values()) == {1}  # not tried again on the spot
+        waiting = {
+            e.delivery_id
+            for e in runtime.journal.entries().values()
+            if e.kind is EntryKind.UNCONFIRMED
+        }
+        assert waiting and waiting <= set(counted)
+        assert {v[0] for v in _flags(runtime, waiting).values()} == {"sending"}
+
+        # Half a minute on, nothing from the provider yet: it keeps waiting.
+        later = NOW.replace(second=30)
+        assert not replay_journal(runtime, lambda w: None, later).released
+        assert set(_flags(runtime, waiting)) == waiting
+        # The provider's status callback says it took them: sent, once, no doubt.
+        with runtime.sessions() as session:
+            for delivery_id in waiting:
+                status = ProviderStatus(provider, word, delivery_id, f"msg-{delivery_id}")
+                apply_status(session, status, later, runtime)
+            session.commit()
+        requeued: list[QueuedWork] = []
+        assert not replay_journal(runtime, requeued.extend, NOW.replace(minute=5)).released
+        assert requeued == []
+        assert set(_flags(runtime, waiting).values()) == {("sent", False, 1)}
+        assert runtime.journal.entries() == {}
+        assert set(Counter(emulator.accepted_delivery_ids(provider)).values()) == {1}
+        assert announcement_report_for(runtime)["possibly_sent_twice"] == 0
+    finally:
+        dispose_runtimes()
+
+
+def test_a_lost_answer_no_callback_settles_is_sent_again_after_the_wait_and_flagged(
+    emulator: ProviderEmulator, clean_redis: RedisBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher.runtime import current_runtime, dispose_runtimes
+
+    _callbacks_configured(monkeypatch, emulator)
+    runtime = current_runtime()
+    try:
+        import_roster(runtime, many_families(3))
+        work = plan(runtime, create(runtime), NOW)
+        emulator.add_failure(FailureRule(provider="twilio", drop_answer=True, count=1))
+        _send_all(runtime, work)
+        (waiting,) = [
+            e.delivery_id
+            for e in runtime.journal.entries().values()
+            if e.kind is EntryKind.UNCONFIRMED
+        ]
+        wait = runtime.settings.unconfirmed_wait_seconds
+        requeued: list[QueuedWork] = []
+        after_wait = NOW + timedelta(seconds=wait)
+        replay = replay_journal(runtime, requeued.extend, after_wait)
+        assert (replay.released, replay.possibly_twice) == (1, 1)
+        assert [list(w.object_ids) for w in requeued] == [[waiting]]
+        _send_all(runtime, requeued)
+        assert Counter(int(i) for i in emulator.accepted_delivery_ids("twilio"))[waiting] == 2
+        assert _flags(runtime, {waiting})[waiting] == ("sent", True, 2)
+        report = announcement_report_for(runtime)
+        assert report["possibly_sent_twice"] == 1
+        assert [d["delivery_id"] for d in report["possible_duplicates"]] == [waiting]
+    finally:
+        dispose_runtimes()
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "fcm"])
+def test_a_lost_answer_with_no_callback_to_wait_for_is_tried_again_and_flagged(
     emulator: ProviderEmulator,
     clean_redis: RedisBroker,
     provider: str,
@@ -253,31 +361,34 @@ def test_a_send_whose_answer_was_dropped_is_reported_as_possibly_sent_twice(
 ) -> None:
     from dispatcher.runtime import current_runtime, dispose_runtimes
 
-    # Texts carry their delivery id in the StatusCallback URL (how the emulator counts them).
-    monkeypatch.setenv("DISPATCHER_PUBLIC_BASE_URL", "https://school.invalid")
+    # SendGrid's Event Webhook is not set up here, and FCM never calls back.
+    monkeypatch.delenv("SENDGRID_WEBHOOK_PUBLIC_KEY", raising=False)
     runtime = current_runtime()
     try:
-        import_roster(runtime, many_families(3))
+        families = many_families(3)
+        if provider == "fcm":  # families only the app reaches
+            families = [
+                {**f, "mobile": "", "email": "", "push_token": f"tok-{n}"}
+                for n, f in enumerate(families)
+            ]
+        import_roster(runtime, families)
         work = plan(runtime, create(runtime), NOW)
-        # The provider takes the first message it is sent but the answer never comes back;
-        # the adapter tries again, and the family gets it twice.
         emulator.add_failure(FailureRule(provider=provider, drop_answer=True, count=1))
-        for message in work:
-            deliver_batch(runtime, message.object_ids, lambda: NOW, lambda w: None)
+        _send_all(runtime, work)
         counted = Counter(emulator.accepted_delivery_ids(provider))
         twice = {int(i) for i, n in counted.items() if n > 1}
-        assert twice  # the request went twice: no provider has an idempotency key
-        with runtime.sessions() as session:
-            flagged = set(session.scalars(select(Delivery.id).where(Delivery.possible_duplicate)))
-            requests = dict(
-                session.execute(
-                    select(Delivery.id, Delivery.provider_requests).where(Delivery.id.in_(twice))
-                ).all()
-            )
-        assert twice <= flagged  # ... and the report says so
-        assert set(requests.values()) == {2}
-        report = announcement_report_for(runtime)
-        assert report["possibly_sent_twice"] == len(flagged)
+        assert twice  # tried again at once: no provider has an idempotency key
+        assert set(_flags(runtime, twice).values()) == {("sent", True, 2)}  # ... and said so
+        assert announcement_report_for(runtime)["possibly_sent_twice"] == len(twice)
+        if provider == "fcm":  # both pushes carry one collapse key: the phone shows one
+            tags: dict[str, set[str]] = {}
+            for record in emulator.messages("fcm"):
+                body = record.json if isinstance(record.json, dict) else {}
+                sent = body["message"]
+                tags.setdefault(sent["data"]["delivery_id"], set()).add(
+                    sent["android"]["notification"]["tag"]
+                )
+            assert {i: tags[str(i)] for i in twice} == {i: {f"delivery-{i}"} for i in twice}
     finally:
         dispose_runtimes()
 

@@ -156,3 +156,19 @@ def test_error_rules_build_their_failure(kind: FailureKind, expected: type[Excep
 )
 def test_parse_retry_after(header: str | None, seconds: float | None) -> None:
     assert parse_retry_after(header) == seconds
+
+
+@pytest.mark.parametrize("code", ["timeout", "answer_lost"])
+def test_a_lost_answer_is_not_retried_while_the_provider_will_confirm_it(code: str) -> None:
+    from dispatcher.channels.retry import confirming_lost_answers
+
+    request = Flaky(TransientFailure(code, "no answer"))
+    with confirming_lost_answers(True), pytest.raises(TransientFailure) as raised:
+        RetryPolicy(attempts=3, sleep=lambda s: None).call(request)
+    assert (raised.value.code, request.calls) == (code, 1)  # one request: no second message
+    # Without a callback to wait for it is tried again, and a plain 503 always is.
+    assert RetryPolicy(attempts=3, sleep=lambda s: None).call(Flaky(TransientFailure(code, "x")))
+    busy = Flaky(TransientFailure("http_503", "down"))
+    with confirming_lost_answers(True):
+        assert RetryPolicy(attempts=3, sleep=lambda s: None).call(busy) == "ok"
+    assert busy.calls == 2
