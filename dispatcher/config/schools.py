@@ -96,6 +96,13 @@ class SchoolConfig(StrictModel):
                 raise ValueError(f"{category}: a channel may appear only once")
         return orders
 
+    @field_validator("website")
+    @classmethod
+    def _https_website(cls, website: str) -> str:
+        if website and not website.lower().startswith("https://"):
+            raise ValueError("must be an https:// address (every link sent to families is https)")
+        return website
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, zone: str) -> str:

@@ -127,6 +127,16 @@ def test_unknown_urgency_names_policy_file_and_category_key(config_dir: Path) ->
     assert_names(err, "policy.toml", "categories.emergency_closure.urgency", "urgent")
 
 
+def test_a_school_website_that_is_not_https_names_the_file_and_key(config_dir: Path) -> None:
+    edit(
+        config_dir / "schools" / "westbourne.toml",
+        'website = "https://www.westbourneschool.org"',
+        'website = "http://www.westbourneschool.org"',
+    )
+    err = load_error(config_dir)
+    assert_names(err, "westbourne.toml", "website", "https://")
+
+
 def test_unknown_channel_in_a_category(config_dir: Path) -> None:
     edit(
         config_dir / "policy.toml",

@@ -254,7 +254,7 @@ def test_contact_details_are_the_policies_own(config: Configuration) -> None:
     assert details["westbourne"] == (
         "01623 392430",
         "info@westbourneschool.org",
-        "http://www.westbourneschool.org",
+        "https://www.westbourneschool.org",  # the policy's http link, sent as https
     )
     assert details["brockmoor"][:2] == ("01384 816635", "info@brockmoor.dudley.sch.uk")
     assert details["trent-acres"][0] == "01543 473772"
