@@ -96,8 +96,6 @@ def missing_credentials(provider: str, settings: ProviderSettings) -> tuple[str,
 def choose(school: SchoolConfig, channel: Channel, settings: ProviderSettings) -> ChannelChoice:
     """How ``school``'s messages on ``channel`` go with the credentials in ``settings``."""
     names = school.providers
-    if isinstance(names, str):  # "outbox"
-        return ChannelChoice(channel, OUTBOX, Route.OUTBOX)
     provider = names.named_for(channel)
     if provider == OUTBOX:
         return ChannelChoice(channel, OUTBOX, Route.OUTBOX)

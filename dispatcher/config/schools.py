@@ -54,7 +54,8 @@ class SendWindow(TimeRange):
 
 
 class ProviderNames(StrictModel):
-    """The provider that sends each channel for a school (``[providers]`` in its file), and
+    """The provider that sends each channel for a school (``providers`` in its file: a
+    table, or ``"outbox"`` for the outbox on every channel), and
     what happens to its messages when this machine lacks that provider's credentials:
     ``hold`` them (one ALERT; they go once the credentials are set) or, for a demo or a
     trial machine only, write them to the ``outbox``."""
@@ -63,6 +64,11 @@ class ProviderNames(StrictModel):
     email: Literal["sendgrid", "outbox"] = "sendgrid"
     push: Literal["fcm", "outbox"] = "fcm"
     missing_credentials: Literal["hold", "outbox"] = "hold"
+
+    @classmethod
+    def outbox_only(cls) -> ProviderNames:
+        """Every channel to the outbox (``providers = "outbox"``): nothing reaches a family."""
+        return cls(sms="outbox", email="outbox", push="outbox")
 
     def named_for(self, channel: Channel) -> str:
         """The provider named for ``channel`` (``outbox`` when the school names the outbox)."""
@@ -92,7 +98,7 @@ class SchoolConfig(StrictModel):
         default_factory=dict,
         description="Per-category channel order where the school's policy differs.",
     )
-    providers: ProviderNames | Literal["outbox"] = Field(
+    providers: ProviderNames = Field(
         default_factory=ProviderNames,
         description='Who sends this school\'s messages: "outbox" (recorded only, nothing '
         "reaches a family) or the provider of each channel (docs/operations/providers.md).",
@@ -103,7 +109,9 @@ class SchoolConfig(StrictModel):
     @field_validator("providers", mode="before")
     @classmethod
     def _providers_shape(cls, value: object) -> object:
-        if isinstance(value, str) and value != "outbox":
+        if value == "outbox":
+            return ProviderNames.outbox_only()
+        if isinstance(value, str):
             raise ValueError(
                 'expected "outbox" or a table naming each channel\'s provider, like '
                 '{ sms = "twilio", email = "sendgrid", push = "fcm" }'
