@@ -22,7 +22,6 @@ from dispatcher.web.routes import (
     reports,
 )
 
-
 #: Where the documentation pages' scripts, styles and icon are served.
 DOCS_ASSETS_URL = "/docs-assets"
 
