@@ -9,7 +9,7 @@ import threading
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import redis
 from sqlalchemy import Engine
@@ -18,12 +18,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from dispatcher.channels.base import ChannelAdapter
 from dispatcher.channels.outbox import OutboxAdapter
 from dispatcher.channels.registry import ChannelRegistry
+from dispatcher.channels.selection import (
+    CREDENTIAL_VARIABLES,
+    OUTBOX,
+    ChannelChoice,
+    Route,
+    choose,
+)
 from dispatcher.channels.settings import (
     PROVIDER_VARIABLE_PREFIXES,
     ProviderSettings,
     load_provider_settings,
 )
 from dispatcher.channels.stops import ChannelStops
+from dispatcher.channels.unconfigured import MissingCredentialsAdapter
 from dispatcher.config.configuration import Configuration, load_configuration
 from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel
@@ -66,6 +74,8 @@ class Runtime:
     heartbeats: Heartbeats
     #: This process's name on its claims and heartbeats.
     worker_id: str
+    #: The provider credentials and endpoints this process was built with.
+    providers: ProviderSettings
     #: Tokens of the claims this process's threads are sending now (their journal entries
     #: are theirs to record; the replay leaves them alone).
     active_claims: set[str] = field(default_factory=set, init=False, compare=False, repr=False)
@@ -73,12 +83,30 @@ class Runtime:
     #: category, school and variables), so that delivering does not re-read them.
     memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
+    def choice_for(self, school: SchoolConfig, channel: Channel) -> ChannelChoice:
+        """How ``school``'s messages on ``channel`` go here (``channels.selection``)."""
+        return choose(school, channel, self.providers)
+
     def adapter_for(self, school: SchoolConfig, channel: Channel) -> ChannelAdapter:
-        """The adapter that sends ``channel`` for ``school``: the outbox for a school set to
-        ``providers = "outbox"``, else the configured provider (or the outbox without one)."""
-        if school.providers == "outbox":
+        """The adapter that sends ``channel`` for ``school``: the outbox where its file
+        names the outbox; else the adapter this process sends the channel with; without one
+        (no credentials), a stand-in that refuses every message so that they are held
+        (``MissingCredentialsAdapter``), or the outbox only where the file says
+        ``missing_credentials = "outbox"``."""
+        choice = self.choice_for(school, channel)
+        if choice.provider == OUTBOX:
             return self.outbox
-        return self.channels.adapter_for(channel)
+        adapter = self.channels.adapter_for(channel)
+        if adapter is not self.outbox:
+            return adapter
+        if choice.route is Route.OUTBOX:
+            return self.outbox
+        key = ("missing-credentials", choice.provider)
+        held = self.memo.get(key)
+        if held is None:
+            variables = choice.missing or CREDENTIAL_VARIABLES.get(choice.provider, ())
+            held = self.memo[key] = MissingCredentialsAdapter(choice.provider, variables)
+        return cast(ChannelAdapter, held)
 
 
 def build_runtime(settings: Settings, providers: ProviderSettings | None = None) -> Runtime:
@@ -132,6 +160,7 @@ def build_runtime(settings: Settings, providers: ProviderSettings | None = None)
         journal=SendJournal(stops_redis),
         heartbeats=Heartbeats(stops_redis, settings.heartbeat_timeout_seconds),
         worker_id=new_worker_id(),
+        providers=providers,
     )
 
 

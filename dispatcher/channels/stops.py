@@ -8,8 +8,10 @@ every worker process: ``ChannelStops.stop`` records the provider's code and reas
 ``seconds`` (default five minutes). While the stop lasts, deliveries on that channel go back to
 ``pending`` without a request to the provider, and the alert is logged once per stop, not
 once per family. When it runs out, the next delivery tries the provider again; if the account
-is still refused, the channel stops again. ``resume`` lifts a stop at once (after the IT lead
-fixed the credentials and restarted the workers).
+is still refused, the channel stops again, without a new alert for the same reason
+(``should_alert``: one ALERT until the stop is resumed, repeated once a day while it lasts).
+``resume`` lifts a stop at once (after the IT lead fixed the credentials and restarted the
+workers).
 
 A Redis that cannot be reached counts as "not stopped": the stop saves requests and log
 lines, and the provider's own refusal still protects every family's delivery.
@@ -28,8 +30,12 @@ from typing import Any, Final
 import redis
 
 KEY_PREFIX: Final = "dispatcher:channel-stop"
+#: The code of the last alert raised for a provider (``should_alert``).
+ALERTED_PREFIX: Final = "dispatcher:channel-alerted"
 #: How long a channel stays stopped after its provider refused our account.
 DEFAULT_STOP_SECONDS: Final = 300.0
+#: A provider still refused for the same reason is alerted again after this long.
+ALERT_REPEAT_SECONDS: Final = 24 * 3600
 
 log = logging.getLogger("channels.stops")
 
@@ -105,9 +111,27 @@ class ChannelStops:
             return None
         return _parse(provider, raw, ttl_ms)
 
+    def should_alert(self, provider: str, code: str) -> bool:
+        """Whether a new stop of ``provider`` for ``code`` deserves an ALERT: True unless
+        the last alert for it had the same code, was raised in the last
+        ``ALERT_REPEAT_SECONDS`` and the provider has not been resumed since. A Redis that
+        cannot be reached says True (an alert too many beats none)."""
+        key = f"{ALERTED_PREFIX}:{provider}"
+        try:
+            client = self._redis()
+            previous = client.get(key)
+            if previous is not None and _text(previous) == code:
+                return False
+            client.set(key, code, ex=int(ALERT_REPEAT_SECONDS))
+        except redis.RedisError:
+            return True
+        return True
+
     def resume(self, provider: str) -> bool:
-        """Lift ``provider``'s stop; True if it was stopped."""
-        return bool(self._redis().delete(stop_key(provider)))
+        """Lift ``provider``'s stop (and forget its last alert); True if it was stopped."""
+        client = self._redis()
+        client.delete(f"{ALERTED_PREFIX}:{provider}")
+        return bool(client.delete(stop_key(provider)))
 
     def all(self) -> list[ChannelStop]:
         """Every provider stopped now, by name."""
@@ -119,6 +143,10 @@ class ChannelStops:
             if stop is not None:
                 stops.append(stop)
         return stops
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _parse(provider: str, raw: bytes | str, ttl_ms: int) -> ChannelStop:

@@ -97,11 +97,13 @@ def announce(
             _print_json(summary.as_json())
         else:
             _print_plan(summary.as_json())
+            _print_routes(runtime, school_cfg)
         return
     if not yes:
         # --yes sends at once: in an emergency nobody waits for a preview nobody reads.
         summary = preview()
         _print_plan(summary.as_json())
+        _print_routes(runtime, school_cfg)
         if not typer.confirm(
             f"Send {category} to {summary.recipients} contacts "
             f"({sum(summary.deliveries.values())} messages)?"
@@ -118,6 +120,7 @@ def announce(
         console.print(
             f"announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`"
         )
+        _print_routes(runtime, school_cfg)
 
 
 def _print_plan(plan: dict[str, Any]) -> None:
@@ -141,6 +144,18 @@ def _print_plan(plan: dict[str, Any]) -> None:
         table.add_row("held until send window opens", plan["hold_until"])
     console.print(table)
     _print_people(plan["unreachable"], "contacts no channel can reach (phone them)")
+
+
+def _print_routes(runtime: Any, school: Any) -> None:
+    """Say, in plain words, which of the school's channels go to the outbox (not to any
+    family) or are held for want of credentials; nothing when every channel sends."""
+    from dispatcher.channels.selection import Route, school_choices
+
+    for choice in school_choices(school, runtime.providers):
+        if choice.route is Route.OUTBOX:
+            console.print(f"[bold yellow]{choice.describe()}[/]", highlight=False)
+        elif choice.route is Route.HELD:
+            console.print(f"[bold red]{choice.describe()}[/]", highlight=False)
 
 
 def _print_people(people: list[dict[str, str]], title: str) -> None:

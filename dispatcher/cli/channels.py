@@ -30,6 +30,7 @@ def status(json_output: JsonFlag = False) -> None:
             "since": s.stop.since.isoformat() if s.stop else None,
             "seconds_left": round(s.stop.seconds_left) if s.stop else None,
             "waiting": s.waiting,
+            "credentials_missing": list(s.missing),
         }
         for s in statuses
     ]
@@ -41,11 +42,18 @@ def status(json_output: JsonFlag = False) -> None:
         return
     table = Table("channel", "provider", "state", "deliveries waiting")
     for row in rows:
-        state = (
-            f"[bold red]stopped[/] ({row['code']}: {row['reason']}; {row['seconds_left']} s left)"
-            if row["stopped"]
-            else "sending"
-        )
+        if row["credentials_missing"]:
+            state = (
+                f"[bold red]held[/]: credentials not set "
+                f"({', '.join(row['credentials_missing'])}); nothing is sent"
+            )
+        elif row["stopped"]:
+            state = (
+                f"[bold red]stopped[/] ({row['code']}: {row['reason']}; "
+                f"{row['seconds_left']} s left)"
+            )
+        else:
+            state = "sending"
         table.add_row(row["channel"], row["provider"], state, str(row["waiting"]))
     console.print(table)
 

@@ -76,6 +76,7 @@ def demo(
 ) -> None:
     """Build the demo school, send an emergency closure through the whole pipeline, report."""
     from demo_data.rosters import write_roster_csv
+    from dispatcher.channels.selection import OUTBOX_NOTE
     from dispatcher.reporting.reports import announcement_report
     from dispatcher.store.engine import upgrade_database
     from dispatcher.store.schools import ensure_school
@@ -146,7 +147,8 @@ def demo(
         console.print(f"requests the provider emulator accepted: {data['emulator']}")
     else:
         console.print(
-            f"messages written to {settings.outbox_dir}/announcement-{announcement_id}.jsonl"
+            f"messages {OUTBOX_NOTE}: {settings.outbox_dir}/announcement-{announcement_id}.jsonl",
+            highlight=False,
         )
 
 

@@ -17,6 +17,7 @@ from dispatcher.cli import (
     config,
     db,
     demo,
+    doctor,
     redis,
     report,
     roster,
@@ -62,6 +63,7 @@ for group in (
     tokens,
     channels,
     audit,
+    doctor,
     redis,
 ):
     group.register(app)

@@ -67,6 +67,8 @@ def print_report(data: dict[str, Any]) -> None:
         f"announcement {data['announcement_id']}: {data['category']} at {data['school']} "
         f"({data['state']})"
     )
+    if data.get("outbox"):
+        console.print(f"[bold yellow]{data['outbox']['line']}[/]", highlight=False)
     summary = data.get("summary") or {}
     columns = ("pending", "sent", "delivered", "failed")
     table = Table("channel", *columns, "fallbacks", "escalations", "total")

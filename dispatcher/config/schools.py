@@ -53,6 +53,28 @@ class SendWindow(TimeRange):
         return frozenset(WEEKDAYS.index(d) for d in self.days)
 
 
+class ProviderNames(StrictModel):
+    """The provider that sends each channel for a school (``providers`` in its file: a
+    table, or ``"outbox"`` for the outbox on every channel), and
+    what happens to its messages when this machine lacks that provider's credentials:
+    ``hold`` them (one ALERT; they go once the credentials are set) or, for a demo or a
+    trial machine only, write them to the ``outbox``."""
+
+    sms: Literal["twilio", "outbox"] = "twilio"
+    email: Literal["sendgrid", "outbox"] = "sendgrid"
+    push: Literal["fcm", "outbox"] = "fcm"
+    missing_credentials: Literal["hold", "outbox"] = "hold"
+
+    @classmethod
+    def outbox_only(cls) -> ProviderNames:
+        """Every channel to the outbox (``providers = "outbox"``): nothing reaches a family."""
+        return cls(sms="outbox", email="outbox", push="outbox")
+
+    def named_for(self, channel: Channel) -> str:
+        """The provider named for ``channel`` (``outbox`` when the school names the outbox)."""
+        return str(getattr(self, channel.value))
+
+
 class SchoolConfig(StrictModel):
     """One school: where it is, when it may message, how it sends."""
 
@@ -76,13 +98,25 @@ class SchoolConfig(StrictModel):
         default_factory=dict,
         description="Per-category channel order where the school's policy differs.",
     )
-    providers: Literal["live", "outbox"] = Field(
-        default="live",
-        description="live: send through the providers whose credentials are configured; "
-        "outbox: record messages only (a school being set up or trialled).",
+    providers: ProviderNames = Field(
+        default_factory=ProviderNames,
+        description='Who sends this school\'s messages: "outbox" (recorded only, nothing '
+        "reaches a family) or the provider of each channel (docs/operations/providers.md).",
     )
     mis: str = ""
     policy_source: str = Field(default="", description="The policy document this follows.")
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _providers_shape(cls, value: object) -> object:
+        if value == "outbox":
+            return ProviderNames.outbox_only()
+        if isinstance(value, str):
+            raise ValueError(
+                'expected "outbox" or a table naming each channel\'s provider, like '
+                '{ sms = "twilio", email = "sendgrid", push = "fcm" }'
+            )
+        return value
 
     @field_validator("channel_order")
     @classmethod

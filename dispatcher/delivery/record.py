@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatcher.channels.base import ProviderReceipt
+from dispatcher.channels.selection import MISSING_CREDENTIALS_CODE
 from dispatcher.channels.stops import ChannelStop
 from dispatcher.delivery.context import BatchContext
 from dispatcher.delivery.fallback import start_follow_ups
@@ -134,19 +135,32 @@ def _stop_channel(
     runtime: Runtime, provider: str, decision: FailureDecision, moment: datetime
 ) -> ChannelStop:
     """Stop ``provider`` for every worker after it refused our account, raising the alert
-    once per stop (whichever worker saw the refusal first)."""
+    once (whichever worker saw the refusal first; not again for the same reason until the
+    provider is resumed, or a day later)."""
     stops = runtime.channel_stops
-    if stops.stop(provider, decision.code, decision.reason, moment):
-        log.error(
-            "ALERT provider %s refused our account (%s: %s); its channel is stopped for "
-            "%.0f s and its deliveries wait: fix the credentials or account settings, then "
-            "run `dispatcher channels resume %s`",
-            provider,
-            decision.code,
-            decision.reason,
-            stops.seconds,
-            provider,
-        )
+    if stops.stop(provider, decision.code, decision.reason, moment) and stops.should_alert(
+        provider, decision.code
+    ):
+        if decision.code == MISSING_CREDENTIALS_CODE:
+            log.error(
+                "ALERT provider %s is named by a school but has no credentials here (%s); "
+                "its deliveries are held, not sent and not written to the outbox: set the "
+                "variables, restart the workers, then run `dispatcher channels resume %s`",
+                provider,
+                decision.reason,
+                provider,
+            )
+        else:
+            log.error(
+                "ALERT provider %s refused our account (%s: %s); its channel is stopped for "
+                "%.0f s and its deliveries wait: fix the credentials or account settings, "
+                "then run `dispatcher channels resume %s`",
+                provider,
+                decision.code,
+                decision.reason,
+                stops.seconds,
+                provider,
+            )
     return stops.stopped(provider) or ChannelStop(
         provider, decision.code, decision.reason, moment, stops.seconds
     )

@@ -103,6 +103,13 @@ def stop_embedded_redis(data_dir: Path) -> bool:
     return True
 
 
+def running_embedded_redis(data_dir: Path) -> str | None:
+    """The URL of the data directory's embedded Redis if it runs now, else None (it is
+    never started here: ``dispatcher doctor`` looks without touching)."""
+    socket = _socket_path((data_dir / "redis").resolve())
+    return f"unix://{socket}" if _answers(socket) else None
+
+
 def resolve_redis_url(settings: Settings) -> str:
     """``REDIS_URL``, or the URL of the data directory's embedded Redis (started if needed)."""
     return settings.redis_url or ensure_embedded_redis(settings.data_dir)

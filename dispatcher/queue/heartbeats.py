@@ -10,6 +10,11 @@ worker has had time to beat since a FLUSHALL or restart.
 The process judging must itself have beaten without a gap for at least the timeout: after
 Redis was unreachable for everyone, every beat is old, and nobody is judged dead until the
 living have beaten again.
+
+The reminder clock beats too, into a set of its own (``dispatcher:clocks``), around every
+tick, with its tick interval: a clock is running while its last beat is younger than two
+ticks and a margin (``ClockStatus.running``). Nothing is settled by a clock's death; the
+beats let ``dispatcher doctor`` say whether one runs.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ log = logging.getLogger("dispatcher.heartbeats")
 HEARTBEATS_KEY = "dispatcher:workers"
 STATUS_KEY = "dispatcher:workers:status"
 GENERATION_SINCE_KEY = "dispatcher:generation:since"
+CLOCKS_KEY = "dispatcher:clocks"
+CLOCK_INTERVALS_KEY = "dispatcher:clocks:interval"
+#: A clock is still running this long after two missed ticks (a slow tick, a busy machine).
+CLOCK_MARGIN_SECONDS = 30.0
 
 
 def redis_seconds(client: redis.Redis[Any]) -> float:
@@ -42,6 +51,20 @@ class WorkerStatus:
     worker: str
     age_seconds: float
     status: str
+
+
+@dataclass(frozen=True)
+class ClockStatus:
+    """A reminder clock's last beat: how old it is and the clock's tick interval."""
+
+    clock: str
+    age_seconds: float
+    tick_seconds: float
+
+    @property
+    def running(self) -> bool:
+        """The clock beat within two of its ticks and a margin."""
+        return self.age_seconds <= 2 * self.tick_seconds + CLOCK_MARGIN_SECONDS
 
 
 class Heartbeats:
@@ -152,3 +175,42 @@ class Heartbeats:
             pipe.zrem(HEARTBEATS_KEY, *names)
             pipe.hdel(STATUS_KEY, *names)
             pipe.execute()
+
+    # --- the reminder clock -------------------------------------------------------------
+
+    def clock_beat(self, clock: str, tick_seconds: float) -> bool:
+        """Record that the reminder clock ``clock`` runs, ticking every ``tick_seconds``;
+        False when Redis did not answer."""
+        try:
+            now = redis_seconds(self.client)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(CLOCKS_KEY, {clock: now})
+            pipe.hset(CLOCK_INTERVALS_KEY, clock, str(tick_seconds))
+            pipe.execute()
+        except redis.RedisError:
+            return False
+        return True
+
+    def clock_leave(self, clock: str) -> None:
+        """Forget ``clock``: it stopped cleanly."""
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zrem(CLOCKS_KEY, clock)
+            pipe.hdel(CLOCK_INTERVALS_KEY, clock)
+            pipe.execute()
+        except redis.RedisError:
+            log.warning("could not remove the clock's heartbeat (Redis unreachable)")
+
+    def clocks(self) -> list[ClockStatus]:
+        """Every clock that has beaten and not left, newest beat first (running or not:
+        see ``ClockStatus.running``)."""
+        now = redis_seconds(self.client)
+        beats = self.client.zrevrange(CLOCKS_KEY, 0, -1, withscores=True)
+        intervals = self.client.hgetall(CLOCK_INTERVALS_KEY)
+        found: list[ClockStatus] = []
+        for raw_name, score in beats:
+            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+            interval = intervals.get(raw_name if isinstance(raw_name, bytes) else name.encode())
+            tick = float(interval) if interval else 30.0
+            found.append(ClockStatus(name, max(now - float(score), 0.0), tick))
+        return found

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from dispatcher.channels.selection import OUTBOX, OUTBOX_NOTE
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
 from dispatcher.store.contacts import describe_contacts
 from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
@@ -73,6 +74,8 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
       ``escalations`` (how many, by channel);
     - times: first and last send and delivery report, and the seconds from the trigger
       (the announcement's creation) to each;
+    - ``outbox``: how many messages the outbox recorded, not sent to any family (None when
+      none: ``outbox_summary``);
     - ``waiting_for_provider``: by channel, the pending deliveries sent back because the
       provider refused our account (the channel is stopped until fixed), with the
       provider's reason;
@@ -166,10 +169,30 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
         "seconds_to_first_delivered": _seconds(triggered, first_delivered),
         "seconds_to_last_delivered": _seconds(triggered, last_delivered),
         "waiting_for_provider": _waiting_for_provider(session, announcement_id),
+        "outbox": outbox_summary(session, announcement_id),
         "possibly_sent_twice": len(duplicates),
         "possible_duplicates": duplicates,
         "replies": _replies(session, announcement_id),
         "not_reached": _with_family(session, announcement_id, unreachable),
+    }
+
+
+def outbox_summary(session: Session, announcement_id: int) -> dict[str, Any] | None:
+    """The messages of the announcement that the outbox recorded instead of a provider
+    sending them: ``{"messages": 612, "of": 612, "line": "612 of 612 messages written to
+    the outbox — not sent to any family"}``; None when there is none."""
+    total, recorded = session.execute(
+        select(
+            func.count(),
+            func.sum(case((Delivery.provider == OUTBOX, 1), else_=0)),
+        ).where(Delivery.announcement_id == announcement_id)
+    ).one()
+    if not recorded:
+        return None
+    return {
+        "messages": int(recorded),
+        "of": int(total),
+        "line": f"{recorded} of {total} messages {OUTBOX_NOTE}",
     }
 
 

@@ -12,6 +12,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
+from dispatcher.channels.selection import held_channels, missing_credentials
 from dispatcher.channels.stops import ChannelStop
 from dispatcher.domain import Channel, DeliveryState
 from dispatcher.queue.enqueue import enqueue
@@ -34,6 +35,8 @@ class ChannelStatus:
     provider: str
     stop: ChannelStop | None
     waiting: int
+    #: The provider's credential variables not set here (its deliveries are held).
+    missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -46,12 +49,20 @@ class ResumeReport:
 
 
 def provider_channels(runtime: Runtime) -> dict[str, list[Channel]]:
-    """The channels each configured provider sends (the outbox is no provider)."""
+    """The channels each provider sends here: the configured ones, and those that a school
+    names without their credentials being set (their deliveries are held). The outbox is
+    no provider."""
     served: dict[str, list[Channel]] = {}
     for channel in Channel:
         adapter = runtime.channels.adapter_for(channel)
         if adapter is not runtime.outbox:
             served.setdefault(adapter.name, []).append(channel)
+    schools = runtime.configuration.schools.values()
+    for choices in held_channels(schools, runtime.providers).values():
+        for choice in choices:
+            channels = served.setdefault(choice.provider, [])
+            if choice.channel not in channels:
+                channels.append(choice.channel)
     return served
 
 
@@ -97,14 +108,16 @@ def waiting_on_stopped_providers(runtime: Runtime, session: Session) -> int:
 
 
 def channel_statuses(runtime: Runtime) -> list[ChannelStatus]:
-    """Every channel sent through a provider, with its stop and its waiting deliveries."""
+    """Every channel sent through a provider (or held for one whose credentials are
+    missing), with its stop and its waiting deliveries."""
     statuses = []
     with runtime.sessions() as session:
         for provider, channels in provider_channels(runtime).items():
             stop = runtime.channel_stops.stopped(provider)
+            missing = missing_credentials(provider, runtime.providers)
             for channel in channels:
                 waiting = waiting_count(session, [channel])
-                statuses.append(ChannelStatus(channel, provider, stop, waiting))
+                statuses.append(ChannelStatus(channel, provider, stop, waiting, missing))
     return statuses
 
 

@@ -1,10 +1,16 @@
-"""The FastAPI application: one factory, every router."""
+"""The FastAPI application: one factory, every router.
+
+The API's documentation (Swagger UI at ``/docs``, ReDoc at ``/redoc``) is served with its
+scripts, styles and icon from the app itself (``/docs-assets/``, the files the
+``fastapi-offline`` package ships), so it works on a server without internet and no page of
+the product loads anything from elsewhere (decision 0062)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from dispatcher.runtime import Runtime, current_runtime
 from dispatcher.web.errors import install_error_handlers
@@ -16,11 +22,17 @@ from dispatcher.web.routes import (
     reports,
 )
 
+#: Where the documentation pages' scripts, styles and icon are served.
+DOCS_ASSETS_URL = "/docs-assets"
+
 
 def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> FastAPI:
     """The web service. ``runtime_factory`` gives the runtime per request (tests pass their
     own); by default the one built from the environment."""
-    app = FastAPI(
+    app: FastAPI = FastAPIOffline(
+        static_url=DOCS_ASSETS_URL,
+        # Swagger UI would otherwise ask validator.swagger.io to check the document.
+        swagger_ui_parameters={"validatorUrl": None},
         title="School notification dispatcher",
         version="1.0",
         description=(

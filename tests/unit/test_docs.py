@@ -101,6 +101,11 @@ def readme_problems(root: Path) -> list[str]:
         )
     elif demo > test:
         problems.append("README.md must show `make demo` before `make test`")
+    if ".venv/bin/dispatcher" not in opening:
+        problems.append(
+            f"README.md's first {README_COMMANDS_WITHIN} lines must say how to run the CLI "
+            "(`.venv/bin/dispatcher`)"
+        )
     return problems
 
 
@@ -164,7 +169,10 @@ See [the tests](../tests/) and [a heading](#where-does-a-change-go).
 | A new CLI command | `dispatcher/cli/` |
 """
 
-GOOD_README = "# Title\n\n```sh\nmake demo\nmake test\n```\n\nSee [docs](docs/architecture.md).\n"
+GOOD_README = (
+    "# Title\n\n```sh\nmake demo\nmake test\n.venv/bin/dispatcher --help\n```\n\n"
+    "See [docs](docs/architecture.md).\n"
+)
 
 
 @pytest.fixture
@@ -228,6 +236,28 @@ def test_a_long_readme_is_reported(repo: Path) -> None:
 def test_a_readme_not_opening_with_the_two_commands_is_reported(repo: Path, readme: str) -> None:
     (repo / "README.md").write_text(readme, encoding="utf-8")
     assert readme_problems(repo) != []
+
+
+def test_a_readme_not_saying_how_to_run_the_cli_is_reported(repo: Path) -> None:
+    readme = GOOD_README.replace(".venv/bin/dispatcher --help\n", "")
+    (repo / "README.md").write_text(readme, encoding="utf-8")
+    assert readme_problems(repo) == [
+        "README.md's first 30 lines must say how to run the CLI (`.venv/bin/dispatcher`)"
+    ]
+
+
+def test_the_package_metadata_names_its_licence_as_an_spdx_expression() -> None:
+    # A table (`license = { text = ... }`) makes setuptools print a deprecation warning on
+    # every install; an SPDX string needs setuptools 77 or later to build.
+    import tomllib
+
+    from packaging.licenses import canonicalize_license_expression
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    licence = project["project"]["license"]
+    assert isinstance(licence, str)
+    assert canonicalize_license_expression(licence) == licence
+    assert "setuptools>=77" in project["build-system"]["requires"]
 
 
 @pytest.mark.parametrize(

@@ -333,7 +333,8 @@ def run_clock(
     tick_seconds: float | None = None,
     max_ticks: int | None = None,
 ) -> int:
-    """Tick until ``stop`` is set (or ``max_ticks`` ticks); return how many ticks ran.
+    """Tick until ``stop`` is set (or ``max_ticks`` ticks); return how many ticks ran. The
+    clock beats around every tick (``Heartbeats.clock_beat``) and leaves when it stops.
 
     Calendars and rules are read again every tick, so an edited calendar takes effect without
     a restart; a file that has become invalid is logged and the last good version is kept. A
@@ -341,17 +342,26 @@ def run_clock(
     """
     calendars, settings = loader()
     ticks = 0
-    while not stop.is_set():
-        if ticks:
-            try:
-                calendars, settings = loader()
-            except ConfigError as exc:
-                log.error("calendar configuration not reloaded, keeping the last good one: %s", exc)
-        on_tick(run_tick(runtime, broker, calendars, settings, clock()))
-        ticks += 1
-        if max_ticks is not None and ticks >= max_ticks:
-            break
-        stop.wait(tick_seconds if tick_seconds is not None else settings.tick_seconds)
+    beats = runtime.heartbeats
+    try:
+        while not stop.is_set():
+            if ticks:
+                try:
+                    calendars, settings = loader()
+                except ConfigError as exc:
+                    log.error(
+                        "calendar configuration not reloaded, keeping the last good one: %s", exc
+                    )
+            interval = tick_seconds if tick_seconds is not None else settings.tick_seconds
+            beats.clock_beat(runtime.worker_id, interval)
+            on_tick(run_tick(runtime, broker, calendars, settings, clock()))
+            beats.clock_beat(runtime.worker_id, interval)
+            ticks += 1
+            if max_ticks is not None and ticks >= max_ticks:
+                break
+            stop.wait(interval)
+    finally:
+        beats.clock_leave(runtime.worker_id)
     return ticks
 
 

@@ -4,7 +4,9 @@
 - ``GET /readyz``: the database and Redis both answer; otherwise 503 naming which failed,
   for a readiness probe or a load balancer. It also shows the living workers by status (a
   worker ``waiting for the database`` has its breaker open and claims no work) and how many
-  entries the send journal holds for the database.
+  entries the send journal holds for the database, and under ``providers`` the schools whose
+  messages are held because a provider they name has no credentials here (or go only to the
+  outbox): the web service stays ready, since it can still take announcements.
 - ``GET /metrics``: Prometheus text format, computed from the database and Redis at scrape
   time (``dispatcher.metrics``).
 """
@@ -21,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from dispatcher.channels.selection import Route, school_choices
 from dispatcher.reporting.metrics import redis_client, render_metrics, worker_statuses
 from dispatcher.runtime import Runtime
 from dispatcher.web.deps import get_runtime
@@ -58,6 +61,27 @@ def readiness(runtime: Runtime) -> dict[str, str]:
     return checks
 
 
+def provider_readiness(runtime: Runtime) -> dict[str, Any]:
+    """Whether every school's messages can go the way its file says: ``{"status": "ok"}``,
+    or ``"held"`` with, by school, each channel held because the provider it names has no
+    credentials here; ``outbox`` lists the schools whose messages (some or all) are only
+    written to the outbox. Informative: the web service still takes announcements."""
+    held: dict[str, list[str]] = {}
+    outbox: dict[str, list[str]] = {}
+    for slug, school in sorted(runtime.configuration.schools.items()):
+        for choice in school_choices(school, runtime.providers):
+            if choice.route is Route.HELD:
+                held.setdefault(slug, []).append(choice.describe())
+            elif choice.route is Route.OUTBOX:
+                outbox.setdefault(slug, []).append(choice.describe())
+    body: dict[str, Any] = {"status": "held" if held else "ok"}
+    if held:
+        body["held"] = held
+    if outbox:
+        body["outbox"] = outbox
+    return body
+
+
 def worker_summary(runtime: Runtime) -> dict[str, Any]:
     """The living workers by status and the send journal's size (informative: the web
     service's readiness does not depend on them); empty when Redis does not answer."""
@@ -77,7 +101,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = await run_in_threadpool(readiness, runtime)
     ready = all(value == "ok" for value in checks.values())
     workers = await run_in_threadpool(worker_summary, runtime)
-    body = {"status": "ready" if ready else "not ready", **checks, **workers}
+    body = {
+        "status": "ready" if ready else "not ready",
+        **checks,
+        "providers": provider_readiness(runtime),
+        **workers,
+    }
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -22,6 +22,7 @@ from dispatcher.channels.base import (
 )
 from dispatcher.channels.registry import ChannelRegistry
 from dispatcher.channels.reports import ProviderStatus
+from dispatcher.config.schools import ProviderNames
 from dispatcher.delivery.deliver import deliver, deliver_batch
 from dispatcher.delivery.outcomes import Outcome
 from dispatcher.domain import Channel
@@ -259,7 +260,9 @@ def test_transient_failures_retry_then_give_up(runtime: Any) -> None:
 def test_a_school_in_outbox_mode_never_reaches_a_provider(runtime: Any) -> None:
     import_roster(runtime, [row()])
     adapter = ScriptedAdapter({})
-    demo = runtime.configuration.school("demo").model_copy(update={"providers": "outbox"})
+    demo = runtime.configuration.school("demo").model_copy(
+        update={"providers": ProviderNames.outbox_only()}
+    )
     configuration = runtime.configuration.model_copy(
         update={"schools": {**runtime.configuration.schools, "demo": demo}}
     )

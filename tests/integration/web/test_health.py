@@ -35,13 +35,29 @@ def test_healthz_and_readyz_answer_when_everything_is_up(
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {
+    body = ready.json()
+    providers = body.pop("providers")
+    assert body == {
         "status": "ready",
         "database": "ok",
         "redis": "ok",
         "workers": {},
         "send_journal": 0,
     }
+    # No provider credentials here: the seed schools' texts and emails are held, the demo's
+    # written to the outbox; the web service still takes announcements.
+    assert providers["status"] == "held"
+    assert set(providers["held"]) == {
+        "brockmoor",
+        "sendat",
+        "three-dimensions",
+        "trent-acres",
+        "westbourne",
+    }
+    assert any("TWILIO_ACCOUNT_SID" in line for line in providers["held"]["brockmoor"])
+    assert providers["outbox"]["demo"][0].startswith(
+        "sms: written to the outbox — not sent to any family"
+    )
 
 
 def test_readyz_and_metrics_show_workers_waiting_for_the_database_and_the_journal(

@@ -316,3 +316,33 @@ def test_channel_order_override_is_checked_like_a_category(config_dir: Path, ove
 def test_every_channel_value_is_known() -> None:
     # Guards the error-message tests above, which rely on these names.
     assert {c.value for c in Channel} == {"sms", "email", "push"}
+
+
+def test_providers_must_be_the_outbox_or_a_table_of_providers(config_dir: Path) -> None:
+    edit(
+        config_dir / "schools" / "brockmoor.toml",
+        'providers = { sms = "twilio", email = "sendgrid", push = "fcm" }',
+        'providers = "live"',
+    )
+    err = load_error(config_dir)
+    assert_names(err, "brockmoor.toml", "providers", '"outbox"', 'sms = "twilio"')
+
+
+def test_a_provider_that_cannot_send_the_channel_is_refused(config_dir: Path) -> None:
+    edit(
+        config_dir / "schools" / "brockmoor.toml",
+        'providers = { sms = "twilio", email = "sendgrid", push = "fcm" }',
+        'providers = { sms = "sendgrid", email = "sendgrid", push = "fcm" }',
+    )
+    err = load_error(config_dir)
+    assert_names(err, "brockmoor.toml", "providers.sms", "twilio", "outbox")
+
+
+def test_providers_outbox_sends_every_channel_to_the_outbox(config_dir: Path) -> None:
+    edit(
+        config_dir / "schools" / "brockmoor.toml",
+        'providers = { sms = "twilio", email = "sendgrid", push = "fcm" }',
+        'providers = "outbox"',
+    )
+    school = load_configuration(config_dir).school("brockmoor")
+    assert {school.providers.named_for(c) for c in Channel} == {"outbox"}

@@ -298,3 +298,38 @@ def test_a_reminder_with_a_link_that_is_not_https_is_recorded_failed_naming_it(
     assert "variables.url" in reason and "https://" in reason and "javascript" not in reason
     assert fires(runtime)[reminder.key].outcome == "failed"
     assert announcements(runtime) == []
+
+
+def test_a_running_clock_beats_and_leaves_when_it_stops(school: Any, clock_broker: Any) -> None:
+    from dispatcher.queue.heartbeats import ClockStatus
+    from dispatcher.triggers.reminders.clock import run_clock
+    from tests.support.waiting import wait_until
+
+    runtime = school
+    runtime.heartbeats.client.delete("dispatcher:clocks", "dispatcher:clocks:interval")
+    stop = threading.Event()
+    ticks: list[TickReport] = []
+    thread = threading.Thread(
+        target=run_clock,
+        args=(runtime, clock_broker, lambda: (demo_calendar(), SETTINGS)),
+        kwargs={
+            "clock": lambda: datetime(2026, 12, 2, 9, 0, tzinfo=UTC),
+            "stop": stop,
+            "on_tick": ticks.append,
+            "tick_seconds": 0.05,
+        },
+    )
+    thread.start()
+    try:
+        wait_until(lambda: len(ticks) >= 2, 30, 0.05, what="two ticks of the clock")
+        [beat] = runtime.heartbeats.clocks()
+        assert beat.clock == runtime.worker_id
+        assert beat.tick_seconds == 0.05
+        assert beat.running
+    finally:
+        stop.set()
+        thread.join(30)
+    assert runtime.heartbeats.clocks() == []  # a clean stop leaves the set
+    # A clock whose beat is older than two ticks and the margin is not running.
+    assert not ClockStatus("old", age_seconds=91, tick_seconds=30).running
+    assert ClockStatus("late", age_seconds=89, tick_seconds=30).running
