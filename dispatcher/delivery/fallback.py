@@ -242,7 +242,7 @@ def start_fallback(
     if not candidates:
         return None
     profile = _profile(session, failed.contact_id, [])
-    receivable = set(usable_channels(context.category, profile))
+    receivable = set(usable_channels(profile))
     if Channel.SMS in receivable and _number_already_texted(
         session, failed.announcement_id, profile.sms_number
     ):
