@@ -4,8 +4,9 @@ a name (the report's not-reached list and its other numbers, the dry run's unrea
 A contact's needs decide it. A hearing-impaired contact is never offered as a call to make:
 they are reached by text, email or Relay UK (the text relay service, dialled as 18002 and
 the number). A sight-impaired contact (``visually_impaired``, or ``screen_reader``) reads
-texts and emails with difficulty, so a phone call comes first. A contact with both is not phoned: a call they cannot hear helps nobody, and a
-Relay UK call reaches a textphone or a braille display (decision 0066).
+texts and emails with difficulty, so a phone call comes first. A contact with both is not
+phoned: a call they cannot hear helps nobody, and Relay UK reaches a textphone or a braille
+display (decision 0066).
 """
 
 from __future__ import annotations
