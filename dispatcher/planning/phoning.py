@@ -11,7 +11,7 @@ display (decision 0066).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Final
 
 from dispatcher.domain import Need
@@ -43,3 +43,20 @@ def parse_needs(stored: str | None) -> frozenset[Need]:
     known = {need.value: need for need in Need}
     words = (word.strip().lower() for word in (stored or "").split(";"))
     return frozenset(known[word] for word in words if word in known)
+
+
+def for_the_office(people: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    """Rows of ``store.contacts.describe_contacts`` made safe to phone from: the stored
+    ``needs`` become ``phone_advice``; a contact who must not be phoned keeps an empty
+    ``phone`` and their number moves to ``text_relay_number`` (to text, or to reach through
+    Relay UK), so no list offers it as a call to make."""
+    marked: list[dict[str, str]] = []
+    for person in people:
+        row = dict(person)
+        advice = phone_advice(parse_needs(row.pop("needs", "")))
+        row["phone_advice"] = advice
+        row["text_relay_number"] = ""
+        if advice == DO_NOT_PHONE:
+            row["text_relay_number"], row["phone"] = row.get("phone", ""), ""
+        marked.append(row)
+    return marked
