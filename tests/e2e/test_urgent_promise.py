@@ -82,4 +82,6 @@ def test_a_parent_who_prefers_email_gets_the_emergency_text_and_the_email(
 
     report = json.loads(_dispatcher(env, "report", str(announcement_id), "--json").stdout)
     assert report["deliveries_by_kind"] == {"primary": 2, "backup": 2}
+    assert report["state"] == "done"
+    assert report["headline"][0] == "done: 4 messages handed to providers, 0 families not reached"
     assert report["not_reached"] == []
