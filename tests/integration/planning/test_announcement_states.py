@@ -84,11 +84,15 @@ def test_the_migration_moves_planned_announcements_to_sending_or_done(
             conn.execute(
                 text("UPDATE announcements SET state = 'cancelled' WHERE id = :a"), {"a": cancelled}
             )
-            before = dict(conn.execute(text("SELECT id, state FROM announcements")).all())
+            before: dict[int, str] = dict(
+                conn.execute(text("SELECT id, state FROM announcements")).all()
+            )
         assert before == {finished: "planned", open_one: "planned", cancelled: "cancelled"}
         command.upgrade(config, "head")
         with engine.connect() as conn:
-            after = dict(conn.execute(text("SELECT id, state FROM announcements")).all())
+            after: dict[int, str] = dict(
+                conn.execute(text("SELECT id, state FROM announcements")).all()
+            )
     finally:
         engine.dispose()
     assert after == {finished: "done", open_one: "sending", cancelled: "cancelled"}
