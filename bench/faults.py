@@ -486,7 +486,7 @@ def wait_finished(running: Running, timings: Timings) -> str:
             state, active = progress(running.postgres.url, running.announcement_id)
         except Exception:  # the database may still be coming back
             state, active = None, -1
-        if state == "planned" and active == 0:
+        if state in ("sending", "done") and active == 0:
             return "done"
         now = time.monotonic()
         seen = (send_count(running.emulator), active)
@@ -576,7 +576,7 @@ def run_fault(
         log(f"{fault}: announcement {running.announcement_id} posted")
         while send_count(emulator) < timings.fault_after:
             state, active = progress(postgres.url, running.announcement_id)
-            if state == "planned" and active == 0:
+            if state in ("sending", "done") and active == 0:
                 break
             time.sleep(0.1)
         seen = sends(emulator)

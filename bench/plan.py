@@ -306,7 +306,7 @@ def child_main(spec: dict[str, Any]) -> None:
         rows = session.scalar(select(func.count()).select_from(Delivery)) or 0
         totals = session.execute(
             select(
-                func.count().filter(Announcement.state == "planned"),
+                func.count().filter(Announcement.state.in_(("sending", "done"))),
                 func.sum(Announcement.recipients),
                 func.sum(Announcement.excluded_contacts),
                 func.sum(Announcement.unreachable_contacts),

@@ -85,7 +85,7 @@ def run(events: int, database: str) -> float:
                 audience=["school"],
                 variables={},
                 requested_by="bench",
-                state="planned",
+                state="done",
                 created_at=now,
             )
             .returning(Announcement.id)

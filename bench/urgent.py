@@ -315,7 +315,7 @@ def wait_planned(database_url: str, ids: list[int], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         states = announcement_states(database_url, ids)
-        if all(states.get(i) == "planned" for i in ids):
+        if all(states.get(i) in ("sending", "done") for i in ids):
             return
         time.sleep(1.0)
     raise SystemExit(f"announcements {ids} were not planned within {timeout:.0f} s")

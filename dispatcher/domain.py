@@ -65,18 +65,32 @@ class DeliveryKind(StrEnum):
 
 
 class AnnouncementState(StrEnum):
-    """How far an announcement has got: stored with its plan queued, being planned (its
-    deliveries written batch by batch), planned (every delivery written), or cancelled
-    (nothing more is written or sent)."""
+    """Where an announcement is, in the words the office reads:
+
+    - ``received``: stored, its plan queued;
+    - ``planning``: its deliveries being written, batch by batch;
+    - ``sending``: every delivery written, some not yet handed to a provider (pending, held
+      for the send window, or being sent);
+    - ``done``: no delivery left to send (each sent, delivered, failed or cancelled). A late
+      failure that starts a fallback makes it ``sending`` again until that one is sent;
+    - ``cancelled``: nothing more is written or sent.
+    """
 
     RECEIVED = "received"
     PLANNING = "planning"
-    PLANNED = "planned"
+    SENDING = "sending"
+    DONE = "done"
     CANCELLED = "cancelled"
 
 
 #: Announcements whose plan is still to run (the sweep replays a lost plan message).
 UNPLANNED_STATES = frozenset({AnnouncementState.RECEIVED, AnnouncementState.PLANNING})
+
+
+#: Announcements whose plan has run (or never will): planning them again does nothing.
+PLANNED_STATES = frozenset(
+    {AnnouncementState.SENDING, AnnouncementState.DONE, AnnouncementState.CANCELLED}
+)
 
 
 class MisEventStatus(StrEnum):
@@ -131,6 +145,11 @@ ALLOWED_TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
 
 #: States in which a delivery still has work to do (the worker is not idle).
 ACTIVE_STATES = frozenset({DeliveryState.PENDING, DeliveryState.SENDING})
+
+
+#: States of a delivery not yet handed to a provider: while one of its deliveries is in one,
+#: an announcement is ``sending``, not ``done``.
+OPEN_STATES = frozenset({DeliveryState.PENDING, DeliveryState.HELD, DeliveryState.SENDING})
 
 
 #: States after which nothing more will be sent for that delivery.

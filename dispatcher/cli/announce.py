@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from dispatcher.cli.common import (
     JsonFlag,
@@ -18,6 +17,7 @@ from dispatcher.cli.common import (
 from dispatcher.cli.common import fail as _fail
 from dispatcher.cli.common import load_runtime as _runtime
 from dispatcher.cli.common import print_json as _print_json
+from dispatcher.cli.plan_view import print_plan
 
 # Commands owned by other modules (web service, clock and calendar, API tokens, channels).
 
@@ -96,13 +96,13 @@ def announce(
         if json_output:
             _print_json(summary.as_json())
         else:
-            _print_plan(summary.as_json())
+            print_plan(summary.as_json())
             _print_routes(runtime, school_cfg)
         return
     if not yes:
         # --yes sends at once: in an emergency nobody waits for a preview nobody reads.
         summary = preview()
-        _print_plan(summary.as_json())
+        print_plan(summary.as_json())
         _print_routes(runtime, school_cfg)
         if not typer.confirm(
             f"Send {category} to {summary.recipients} contacts "
@@ -123,29 +123,6 @@ def announce(
         _print_routes(runtime, school_cfg)
 
 
-def _print_plan(plan: dict[str, Any]) -> None:
-    console.rule(f"plan: {plan['category']} ({plan['urgency']}) to {', '.join(plan['audience'])}")
-    table = Table("", "count")
-    table.add_row("contacts receiving it", str(plan["recipients"]))
-    for channel, n in sorted(plan["deliveries"].items()):
-        table.add_row(f"  {channel} messages", str(n))
-    table.add_row("  of which email back-ups", str(plan["email_backups"]))
-    for language, n in sorted(plan["languages"].items()):
-        table.add_row(f"  in language {language}", str(n))
-    table.add_row("  language fell back to school default", str(plan["language_fallbacks"]))
-    table.add_row("SMS segments", str(plan["sms_segments"]))
-    for language, encoding in sorted(plan["sms_encodings"].items()):
-        table.add_row(f"  SMS encoding ({language})", encoding)
-    table.add_row("estimated cost", f"£{plan['estimated_cost_gbp']}")
-    for reason, n in sorted(plan["excluded"].items()):
-        table.add_row(f"excluded: {reason}", str(n))
-    table.add_row("no channel can reach", str(len(plan["unreachable"])))
-    if plan["hold_until"]:
-        table.add_row("held until send window opens", plan["hold_until"])
-    console.print(table)
-    _print_people(plan["unreachable"], "contacts no channel can reach (phone them)")
-
-
 def _print_routes(runtime: Any, school: Any) -> None:
     """Say, in plain words, which of the school's channels go to the outbox (not to any
     family) or are held for want of credentials; nothing when every channel sends."""
@@ -156,20 +133,6 @@ def _print_routes(runtime: Any, school: Any) -> None:
             console.print(f"[bold yellow]{choice.describe()}[/]", highlight=False)
         elif choice.route is Route.HELD:
             console.print(f"[bold red]{choice.describe()}[/]", highlight=False)
-
-
-def _print_people(people: list[dict[str, str]], title: str) -> None:
-    if not people:
-        return
-    table = Table("student", "contact", "phone", "reason", title=title)
-    for p in people:
-        table.add_row(
-            f"{p['student_id']} {p['student_name']}",
-            f"{p['contact_id']} {p['contact_name']}",
-            p["phone"] or "-",
-            p["reason"],
-        )
-    console.print(table)
 
 
 def register(app: typer.Typer) -> None:

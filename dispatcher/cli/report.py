@@ -16,6 +16,9 @@ from dispatcher.cli.common import (
 from dispatcher.cli.common import fail as _fail
 from dispatcher.cli.common import load_runtime as _runtime
 from dispatcher.cli.common import print_json as _print_json
+from dispatcher.planning.phoning import DO_NOT_PHONE
+from dispatcher.rendering.phone_numbers import readable_phone
+from dispatcher.reporting.headline import report_headline
 
 # Commands owned by other modules (web service, clock and calendar, API tokens, channels).
 
@@ -46,9 +49,7 @@ def report(
         )
         writer.writeheader()
         for person in data["not_reached"]:
-            writer.writerow(
-                {**person, "family_reached": "yes" if person.get("family_reached") else "no"}
-            )
+            writer.writerow(not_reached_csv_row(person))
     else:
         print_report(data)
 
@@ -63,10 +64,9 @@ def _duration(seconds: float | None) -> str:
 def print_report(data: dict[str, Any]) -> None:
     """Show a report as tables: counts per channel, fallbacks and escalations, timings,
     replies, and the families not reached (for the office to phone)."""
-    console.rule(
-        f"announcement {data['announcement_id']}: {data['category']} at {data['school']} "
-        f"({data['state']})"
-    )
+    console.rule(f"announcement {data['announcement_id']}: {data['category']} at {data['school']}")
+    for line in data.get("headline") or report_headline(data):
+        console.print(line, highlight=False)
     if data.get("outbox"):
         console.print(f"[bold yellow]{data['outbox']['line']}[/]", highlight=False)
     summary = data.get("summary") or {}
@@ -90,9 +90,9 @@ def print_report(data: dict[str, Any]) -> None:
         f"{(data.get('escalations') or {}).get('total', 0)}"
     )
     console.print(
-        f"language fell back to school default: {data['language_fallbacks']}; excluded "
-        f"(not messaged, by policy): {sum(data['excluded'].values())}; not reached: "
-        f"{len(data['not_reached'])}"
+        f"messages in the school's language, none in the contact's: "
+        f"{data['language_fallbacks']}; excluded (not messaged, by policy): "
+        f"{sum(data['excluded'].values())}; contacts not reached: {len(data['not_reached'])}"
     )
     if data["first_sent_at"]:
         console.print(
@@ -126,30 +126,88 @@ def print_report(data: dict[str, Any]) -> None:
             replies_table.add_row(
                 reply["received_at"],
                 f"{reply['contact_id']} {reply['contact_name']}".strip() or "-",
-                reply["phone"],
+                readable_phone(reply["phone"]),
                 reply["body"],
             )
         console.print(replies_table)
-    people = data["not_reached"]
-    if people:
-        people_table = Table(
+    print_not_reached(data["not_reached"])
+
+
+def _phone_cell(person: dict[str, Any]) -> str:
+    """How to reach a contact, as the office reads it: never a number to ring for a contact
+    who must not be phoned."""
+    advice = person.get("phone_advice") or ""
+    if advice == DO_NOT_PHONE:
+        relay = readable_phone(person.get("text_relay_number"))
+        return f"{DO_NOT_PHONE}" + (f" (text {relay})" if relay else "")
+    phone = readable_phone(person.get("phone"))
+    if not phone:
+        return "no number on file"
+    return f"{phone} ({advice})" if advice else phone
+
+
+def _other_numbers(person: dict[str, Any]) -> str:
+    numbers = [
+        readable_phone(o["phone"]) + (f" ({o['phone_advice']})" if o.get("phone_advice") else "")
+        for o in person.get("other_numbers") or []
+    ]
+    return ", ".join(numbers) or "-"
+
+
+def print_not_reached(people: list[dict[str, Any]]) -> None:
+    """The not-reached list as two tables: the families nobody reached, with the numbers to
+    phone (or "do not phone"), and the contacts whose family someone else reached (no call
+    needed)."""
+    unreached = [p for p in people if not p.get("family_reached")]
+    covered = [p for p in people if p.get("family_reached")]
+    if unreached:
+        table = Table(
             "student",
             "contact",
             "phone",
             "other numbers",
             "reason",
-            title="not reached: please phone",
+            title="families not reached: please contact them",
         )
-        for p in people:
-            reached = " (family reached)" if p.get("family_reached") else ""
-            people_table.add_row(
+        for p in unreached:
+            table.add_row(
                 f"{p['student_id']} {p['student_name']}",
                 f"{p['contact_id']} {p['contact_name']}",
-                p["phone"] or "-",
-                (p.get("other_phones") or "-").replace(";", ", "),
-                p["reason"] + reached,
+                _phone_cell(p),
+                _other_numbers(p),
+                p["reason"],
             )
-        console.print(people_table)
+        console.print(table)
+    if covered:
+        table = Table(
+            "student",
+            "contact",
+            "reason",
+            title="not reached, but someone else in the family was: no call needed",
+        )
+        for p in covered:
+            table.add_row(
+                f"{p['student_id']} {p['student_name']}",
+                f"{p['contact_id']} {p['contact_name']}",
+                p["reason"],
+            )
+        console.print(table)
+
+
+def not_reached_csv_row(person: dict[str, Any]) -> dict[str, Any]:
+    """One line of ``report --csv``: the office's phone list, so numbers are written as
+    people dial them (``07700 900123``; decision 0067) and ``family_reached`` as yes/no."""
+    others = [
+        readable_phone(o["phone"]) + (f" ({o['phone_advice']})" if o.get("phone_advice") else "")
+        for o in person.get("other_numbers") or []
+    ]
+    return {
+        **person,
+        "phone": readable_phone(person.get("phone")),
+        "text_relay_number": readable_phone(person.get("text_relay_number")),
+        "family_reached": "yes" if person.get("family_reached") else "no",
+        "other_phones": "; ".join(others),
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ The steps live beside this module: ``messages`` loads and renders what is due,
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -46,6 +46,7 @@ from dispatcher.queue.names import DELIVER_ACTOR, DELIVER_BATCH_ACTOR
 from dispatcher.queue.work import QueuedWork, delivery_work
 from dispatcher.retries import FIRST_RETRY_SECONDS
 from dispatcher.runtime import Runtime
+from dispatcher.store.announcements import finish_sending
 from dispatcher.store.availability import is_connection_error
 from dispatcher.store.deliveries import (
     Claim,
@@ -116,6 +117,8 @@ def deliver(
         batch = BatchOutcome()
         retry = _send_and_record(ctx, [prepared], batch, claim)
         outcome = batch.outcomes.get(delivery_id, Outcome.SKIPPED)
+        if outcome in (Outcome.SENT, Outcome.FAILED):
+            finish_announcements(runtime, [delivery.announcement_id])
         if retry and outcome is Outcome.WAITING:
             enqueue(retry)
         elif outcome is Outcome.SENT:
@@ -158,7 +161,25 @@ def deliver_batch(
             if facts is not None:
                 ctx = BatchContext(runtime, session, facts, now, enqueue)
                 _deliver_announcement_rows(ctx, rows, result)
+    if any(o in (Outcome.SENT, Outcome.FAILED) for o in result.outcomes.values()):
+        finish_announcements(runtime, by_announcement)
     return result
+
+
+def finish_announcements(runtime: Runtime, announcement_ids: Iterable[int]) -> None:
+    """Mark done those of ``announcement_ids`` with nothing left to send, in a transaction
+    of its own after the sends were committed (``store.announcements``). Skipped while the
+    database is away: the sweep settles them."""
+    ids = sorted(set(announcement_ids))
+    if not ids or runtime.database.is_open:
+        return
+    try:
+        with runtime.sessions.begin() as session:
+            finish_sending(session, ids)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        runtime.database.trip(exc)
 
 
 def _deliver_announcement_rows(

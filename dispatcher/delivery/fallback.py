@@ -52,6 +52,7 @@ from dispatcher.domain import (
 )
 from dispatcher.planning.routing import route_contact, usable_channels
 from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.store.announcements import reopen
 from dispatcher.store.audience import load_audience_contacts
 from dispatcher.store.models import Announcement, Contact, Delivery, School, StudentContact
 
@@ -187,13 +188,16 @@ def _insert(session: Session, values: dict[str, Any]) -> int | None:
     on that channel (a concurrent follow-up got there first)."""
     try:
         with session.begin_nested():
-            return int(
+            new_id = int(
                 session.execute(
                     insert(Delivery).values(**values).returning(Delivery.id)
                 ).scalar_one()
             )
     except IntegrityError:
         return None
+    # A fallback started by a late report (an undelivered text) reopens a done announcement.
+    reopen(session, [int(values["announcement_id"])])
+    return new_id
 
 
 def _new_delivery(
@@ -242,7 +246,7 @@ def start_fallback(
     if not candidates:
         return None
     profile = _profile(session, failed.contact_id, [])
-    receivable = set(usable_channels(context.category, profile))
+    receivable = set(usable_channels(profile))
     if Channel.SMS in receivable and _number_already_texted(
         session, failed.announcement_id, profile.sms_number
     ):

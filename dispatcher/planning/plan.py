@@ -16,12 +16,13 @@ from sqlalchemy import Table, insert, select, update
 from dispatcher.audience import parse_audience
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
-from dispatcher.domain import AnnouncementState, DeliveryState
+from dispatcher.domain import PLANNED_STATES, AnnouncementState, DeliveryState
 from dispatcher.planning.routing import RoutingDecision, route_contact
 from dispatcher.planning.windows import hold_until
 from dispatcher.queue.names import DELIVER_BATCH_ACTOR, DELIVERY_QUEUES
 from dispatcher.queue.work import QueuedWork, delivery_work
 from dispatcher.runtime import Runtime
+from dispatcher.store.announcements import finish_sending
 from dispatcher.store.audience import AudienceContact, iter_audience_batches
 from dispatcher.store.models import (
     Announcement,
@@ -60,10 +61,7 @@ def plan_announcement(
     """
     with runtime.sessions() as session:
         announcement = session.get(Announcement, announcement_id)
-        if announcement is None or announcement.state in (
-            AnnouncementState.PLANNED,
-            AnnouncementState.CANCELLED,
-        ):
+        if announcement is None or announcement.state in PLANNED_STATES:
             return 0
         school_row = session.get(School, announcement.school_id)
         assert school_row is not None
@@ -198,6 +196,11 @@ def plan_announcement(
             .where(
                 Announcement.id == announcement_id, Announcement.state == AnnouncementState.PLANNING
             )
-            .values(state=AnnouncementState.PLANNED, planned_at=now())
+            .values(state=AnnouncementState.SENDING, planned_at=now())
         )
+    # After the commit, so that either this or the worker committing the last send sees
+    # every delivery settled (an announcement whose messages all went while it was being
+    # planned, or that has none, is done at once).
+    with runtime.sessions.begin() as session:
+        finish_sending(session, [announcement_id])
     return written

@@ -12,17 +12,21 @@ The rules, in the order they apply:
    contacts with parental responsibility for an audience student; others are excluded.
 3. Emergency-only contacts (priority 3) get only the categories that escalate
    (``escalate_to_next_contact``: emergency closures, short-notice changes).
-4. An opt-out is honoured only where the category allows it: a category opt-out excludes the
-   contact; an SMS opt-out (the number texted STOP) removes SMS from the channels, and a
-   contact left with no channel because of it is excluded too (they asked not to be texted:
-   not a family for the office to phone). Categories that allow no opt-out still text.
+4. A category opt-out is honoured only where the category allows it: the contact is
+   excluded.
 5. Channels: the school's order for the category, limited to the channels the school has and
    the contact can receive (an SMS-capable mobile and no ``no_sms`` need; an email and no
-   ``no_email`` need; a live app token). A contact's preferred channel, or email for a
-   ``screen_reader`` user with no preference, moves to the front.
-6. The first channel is the primary delivery; the rest are its fallback chain. Urgent
-   categories with ``email_backup`` also send an email back-up when the primary is not email.
-7. A contact with no channel left is *unreachable*: listed for the office to phone.
+   ``no_email`` need; a live app token). A number that texted STOP is never texted, whatever
+   the category (decision 0065); a contact left with no channel because of it is excluded
+   where the category allows opting out (they asked not to be texted: not a family for the
+   office to phone), and unreachable otherwise (the office phones them).
+6. Urgent categories keep the policy's order: the contact's preferred channel (or email for
+   a ``screen_reader`` user with no preference) moves to the front only for the others.
+7. The first channel is the primary delivery; the rest are its fallback chain. Categories
+   with ``email_backup`` also send an email back-up when the primary is not email, so an
+   urgent message goes as a text (or the app, where the school's order puts it first) and an
+   email to a family that has both.
+8. A contact with no channel left is *unreachable*: listed for the office to phone.
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from dispatcher.domain import (
     MessageFormat,
     Need,
     StudentLink,
+    Urgency,
 )
+from dispatcher.planning.phoning import phone_advice
 
 
 @dataclass(frozen=True)
@@ -124,20 +130,30 @@ def reachable_channels(contact: ContactProfile) -> frozenset[Channel]:
     return frozenset(channels)
 
 
-def usable_channels(category: CategoryPolicy, contact: ContactProfile) -> frozenset[Channel]:
-    """Channels the contact can receive *for this category*: ``reachable_channels`` less SMS
-    when the number texted STOP and the category lets families opt out."""
+def usable_channels(contact: ContactProfile) -> frozenset[Channel]:
+    """Channels the contact can receive now: ``reachable_channels`` less SMS when the number
+    texted STOP (and not START since). A STOP wins over every category, urgent ones too: the
+    provider refuses texts to such a number anyway (Twilio's 21610), so planning one would
+    only delay the email."""
     channels = reachable_channels(contact)
-    if category.opt_out_allowed and contact.sms_opted_out:
+    if contact.sms_opted_out:
         channels = channels - {Channel.SMS}
     return channels
+
+
+def keeps_policy_order(category: CategoryPolicy) -> bool:
+    """True for categories whose channels are sent as the policy says, whatever the contact
+    prefers: the urgent ones (an emergency closure goes by text with an email back-up)."""
+    return category.urgency is Urgency.URGENT
 
 
 def _ordered_channels(
     category: CategoryPolicy, school: SchoolConfig, contact: ContactProfile
 ) -> list[Channel]:
-    can_receive = usable_channels(category, contact)
+    can_receive = usable_channels(contact)
     order = [c for c in school.channels_for(category) if c in can_receive]
+    if keeps_policy_order(category):
+        return order
     favourite = contact.preferred_channel
     if favourite is None and Need.SCREEN_READER in contact.needs:
         favourite = Channel.EMAIL
@@ -174,11 +190,12 @@ def route_contact(
     """Decide the deliveries for one contact of one announcement.
 
     Promises: a ``no_contact`` link is never used; no channel appears twice; SMS is never
-    planned for a ``no_sms`` contact or a number that cannot take texts; an opt-out is
-    honoured only where the category allows it (a category opt-out, or an SMS opt-out for
-    the text channel); every contact with a usable channel gets at
-    least one delivery unless excluded by safeguarding, parental responsibility, priority or
-    an allowed opt-out.
+    planned for a ``no_sms`` contact, a number that cannot take texts or a number that
+    texted STOP; a category opt-out is honoured only where the category allows it; an urgent
+    category goes on the school's first channel the contact can receive, whatever their
+    preference, with the email back-up; every contact with a usable channel gets at least
+    one delivery unless excluded by safeguarding, parental responsibility, priority or an
+    allowed opt-out.
     """
     links, excluded = _eligible_links(category, contact.links)
     if excluded is not None:
@@ -223,9 +240,8 @@ def route_contact(
                 format=message_format,
             )
         )
-    notes: tuple[str, ...] = ()
-    if Need.HEARING_IMPAIRED in contact.needs:
-        notes = ("hearing_impaired: do not phone; use text or email",)
+    advice = phone_advice(contact.needs)
+    notes = (advice,) if advice else ()
     return RoutingDecision(contact.contact_id, student_id, tuple(deliveries), notes=notes)
 
 
@@ -235,6 +251,8 @@ def _why_unreachable(school: SchoolConfig, contact: ContactProfile) -> str:
         parts.append("no mobile that takes texts" if contact.has_phone else "no mobile")
     elif Need.NO_SMS in contact.needs:
         parts.append("cannot use SMS")
+    elif contact.sms_opted_out:
+        parts.append("texted STOP")
     if contact.email is None:
         parts.append("no email")
     elif Need.NO_EMAIL in contact.needs:

@@ -11,6 +11,7 @@ worker, ``dramatiq:<queue>.DQ.msgs`` the delayed messages not yet done).
 
 | metric | type | labels |
 |---|---|---|
+| ``dispatcher_announcements`` | gauge | state |
 | ``dispatcher_deliveries`` | gauge | channel, state |
 | ``dispatcher_provider_latency_seconds`` | histogram | channel, provider |
 | ``dispatcher_delivery_confirmation_seconds`` | histogram | channel, provider |
@@ -38,6 +39,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from dispatcher.channels.settings import PROVIDER_NAMES
+from dispatcher.domain import AnnouncementState
 from dispatcher.queue.embedded_redis import resolve_redis_url
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.runtime import Runtime
@@ -130,9 +132,24 @@ class DispatcherCollector(Collector):
         recent_announcements = select(Announcement.id).where(
             Announcement.created_at >= self.now - RECENT_ANNOUNCEMENTS
         )
+        announcements = GaugeMetricFamily(
+            "dispatcher_announcements",
+            "Announcements created in the last 7 days, by state (received, planning, sending, "
+            "done, cancelled).",
+            labels=["state"],
+        )
         latency: dict[tuple[str, str], list[float]] = defaultdict(list)
         confirmation: dict[tuple[str, str], list[float]] = defaultdict(list)
         with self.runtime.sessions() as session:
+            by_state = dict.fromkeys((s.value for s in AnnouncementState), 0)
+            for state, n in session.execute(
+                select(Announcement.state, func.count())
+                .where(Announcement.created_at >= self.now - RECENT_ANNOUNCEMENTS)
+                .group_by(Announcement.state)
+            ):
+                by_state[state] = int(n)
+            for state, n in by_state.items():
+                announcements.add_metric([state], float(n))
             for channel, state, n in session.execute(
                 # through the announcement index: a scrape never counts a year of deliveries
                 select(Delivery.channel, Delivery.state, func.count())
@@ -165,6 +182,7 @@ class DispatcherCollector(Collector):
                 confirmation[key].append(
                     max(0.0, (as_utc(row.delivered_at) - sent).total_seconds())
                 )
+        yield announcements
         yield deliveries
         yield self._histogram(
             "dispatcher_provider_latency_seconds",

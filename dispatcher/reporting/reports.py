@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from dispatcher.channels.selection import OUTBOX, OUTBOX_NOTE
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
+from dispatcher.planning.phoning import for_the_office, may_phone, parse_needs, phone_advice
+from dispatcher.reporting.headline import report_headline
 from dispatcher.store.contacts import describe_contacts
 from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
 from dispatcher.store.models import (
@@ -46,12 +48,18 @@ STATE_GROUPS: dict[str, str] = {
     DeliveryState.CANCELLED.value: "cancelled",
 }
 SUMMARY_COLUMNS = ("pending", "sent", "delivered", "failed", "cancelled")
+#: States of a delivery the provider took (whatever it reported afterwards).
+HANDED_STATES = frozenset(
+    {DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.UNDELIVERED, DeliveryState.BOUNCED}
+)
 NOT_REACHED_COLUMNS = (
     "student_id",
     "student_name",
     "contact_id",
     "contact_name",
     "phone",
+    "phone_advice",
+    "text_relay_number",
     "reason",
     "family_reached",
     "other_phones",
@@ -82,10 +90,17 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
     - ``possibly_sent_twice`` and ``possible_duplicates``: deliveries whose request was in
       flight when their worker process died, sent again (the family may have it twice);
     - ``replies``: texts families sent back, matched to this announcement;
+    - ``messages_handed_to_providers`` (sent, delivered, undelivered or bounced),
+      ``families_not_reached`` (pupils none of whose contacts was reached), ``still_to_send``
+      (``now``: pending or being sent; ``held`` for the send window, until ``held_until``)
+      and ``headline``: the lines the report starts with (``reporting.headline``);
     - ``not_reached``: contacts no channel reached (routing found none, or every delivery
-      failed), each with the phone to try, whether someone else in the family was reached,
-      and the other numbers of the student's contacts (never a contact barred by a
-      ``no_contact`` link). Contacts excluded by safeguarding, parental responsibility or an
+      failed), each with the phone to try (E.164; empty for a contact who must not be
+      phoned, whose number is in ``text_relay_number``), ``phone_advice`` ("do not phone —
+      text, email or Relay UK", "phone first" or empty), whether someone else in the family
+      was reached, and the other numbers of the student's contacts (``other_numbers`` and
+      ``other_phones``: never a contact barred by a ``no_contact`` link or one who must not
+      be phoned). Contacts excluded by safeguarding, parental responsibility or an
       allowed opt-out are only counted (``excluded``), never listed.
     """
     announcement = session.get(Announcement, announcement_id)
@@ -143,7 +158,15 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
     ).one()
     triggered = announcement.created_at
     duplicates = _possible_duplicates(session, announcement_id)
-    return {
+    not_reached = _with_family(session, announcement_id, unreachable)
+    states = {state: sum(per.get(state, 0) for per in counts.values()) for state in DeliveryState}
+    held_until = session.scalar(
+        select(func.min(Delivery.not_before)).where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.state == DeliveryState.HELD.value,
+        )
+    )
+    report: dict[str, Any] = {
         "announcement_id": announcement.id,
         "school": school.slug if school else None,
         "category": announcement.category,
@@ -173,8 +196,19 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
         "possibly_sent_twice": len(duplicates),
         "possible_duplicates": duplicates,
         "replies": _replies(session, announcement_id),
-        "not_reached": _with_family(session, announcement_id, unreachable),
+        "messages_handed_to_providers": sum(states[s] for s in HANDED_STATES),
+        "families_not_reached": len(
+            {p["student_id"] or p["contact_id"] for p in not_reached if not p["family_reached"]}
+        ),
+        "still_to_send": {
+            "now": states[DeliveryState.PENDING] + states[DeliveryState.SENDING],
+            "held": states[DeliveryState.HELD],
+            "held_until": _iso(as_utc(held_until)) if held_until else None,
+        },
+        "not_reached": not_reached,
     }
+    report["headline"] = report_headline(report)
+    return report
 
 
 def outbox_summary(session: Session, announcement_id: int) -> dict[str, Any] | None:
@@ -285,9 +319,11 @@ def _replies(session: Session, announcement_id: int) -> list[dict[str, Any]]:
 def _with_family(
     session: Session, announcement_id: int, entries: list[tuple[int, int | None, str]]
 ) -> list[dict[str, Any]]:
-    """``describe_contacts`` plus, for each, whether another contact of the student was
-    reached and the other numbers the office can try (barred contacts never listed)."""
-    described: list[dict[str, Any]] = list(describe_contacts(session, entries))
+    """``describe_contacts`` made safe to phone from (``planning.phoning.for_the_office``)
+    plus, for each, whether another contact of the student was reached and the other numbers
+    the office can try: never a contact barred by a ``no_contact`` link, never one who must
+    not be phoned (hearing-impaired), and a sight-impaired one marked "phone first"."""
+    described: list[dict[str, Any]] = list(for_the_office(describe_contacts(session, entries)))
     student_ids = {s for _, s, _ in entries if s is not None}
     family: dict[int, list[Any]] = defaultdict(list)
     if student_ids:
@@ -296,7 +332,11 @@ def _with_family(
                 StudentContact.student_id,
                 StudentContact.contact_id,
                 StudentContact.priority,
+                Contact.external_id,
+                Contact.first_name,
+                Contact.last_name,
                 Contact.phone_e164,
+                Contact.needs,
             )
             .join(Contact, Contact.id == StudentContact.contact_id)
             .where(
@@ -319,8 +359,21 @@ def _with_family(
     for row, (contact_id, student_id, _) in zip(described, entries, strict=True):
         others = [m for m in family.get(student_id or -1, []) if m.contact_id != contact_id]
         row["family_reached"] = any(m.contact_id in reached for m in others)
-        phones = [m.phone_e164 for m in others if m.phone_e164]
-        row["other_phones"] = ";".join(p for p in dict.fromkeys(phones) if p != row["phone"])
+        own = {row["phone"], row["text_relay_number"]}
+        numbers: dict[str, dict[str, str]] = {}
+        for member in others:
+            needs = parse_needs(member.needs)
+            phone = member.phone_e164
+            if not phone or phone in own or phone in numbers or not may_phone(needs):
+                continue
+            numbers[phone] = {
+                "contact_id": member.external_id,
+                "contact_name": f"{member.first_name} {member.last_name}",
+                "phone": phone,
+                "phone_advice": phone_advice(needs),
+            }
+        row["other_numbers"] = list(numbers.values())
+        row["other_phones"] = ";".join(numbers)
     return described
 
 

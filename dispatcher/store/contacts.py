@@ -14,7 +14,8 @@ from dispatcher.store.models import (
 def describe_contacts(
     session: Session, entries: list[tuple[int, int | None, str]]
 ) -> list[dict[str, str]]:
-    """Who the office should phone: ids, names and phone numbers, with the reason."""
+    """Who the office should phone: ids, names, phone numbers (E.164) and the recorded needs
+    (as stored, ``;``-separated), with the reason."""
     if not entries:
         return []
     contact_ids = {c for c, _, _ in entries}
@@ -28,6 +29,7 @@ def describe_contacts(
                 Contact.first_name,
                 Contact.last_name,
                 Contact.phone_e164,
+                Contact.needs,
             ).where(Contact.id.in_(contact_ids))
         )
     }
@@ -50,6 +52,7 @@ def describe_contacts(
                 "contact_id": contact.external_id,
                 "contact_name": f"{contact.first_name} {contact.last_name}",
                 "phone": contact.phone_e164 or "",
+                "needs": contact.needs or "",
                 "reason": reason,
             }
         )

@@ -129,8 +129,9 @@ class AnnouncementOut(BaseModel):
     audience: list[str] = Field(description="Audience, normalised.", examples=[["year:6"]])
     variables: dict[str, str] = Field(description="Template variables as sent.")
     state: str = Field(
-        description="received (stored, plan queued), planning, planned (every delivery "
-        "written) or cancelled.",
+        description="received (stored, plan queued), planning (deliveries being written), "
+        "sending (every delivery written, some not yet handed to a provider), done (nothing "
+        "left to send) or cancelled.",
         examples=["received"],
     )
     requested_by: str = Field(description="Token name (or CLI user).", examples=["office-demo"])
@@ -151,8 +152,42 @@ class UnreachableContact(BaseModel):
     student_name: str = Field(description="Student's name.")
     contact_id: str = Field(description="Contact's MIS id.")
     contact_name: str = Field(description="Contact's name.")
-    phone: str = Field(description="Phone number in E.164, empty when none.")
+    phone: str = Field(
+        description="The number to phone, in E.164; empty when none, and for a contact who "
+        "must not be phoned (see `phone_advice`)."
+    )
+    phone_advice: str = Field(
+        default="",
+        description='"do not phone — text, email or Relay UK" (hearing-impaired), "phone '
+        'first" (sight-impaired), or empty.',
+    )
+    text_relay_number: str = Field(
+        default="",
+        description="For a contact who must not be phoned: their number (E.164), to text or "
+        "to reach through Relay UK.",
+    )
     reason: str = Field(description="Why no channel can reach them.")
+
+
+class FallenBackLanguage(BaseModel):
+    """A language the audience asked for that the category has no template in."""
+
+    name: str = Field(description="The language's English name.", examples=["Somali"])
+    contacts: int = Field(description="Contacts who asked for it (they get the default).")
+
+
+class MessageSampleOut(BaseModel):
+    """What the families reading one language would get (sample names)."""
+
+    language: str = Field(description="Language tag.", examples=["pl"])
+    language_name: str = Field(description="Its English name.", examples=["Polish"])
+    sms: str | None = Field(description="The text message, or null if none is sent.")
+    sms_segments: int | None = Field(description="SMS segments of that text.")
+    sms_encoding: str | None = Field(description="GSM-7 or UCS-2.")
+    email_subject: str | None = Field(description="The email's subject.")
+    email_first_lines: list[str] = Field(description="The email's first lines (plain text).")
+    push_title: str | None = Field(description="The app notification's title.")
+    push_body: str | None = Field(description="The app notification's text.")
 
 
 class PlanOut(BaseModel):
@@ -163,7 +198,11 @@ class PlanOut(BaseModel):
     category: str = Field(description="Category.")
     urgency: str = Field(description="urgent, normal or bulk.")
     audience: list[str] = Field(description="Audience as given.")
-    recipients: int = Field(description="Contacts who would receive it.")
+    recipients: int = Field(description="Contacts (parents and carers) who would receive it.")
+    contact_languages: dict[str, int] = Field(
+        description="Those contacts by the language they would read.", examples=[{"en": 220}]
+    )
+    messages: int = Field(description="Messages in total (all channels).", examples=[420])
     deliveries: dict[str, int] = Field(
         description="Messages per channel.", examples=[{"sms": 180, "email": 240}]
     )
@@ -175,10 +214,19 @@ class PlanOut(BaseModel):
         description="Messages in the school's default language because the category has no "
         "template in the contact's."
     )
+    fallen_back_languages: dict[str, FallenBackLanguage] = Field(
+        description="The languages that fell back, by tag, with how many contacts asked.",
+        examples=[{"so": {"name": "Somali", "contacts": 4}}],
+    )
     excluded: dict[str, int] = Field(description="Contacts excluded by policy, by reason.")
     unreachable: list[UnreachableContact] = Field(description="Contacts no channel can reach.")
     sms_segments: int = Field(description="SMS segments in total.")
-    sms_encodings: dict[str, str] = Field(description="SMS encoding per language (GSM-7 or UCS-2).")
+    sms_encodings: dict[str, str] = Field(
+        description="SMS encoding (GSM-7 or UCS-2) per language in which a text would go."
+    )
+    samples: list[MessageSampleOut] = Field(
+        description="The messages themselves, one per language the audience reads."
+    )
     estimated_cost_gbp: str = Field(description="Estimated cost in pounds.", examples=["3.42"])
     hold_until: datetime | None = Field(
         description="When the send window opens, if messages would wait for it."

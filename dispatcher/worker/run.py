@@ -19,7 +19,7 @@ from dispatcher.store.availability import is_connection_error
 from dispatcher.store.models import Announcement, Delivery, MisEvent
 from dispatcher.tracking.stopped_channels import waiting_on_stopped_providers
 from dispatcher.worker.heart import Heart
-from dispatcher.worker.sweep import ENQUEUE_SETTLE, settle_claims, sweep
+from dispatcher.worker.sweep import ENQUEUE_SETTLE, settle_announcements, settle_claims, sweep
 
 log = logging.getLogger("dispatcher.worker")
 
@@ -139,8 +139,24 @@ def run_worker(threads: int = 8, until_idle: bool = False, idle_checks: int = 3)
     finally:
         for worker in workers:
             worker.stop(timeout=30_000)
+        if until_idle:
+            # Nothing is left to send: every announcement whose last send raced another says
+            # so before the command returns (the office reads "done" straight after).
+            _quietly(
+                runtime,
+                "settling announcements",
+                _settle_announcements,
+                broker,
+                datetime.now(UTC),
+            )
         heart.stop()
         log.info("worker stopped")
+
+
+def _settle_announcements(
+    runtime: Runtime, broker: RedisBroker, now: datetime, *, send_urgent_now: bool
+) -> None:
+    settle_announcements(runtime)
 
 
 #: How often the quick part of the sweep (the journal, dead workers' claims) runs.

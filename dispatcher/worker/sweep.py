@@ -7,6 +7,8 @@ two workers sweeping at once only repeat each other's harmless re-enqueues):
 - ``replay_lost_deliveries``: pending deliveries (and held ones whose time has come) whose
   queue message is gone: Redis restarted or was flushed, or a process died between committing
   the rows and queueing them.
+- ``settle_announcements``: announcements with nothing left to send marked ``done`` (a
+  worker does it after its last send; this catches a race or a crash).
 - ``settle_claims`` (also run on its own every second or two, ``dispatcher.worker.run``):
   the send journal replayed into the database, and the claims of workers known dead settled
   by it (``dispatcher.delivery.recovery``): a duplicate is possible only for a request that
@@ -37,6 +39,7 @@ from dispatcher.queue.inflight import delivery_marker, missing_markers, plan_mar
 from dispatcher.queue.names import DELIVER_BATCH_ACTOR, PLAN_ACTOR
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
+from dispatcher.store.announcements import settle_announcement_states
 from dispatcher.store.models import Announcement, Delivery
 
 log = logging.getLogger("dispatcher.sweep")
@@ -59,6 +62,8 @@ class SweepReport:
     #: Of those, deliveries whose request was in flight: possibly sent twice.
     possibly_twice: int = 0
     dead_workers: int = 0
+    #: Announcements moved between sending and done (what a race or a crash left behind).
+    announcements: int = 0
 
 
 def settle_claims(
@@ -113,6 +118,13 @@ def _send_now(runtime: Runtime, broker: RedisBroker, delivery_ids: list[int]) ->
         )
     except Exception as exc:  # the sweep re-queues whatever is still pending
         log.warning("sending released urgent deliveries failed (%s)", type(exc).__name__)
+
+
+def settle_announcements(runtime: Runtime) -> int:
+    """Mark done the sending announcements with nothing left to send, and sending again the
+    done ones a late fallback reopened (``store.announcements``)."""
+    with runtime.sessions.begin() as session:
+        return settle_announcement_states(session)
 
 
 def replay_lost_plans(runtime: Runtime, broker: RedisBroker, now: datetime) -> int:
@@ -176,6 +188,7 @@ def sweep(
     from dispatcher.triggers.mis.processing import replay_received_events
 
     replay_received_events(runtime, broker, now)
+    report.announcements = settle_announcements(runtime)
     if report.plans or report.deliveries:
         log.warning(
             "sweep: %d plans and %d deliveries re-queued (their queue messages were lost)",

@@ -88,8 +88,8 @@ def counts(database_url: str) -> dict[str, int]:
             states["outbox_distinct"] = (
                 conn.scalar(select(func.count(func.distinct(OutboxMessage.delivery_id)))) or 0
             )
-            states["planned"] = (
-                conn.scalar(text("select count(*) from announcements where state = 'planned'")) or 0
+            states["done"] = (
+                conn.scalar(text("select count(*) from announcements where state = 'done'")) or 0
             )
             return states
     finally:
@@ -156,7 +156,7 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
         assert before.get("pending", 0) + before.get("sending", 0) > 0, "flushed too late"
         wait_until(
             lambda: (
-                counts(database_url).get("planned") == 1
+                counts(database_url).get("done") == 1
                 and counts(database_url).get("pending", 0) == 0
                 and counts(database_url).get("sending", 0) == 0
             ),

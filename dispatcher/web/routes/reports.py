@@ -23,7 +23,7 @@ _REPORT_EXAMPLE = {
     "category": "emergency_closure",
     "urgency": "urgent",
     "audience": ["school"],
-    "state": "planned",
+    "state": "done",
     "requested_by": "senior-demo",
     "created_at": "2026-11-24T06:45:02+00:00",
     "recipients": 412,

@@ -77,7 +77,7 @@ def test_plan_writes_one_delivery_per_channel_and_queues_after_commit(runtime: A
             select(Delivery).where(Delivery.announcement_id == announcement_id)
         ).all()
         announcement = session.get(Announcement, announcement_id)
-    assert announcement.state == "planned"
+    assert announcement.state == "sending"  # every delivery written, none sent yet
     queued_ids = [i for q in queued for i in q.object_ids]
     assert sorted(queued_ids) == sorted(d.id for d in deliveries)
     assert {q.actor_name for q in queued} == {"deliver_urgent_batch"}
@@ -298,9 +298,11 @@ def test_report_csv_lists_who_to_phone(runtime: Any) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0] == (
-        "student_id,student_name,contact_id,contact_name,phone,reason,family_reached,other_phones"
+        "student_id,student_name,contact_id,contact_name,phone,phone_advice,text_relay_number,"
+        "reason,family_reached,other_phones"
     )
-    assert len(lines) == 2 and lines[1].startswith("S3,") and "+441632960001" in lines[1]
+    # the office's phone list: the number as it is dialled (decision 0067)
+    assert len(lines) == 2 and lines[1].startswith("S3,") and ",01632 960001," in lines[1]
     result = runner.invoke(app, ["report", "999", "--json"])
     assert result.exit_code == 2 and "999" in result.stderr
 

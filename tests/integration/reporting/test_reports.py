@@ -98,13 +98,16 @@ def test_report_command_prints_tables_and_the_not_reached_csv(runtime: Any, env:
     as_json = runner.invoke(app, ["report", str(announcement_id), "--json"])
 
     assert shown.exit_code == 0, shown.output
-    for text in ("delivered", "fallbacks", "not reached: please phone", "+447700900013"):
+    assert "done: 6 messages handed to providers, 0 families not reached" in shown.output
+    # Cath was not reached but her family was (C2): listed, with no call asked of the office
+    for text in ("delivered", "fallbacks", "someone else in the family was: no call needed"):
         assert text in shown.output
+    assert "please contact them" not in shown.output and "07700 900013" not in shown.output
     assert "replies" in shown.output and "Thanks," in shown.output
     assert exported.exit_code == 0, exported.output
     [line] = list(csv.DictReader(io.StringIO(exported.output)))
-    assert (line["student_id"], line["contact_id"], line["phone"]) == ("SC", "C", "+447700900013")
-    assert (line["family_reached"], line["other_phones"]) == ("yes", "+441632960013")
+    assert (line["student_id"], line["contact_id"], line["phone"]) == ("SC", "C", "07700 900013")
+    assert (line["family_reached"], line["other_phones"]) == ("yes", "01632 960013")
     assert json.loads(as_json.output)["not_reached"][0]["contact_id"] == "C"
     missing = runner.invoke(app, ["report", "999"])
     assert missing.exit_code == 2
@@ -209,7 +212,7 @@ def test_the_not_reached_csv_escapes_names_a_spreadsheet_would_evaluate(
     [line] = list(csv.DictReader(io.StringIO(exported.output, newline="")))
     assert line["student_name"].startswith("'=HYPERLINK(")
     assert line["contact_name"].startswith("'+cmd|")
-    assert line["phone"] == "+447700900013"  # a plain number stays as it is
+    assert line["phone"] == "07700 900013"  # as it is dialled, and never a formula
     assert not any(_evaluable(cell) for cell in line.values())
 
 

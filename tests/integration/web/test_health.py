@@ -125,6 +125,10 @@ def test_metrics_show_deliveries_latency_and_queue_depth(
 
     assert 'dispatcher_deliveries{channel="sms",state="sent"} 3.0' in text
     assert 'dispatcher_deliveries{channel="sms",state="pending"} 3.0' in text
+    # one announcement has gone, one is still sending; last month's is not counted
+    assert 'dispatcher_announcements{state="done"} 1.0' in text
+    assert 'dispatcher_announcements{state="sending"} 1.0' in text
+    assert 'dispatcher_announcements{state="cancelled"} 0.0' in text
     assert 'dispatcher_deliveries{channel="email",state="sent"} 3.0' in text
     assert 'dispatcher_provider_latency_seconds_count{channel="sms",provider="outbox"} 3.0' in text
     assert 'dispatcher_queue_depth{queue="deliver-urgent"} 2.0' in text  # the texts, the emails

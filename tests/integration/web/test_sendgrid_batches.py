@@ -33,7 +33,7 @@ def _sent_emails(runtime: Any, n: int) -> list[int]:
                 audience=["school"],
                 variables={},
                 requested_by="test",
-                state="planned",
+                state="done",
                 created_at=SENT_AT,
             )
             .returning(Announcement.id)

@@ -145,10 +145,16 @@ def test_stop_then_start_and_routing_honours_the_opt_out_where_allowed(
             select(PlanOutcome).where(PlanOutcome.announcement_id == newsletter)
         )
         assert (outcome.outcome, outcome.reason) == ("excluded", "sms_opted_out")
-    # an emergency closure allows no opt-out: still texted
+    # an emergency closure is not texted to a number that said STOP either (decision 0065):
+    # with no other channel the parent is left for the office to phone, not excluded
     closure = create(runtime, now=TUESDAY_10AM)
-    plan(runtime, closure, now=TUESDAY_10AM)
-    assert [d.channel for d in deliveries(runtime, closure)] == ["sms"]
+    assert plan(runtime, closure, now=TUESDAY_10AM) == []
+    with runtime.sessions() as session:
+        outcome = session.scalar(select(PlanOutcome).where(PlanOutcome.announcement_id == closure))
+        assert (outcome.outcome, outcome.reason) == (
+            "unreachable",
+            "no_channel: texted STOP, no email, no app",
+        )
 
     assert hooks.inbound(phone, "START", "SM" + "b" * 32).status_code == 200
     with runtime.sessions() as session:

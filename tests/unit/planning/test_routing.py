@@ -269,3 +269,97 @@ def test_every_reachable_contact_gets_urgent_messages(
 def test_every_category_reaches_a_plain_parent(name: str) -> None:
     decision = route_contact(POLICY.category(name), DEMO, parent(), LANGUAGES)
     assert decision.deliveries
+
+
+# --- urgent categories keep the policy's promise (decision 0065) ------------------------------
+
+URGENT = sorted(n for n, c in POLICY.categories.items() if c.urgency is Urgency.URGENT)
+
+
+@pytest.mark.parametrize("name", URGENT)
+@pytest.mark.parametrize("favourite", list(Channel))
+def test_an_urgent_message_is_texted_with_an_email_back_up_whatever_the_preference(
+    name: str, favourite: Channel
+) -> None:
+    contact = parent(preferred_channel=favourite, push_token="tok")
+    decision = route_contact(POLICY.category(name), DEMO, contact, LANGUAGES)
+    assert [(d.channel, d.kind) for d in decision.deliveries] == [
+        (Channel.SMS, DeliveryKind.PRIMARY),
+        (Channel.EMAIL, DeliveryKind.BACKUP),
+    ]
+    assert decision.deliveries[0].fallback_chain == (Channel.PUSH, Channel.EMAIL)
+
+
+def test_a_screen_reader_user_gets_the_urgent_text_too_and_email_first_otherwise() -> None:
+    contact = parent(needs=frozenset({Need.SCREEN_READER}))
+    urgent = route_contact(POLICY.category("emergency_closure"), DEMO, contact, LANGUAGES)
+    assert channels(urgent) == [Channel.SMS, Channel.EMAIL]
+    payment = route_contact(POLICY.category("payment_request"), DEMO, contact, LANGUAGES)
+    assert channels(payment) == [Channel.EMAIL]
+
+
+def test_the_preference_still_decides_the_channel_of_non_urgent_categories() -> None:
+    contact = parent(preferred_channel=Channel.SMS)
+    decision = route_contact(POLICY.category("trip_letter"), DEMO, contact, LANGUAGES)
+    assert channels(decision) == [Channel.SMS]
+    assert decision.deliveries[0].fallback_chain == (Channel.EMAIL,)
+
+
+def test_no_sms_still_wins_over_an_urgent_category() -> None:
+    contact = parent(needs=frozenset({Need.NO_SMS}), preferred_channel=Channel.SMS)
+    decision = route_contact(POLICY.category("short_notice_change"), DEMO, contact, LANGUAGES)
+    assert [(d.channel, d.kind) for d in decision.deliveries] == [
+        (Channel.EMAIL, DeliveryKind.PRIMARY)
+    ]
+    with_app = route_contact(
+        POLICY.category("short_notice_change"),
+        DEMO,
+        dataclasses.replace(contact, push_token="t"),
+        LANGUAGES,
+    )
+    assert channels(with_app) == [Channel.PUSH, Channel.EMAIL]
+
+
+def test_a_stop_still_wins_over_an_urgent_category() -> None:
+    contact = parent(sms_opted_out=True, preferred_channel=Channel.SMS)
+    decision = route_contact(POLICY.category("emergency_closure"), DEMO, contact, LANGUAGES)
+    assert [(d.channel, d.kind) for d in decision.deliveries] == [
+        (Channel.EMAIL, DeliveryKind.PRIMARY)
+    ]
+    assert decision.deliveries[0].fallback_chain == ()
+
+
+def _receivable(contact: ContactProfile) -> set[Channel]:
+    can = set()
+    if contact.sms_number and Need.NO_SMS not in contact.needs and not contact.sms_opted_out:
+        can.add(Channel.SMS)
+    if contact.email and Need.NO_EMAIL not in contact.needs:
+        can.add(Channel.EMAIL)
+    if contact.push_token:
+        can.add(Channel.PUSH)
+    return can
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    contact=contacts.flatmap(
+        lambda c: st.booleans().map(lambda stop: dataclasses.replace(c, sms_opted_out=stop))
+    ),
+    school=schools,
+    name=st.sampled_from(URGENT),
+)
+def test_urgent_routing_follows_the_schools_order_and_adds_the_email_back_up(
+    contact: ContactProfile, school: SchoolConfig, name: str
+) -> None:
+    category = POLICY.category(name)
+    decision = route_contact(category, school, contact, LANGUAGES)
+    if not decision.deliveries:
+        return
+    receivable = _receivable(contact)
+    order = [c for c in school.channels_for(category) if c in receivable]
+    primary = decision.deliveries[0]
+    assert primary.channel is order[0]
+    assert primary.fallback_chain == tuple(order[1:])
+    wants_backup = primary.channel is not Channel.EMAIL and Channel.EMAIL in order
+    assert [d.channel for d in decision.deliveries[1:]] == ([Channel.EMAIL] if wants_backup else [])
+    assert Channel.SMS not in channels(decision) or Channel.SMS in receivable

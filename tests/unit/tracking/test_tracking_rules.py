@@ -130,7 +130,7 @@ def _texter(**changes: Unpack[ContactChanges]) -> ContactProfile:
     return dataclasses.replace(TEXTER, **changes)
 
 
-def test_an_sms_opt_out_is_honoured_only_where_the_category_allows_opting_out() -> None:
+def test_an_sms_opt_out_is_never_texted_and_excludes_only_where_opting_out_is_allowed() -> None:
     newsletter = CONFIG.policy.category("newsletter")
     closure = CONFIG.policy.category("emergency_closure")
 
@@ -139,9 +139,16 @@ def test_an_sms_opt_out_is_honoured_only_where_the_category_allows_opting_out() 
     with_email = route_contact(newsletter, DEMO, _texter(email="a@example.com"), LANGUAGES)
     assert [d.channel for d in with_email.deliveries] == [Channel.EMAIL]
     assert with_email.deliveries[0].fallback_chain == ()
-    assert [d.channel for d in route_contact(closure, DEMO, _texter(), LANGUAGES).deliveries] == [
-        Channel.SMS
+    # An emergency is not texted to a number that said STOP either (decision 0065): it goes
+    # by email, and a family with nothing else is left for the office to phone.
+    closure_by_email = route_contact(closure, DEMO, _texter(email="a@example.com"), LANGUAGES)
+    assert [(d.channel, d.kind.value) for d in closure_by_email.deliveries] == [
+        (Channel.EMAIL, "primary")
     ]
+    closure_texts_only = route_contact(closure, DEMO, _texter(), LANGUAGES)
+    assert closure_texts_only.deliveries == ()
+    assert closure_texts_only.excluded_reason is None
+    assert closure_texts_only.unreachable_reason == "no_channel: texted STOP, no email, no app"
     not_opted = route_contact(newsletter, DEMO, _texter(sms_opted_out=False), LANGUAGES)
     assert [d.channel for d in not_opted.deliveries] == [Channel.SMS]
 
