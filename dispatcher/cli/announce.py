@@ -138,7 +138,8 @@ def _print_plan(plan: dict[str, Any]) -> None:
         table.add_row(f"excluded: {reason}", str(n))
     table.add_row("no channel can reach", str(len(plan["unreachable"])))
     if plan["hold_until"]:
-        table.add_row("held until send window opens", plan["hold_until"])
+        table.add_row("goes out (school time)", plan["hold_until_local"] or plan["hold_until"])
+        table.add_row("  waits because", plan["hold_reason"] or "outside the send window")
     console.print(table)
     _print_people(plan["unreachable"], "contacts no channel can reach (phone them)")
 

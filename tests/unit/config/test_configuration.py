@@ -28,7 +28,15 @@ CATEGORIES = {
     "newsletter",
     "survey",
 }
-SCHOOLS = {"demo", "three-dimensions", "westbourne", "trent-acres", "sendat", "brockmoor"}
+SCHOOLS = {
+    "demo",
+    "three-dimensions",
+    "westbourne",
+    "trent-acres",
+    "sendat-a",
+    "sendat-b",
+    "brockmoor",
+}
 
 
 # --- the shipped configuration -------------------------------------------------------------
@@ -196,9 +204,9 @@ def test_core_hours_end_equal_to_start(config_dir: Path) -> None:
 
 
 def test_send_window_with_an_unknown_day(config_dir: Path) -> None:
-    edit(config_dir / "schools" / "sendat.toml", '"fri"]', '"fri", "funday"]')
+    edit(config_dir / "schools" / "sendat-a.toml", '"fri"]', '"fri", "funday"]')
     err = load_error(config_dir)
-    assert_names(err, "sendat.toml", "send_window.days", "mon")
+    assert_names(err, "sendat-a.toml", "send_window.days", "mon")
 
 
 def test_badly_written_time(config_dir: Path) -> None:
@@ -248,9 +256,9 @@ def test_sender_id_over_eleven_characters(config_dir: Path) -> None:
 
 
 def test_missing_required_key(config_dir: Path) -> None:
-    edit(config_dir / "schools" / "sendat.toml", 'sender_id = "SENDAT"', "")
+    edit(config_dir / "schools" / "sendat-a.toml", 'sender_id = "SENDATSchA"', "")
     err = load_error(config_dir)
-    assert_names(err, "sendat.toml", "sender_id", "required")
+    assert_names(err, "sendat-a.toml", "sender_id", "required")
 
 
 def test_unknown_channel_enabled(config_dir: Path) -> None:
