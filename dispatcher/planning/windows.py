@@ -17,7 +17,7 @@ from dispatcher.config.schools import SchoolConfig, SendWindow
 from dispatcher.domain import Urgency
 from dispatcher.planning.school_days import SchoolDays
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+MONDAY_TO_FRIDAY = ("mon", "tue", "wed", "thu", "fri")
 
 #: How far ahead the next opening is looked for: more than a year of holidays.
 SEARCH_DAYS = 400
@@ -107,5 +107,5 @@ def hold_reason(
         if reason is not None:
             return f"{day:%A} {day.day} {day:%B %Y}: {reason}"
         day += timedelta(days=1)
-    on = "weekdays" if window.days == WEEKDAYS else ", ".join(window.days)
+    on = "weekdays" if window.days == MONDAY_TO_FRIDAY else ", ".join(window.days)
     return f"outside the send window ({on} {window.start:%H:%M}-{window.end:%H:%M})"
