@@ -28,7 +28,6 @@ from dispatcher.audience import AudienceError, parse_audience
 from dispatcher.config.files import ConfigError, StrictModel, first_error, read_toml
 from dispatcher.config.schools import SchoolConfig
 
-
 DatesSource = Literal["pattern", "published"]
 
 #: What a listing says about a calendar's dates.

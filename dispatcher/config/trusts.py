@@ -53,8 +53,9 @@ def load_trusts(config_dir: Path, schools: Mapping[str, SchoolConfig]) -> dict[s
     for slug in trusts:
         if slug in schools:
             raise ConfigError(
-                folder / f"{slug}.toml", "(file name)", "a slug no school uses (trusts/ and "
-                "schools/ share one namespace)"
+                folder / f"{slug}.toml",
+                "(file name)",
+                "a slug no school uses (trusts/ and schools/ share one namespace)",
             )
     for slug, school in schools.items():
         if school.trust is not None and school.trust not in trusts:

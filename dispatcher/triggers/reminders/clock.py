@@ -429,12 +429,9 @@ def calendar_listing(
             continue
         listed.add(reminder.key)
         fire = fires.get(reminder.key)
-        if fire is not None:
-            status = fire.outcome
-        else:
-            # Past its catch-up with no record: no clock ran, and the next one records it
-            # as missed. Either way the families did not get it.
-            status = classify(reminder, now_utc, settings)
+        # Without a record, past its catch-up is "missed": no clock ran, and the next one
+        # records it so. Either way the families did not get it.
+        status = fire.outcome if fire is not None else classify(reminder, now_utc, settings)
         entries.append(
             {
                 "key": reminder.key,

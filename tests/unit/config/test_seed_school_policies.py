@@ -129,8 +129,9 @@ IDENTITY = {
     "sendat-a": ("sendat", "003_bf10c6f7d66eb103.txt", "arbor", {SMS, EMAIL, PUSH}),
     "brockmoor": ("dudley-la", "004_5045fb31edd77519.txt", "", {SMS, EMAIL, PUSH}),
 }
-for _table in (EXPECTED, CORE_HOURS, IDENTITY):
-    _table["sendat-b"] = _table["sendat-a"]  # type: ignore[index]
+EXPECTED["sendat-b"] = EXPECTED["sendat-a"]
+CORE_HOURS["sendat-b"] = CORE_HOURS["sendat-a"]
+IDENTITY["sendat-b"] = IDENTITY["sendat-a"]
 
 
 @pytest.fixture(scope="module")
