@@ -8,7 +8,7 @@ school days here: the office is in and can answer replies, even though pupils ar
 
 Outside the dates its calendar covers, a school's holidays are unknown: only bank holidays
 (and the window's days) hold messages there, so a calendar that runs out never holds a
-message for ever (``dispatcher doctor`` warns when a calendar does not cover the next year).
+message for ever (keep each calendar a year ahead: decision 0071).
 """
 
 from __future__ import annotations
