@@ -314,3 +314,41 @@ def test_channel_order_override_is_checked_like_a_category(config_dir: Path, ove
 def test_every_channel_value_is_known() -> None:
     # Guards the error-message tests above, which rely on these names.
     assert {c.value for c in Channel} == {"sms", "email", "push"}
+
+
+# --- trusts ----------------------------------------------------------------------------------
+
+
+def test_the_shipped_trusts_and_their_member_schools() -> None:
+    config = load_configuration(CONFIG_DIR)
+    assert config.trust("sendat").name == "SENDAT"
+    members = config.members("sendat")
+    assert [s.slug for s in members] == ["sendat-a", "sendat-b"]
+    # Each member school has its own name, phone, website, sender id, reply-to and calendar.
+    for field in ("name", "phone", "website", "sender_id", "reply_to"):
+        assert len({getattr(s, field) for s in members}) == 2, field
+    assert all(s.slug in config.calendars for s in members)
+    assert [s.slug for s in config.members("outcomes-first-group")] == [
+        "three-dimensions",
+        "trent-acres",
+        "westbourne",
+    ]
+    with pytest.raises(KeyError, match="known: demo-trust, dudley-la"):
+        config.members("sendta")
+
+
+def test_a_school_naming_an_unknown_trust_is_named(config_dir: Path) -> None:
+    edit(config_dir / "schools" / "sendat-b.toml", 'trust = "sendat"', 'trust = "sendta"')
+    err = load_error(config_dir)
+    assert_names(err, "sendat-b.toml", "trust", "trusts/", "sendat")
+
+
+def test_a_trust_named_like_a_school_is_refused(config_dir: Path) -> None:
+    shutil.copy(config_dir / "trusts" / "sendat.toml", config_dir / "trusts" / "brockmoor.toml")
+    err = load_error(config_dir)
+    assert_names(err, "brockmoor.toml", "(file name)", "no school uses")
+
+
+def test_a_trust_without_a_name_is_named(config_dir: Path) -> None:
+    edit(config_dir / "trusts" / "sendat.toml", 'name = "SENDAT"', "")
+    assert_names(load_error(config_dir), "sendat.toml", "name", "required")
