@@ -39,23 +39,38 @@ class Requester(Protocol):
 
     @property
     def school(self) -> str | None:
-        """The one school they act for, or None for the whole trust."""
+        """The one school they act for, or None (a trust's schools, or every school)."""
+        ...
+
+    @property
+    def trust(self) -> str | None:
+        """The trust whose member schools they act for, or None (decision 0073)."""
         ...
 
 
-def school_refusal(token: Requester, school: str) -> str | None:
-    """Why ``token`` may not act for ``school``, or None when it may."""
+def school_refusal(token: Requester, school: str, school_trust: str | None = None) -> str | None:
+    """Why ``token`` may not act for ``school`` (a member of ``school_trust``, None when it
+    is in no trust), or None when it may. A school token acts for its school only, a trust
+    token for the trust's member schools, a token with neither for every school."""
     if token.school is not None and token.school != school:
         return f"token {token.name!r} is for school {token.school!r}, not {school!r}"
+    if token.school is None and token.trust is not None and token.trust != school_trust:
+        return f"token {token.name!r} is for the schools of trust {token.trust!r}, not {school!r}"
     return None
 
 
 def send_refusal(
-    token: Requester, school: str, category: str, urgency: Urgency, whole_school: bool
+    token: Requester,
+    school: str,
+    category: str,
+    urgency: Urgency,
+    whole_school: bool,
+    school_trust: str | None = None,
 ) -> tuple[str, str] | None:
     """Why ``token`` may not send (or cancel) this announcement, as ``(field, reason)``, or
-    None when it may. ``field`` is the request field the refusal is about."""
-    refusal = school_refusal(token, school)
+    None when it may. ``field`` is the request field the refusal is about; ``school_trust``
+    is the trust ``school`` belongs to (None: none)."""
+    refusal = school_refusal(token, school, school_trust)
     if refusal is not None:
         return "body.school", refusal
     if token.role is Role.OFFICE:

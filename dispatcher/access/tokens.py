@@ -1,8 +1,8 @@
 """API tokens: creating, listing, revoking and checking them.
 
 A token is shown once, when it is created; only its SHA-256 (hex) is stored. Each token has a
-role (``dispatcher.access.roles``: what it may do) and either one school or none (the whole
-trust: every school of this deployment).
+role (``dispatcher.access.roles``: what it may do) and a scope: one school, one trust (its
+member schools), or neither (every school of this deployment; decision 0073).
 """
 
 from __future__ import annotations
@@ -45,6 +45,17 @@ class TokenInfo:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    #: The trust whose member schools it acts for (``school`` is then None).
+    trust: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """Its scope in words: ``school demo``, ``trust sendat`` or ``every school``."""
+        if self.school is not None:
+            return f"school {self.school}"
+        if self.trust is not None:
+            return f"trust {self.trust}"
+        return "every school"
 
     def as_json(self) -> dict[str, object]:
         """A JSON-ready dictionary (what ``dispatcher tokens list --json`` prints)."""
@@ -53,6 +64,7 @@ class TokenInfo:
             "name": self.name,
             "role": self.role.value,
             "school": self.school,
+            "trust": self.trust,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
@@ -86,6 +98,7 @@ def _info(token: ApiToken, school_slug: str | None) -> TokenInfo:
         created_at=token.created_at,
         revoked_at=token.revoked_at,
         last_used_at=token.last_used_at,
+        trust=token.trust,
     )
 
 
@@ -96,11 +109,14 @@ def create_token(
     role: str,
     school: str | None,
     now: datetime,
+    trust: str | None = None,
 ) -> tuple[TokenInfo, str]:
     """Store a new token and return it with its secret (the only time the secret exists).
+    ``school`` scopes it to one school, ``trust`` to a trust's member schools, neither to
+    every school.
 
-    Raises ``TokenError`` for an empty or taken name, an unknown role or an unknown school.
-    Commits.
+    Raises ``TokenError`` for an empty or taken name, an unknown role, an unknown school or
+    trust, or both a school and a trust. Commits.
     """
     name = name.strip()
     if not name:
@@ -108,6 +124,13 @@ def create_token(
     if len(name) > _NAME_MAX:
         raise TokenError("name", f"at most {_NAME_MAX} characters")
     parsed_role = parse_role(role)
+    if school is not None and trust is not None:
+        raise TokenError("trust", "give a school or a trust, not both")
+    if trust is not None:
+        try:
+            configuration.trust(trust)
+        except KeyError as exc:
+            raise TokenError("trust", str(exc.args[0])) from None
     school_id: int | None = None
     if school is not None:
         try:
@@ -123,6 +146,7 @@ def create_token(
         token_hash=hash_token(secret),
         role=parsed_role.value,
         school_id=school_id,
+        trust=trust,
         created_at=now,
     )
     session.add(row)

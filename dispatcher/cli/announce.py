@@ -33,12 +33,19 @@ def _parse_vars(pairs: list[str]) -> dict[str, str]:
 
 
 def announce(
-    school: Annotated[str, typer.Option(help="School slug.")],
     category: Annotated[str, typer.Option(help="Category from policy.toml.")],
     audience: Annotated[
         list[str],
         typer.Option(help="school, year:N, class:NAME, group:NAME or student:ID (repeatable)."),
     ],
+    school: Annotated[str | None, typer.Option(help="School slug.")] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            help="Trust slug instead of --school: one announcement per member school, each "
+            "with that school's name, phone and sender."
+        ),
+    ] = None,
     var: Annotated[
         list[str] | None, typer.Option("--var", help="Template variable NAME=VALUE (repeatable).")
     ] = None,
@@ -51,17 +58,21 @@ def announce(
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Plan an announcement (--dry-run) or send it."""
+    """Plan an announcement (--dry-run) or send it, to one school or to every school of a
+    trust."""
     from dispatcher.planning.preview import preview_plan
     from dispatcher.triggers.announcements import (
         AnnouncementRequest,
         RequestError,
+        trust_requests,
         validate_request,
     )
 
+    if (school is None) == (trust is None):
+        _fail("--school or --trust: give exactly one")
     runtime = _runtime()
     request = AnnouncementRequest(
-        school=school,
+        school=school or "",
         category=category,
         audience=audience,
         variables=_parse_vars(var or []),
@@ -70,55 +81,80 @@ def announce(
         idempotency_key=idempotency_key,
     )
     try:
-        school_cfg, category_policy, _ = validate_request(runtime, request)
+        requests = trust_requests(runtime, trust, request) if trust else [request]
+        validated = [(r, *validate_request(runtime, r)[:2]) for r in requests]
     except RequestError as exc:
-        _fail(str(exc))
+        _fail(f"--{exc}" if exc.field == "trust" else str(exc))
     now = datetime.now(UTC)
     if not (dry_run or yes) and (json_output or not sys.stdin.isatty()):
         _fail("refusing to send without confirmation: add --yes")
 
-    def preview() -> Any:
+    def preview() -> list[Any]:
+        summaries = []
         with runtime.sessions() as session, err_console.status("routing the audience"):
-            summary = preview_plan(
-                runtime,
-                session,
-                school_cfg,
-                category_policy,
-                request.audience,
-                request.variables,
-                now,
-            )
+            for member, school_cfg, category_policy in validated:
+                summaries.append(
+                    preview_plan(
+                        runtime,
+                        session,
+                        school_cfg,
+                        category_policy,
+                        member.audience,
+                        member.variables,
+                        now,
+                    )
+                )
             session.commit()
-        return summary
+        return summaries
 
-    if dry_run:
-        summary = preview()
-        if json_output:
-            _print_json(summary.as_json())
-        else:
+    def show(summaries: list[Any]) -> None:
+        for (_, school_cfg, _), summary in zip(validated, summaries, strict=True):
+            if trust:
+                console.rule(f"{school_cfg.name} ({school_cfg.slug})", style="bold")
             print_plan(summary.as_json())
             _print_routes(runtime, school_cfg)
+
+    if dry_run:
+        summaries = preview()
+        if json_output:
+            plans = [s.as_json() for s in summaries]
+            _print_json({"trust": trust, "schools": plans} if trust else plans[0])
+        else:
+            show(summaries)
         return
     if not yes:
         # --yes sends at once: in an emergency nobody waits for a preview nobody reads.
-        summary = preview()
-        print_plan(summary.as_json())
-        _print_routes(runtime, school_cfg)
-        if not typer.confirm(
-            f"Send {category} to {summary.recipients} contacts "
-            f"({sum(summary.deliveries.values())} messages)?"
-        ):
+        summaries = preview()
+        show(summaries)
+        to = f"{len(validated)} schools of {trust}: " if trust else ""
+        contacts = sum(s.recipients for s in summaries)
+        messages = sum(sum(s.deliveries.values()) for s in summaries)
+        if not typer.confirm(f"Send {category} to {to}{contacts} contacts ({messages} messages)?"):
             raise typer.Exit(1)
     from dispatcher.triggers.announcements import submit
     from dispatcher.worker.actors import broker
 
-    announcement_id, created = submit(runtime, broker, request, now)
+    sent = [(member.school, *submit(runtime, broker, member, now)) for member, _, _ in validated]
     if json_output:
-        _print_json({"announcement_id": announcement_id, "created": created})
-    else:
+        if trust:
+            _print_json(
+                {
+                    "trust": trust,
+                    "announcements": [
+                        {"school": slug, "announcement_id": i, "created": created}
+                        for slug, i, created in sent
+                    ],
+                }
+            )
+        else:
+            _print_json({"announcement_id": sent[0][1], "created": sent[0][2]})
+        return
+    for (slug, announcement_id, created), (_, school_cfg, _) in zip(sent, validated, strict=True):
         verb = "queued" if created else "already queued (same idempotency key)"
+        where = f"{slug}: " if trust else ""
         console.print(
-            f"announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`"
+            f"{where}announcement {announcement_id} {verb}; `dispatcher report {announcement_id}`",
+            highlight=False,
         )
         _print_routes(runtime, school_cfg)
 

@@ -91,10 +91,16 @@ def clock(
     stop.install()
     interval = tick_seconds if tick_seconds is not None else settings.tick_seconds
     if not json_output:
+        unchecked = sorted(slug for slug, c in calendars.items() if not c.dates_checked)
         typer.echo(
             f"clock: {len(calendars)} school calendars ({', '.join(sorted(calendars)) or 'none'}),"
             f" a tick every {interval:g} s"
         )
+        if unchecked:
+            typer.echo(
+                f"clock: term dates are a pattern, not checked against the published dates, "
+                f"for: {', '.join(unchecked)}"
+            )
 
     def on_tick(report: TickReport) -> None:
         if json_output:
@@ -178,16 +184,19 @@ def _print_listing(data: dict[str, Any]) -> None:
         what = item["title"]
         if item["variables"].get("date"):
             what = f"{item['variables'].get('event', what)}: {item['variables']['date']}"
-        status = item["status"]
+        status = item["status_text"]
         if item["announcement_id"]:
             status += f" #{item['announcement_id']}"
         table.add_row(due.strftime("%a %d %b %H:%M"), status, ", ".join(item["audience"]), what)
     console.print(table)
+    console.print(f"term dates: {data['dates_note']}", highlight=False)
     if not data["reminders"]:
         console.print("no reminders in this period")
     for item in data["reminders"]:
         if item["status"] in ("missed", "failed") and item["detail"]:
-            console.print(f"{item['status']}: {item['key']}: {item['detail']}", highlight=False)
+            console.print(
+                f"{item['status_text']}: {item['key']}: {item['detail']}", highlight=False
+            )
     for skipped in data["skipped"]:
         console.print(f"not scheduled: {skipped['key']}: {skipped['reason']}", highlight=False)
 
@@ -203,13 +212,27 @@ def calendar_check(json_output: JsonFlag = False) -> None:
         for slug, calendar in sorted(calendars.items())
     }
     if json_output:
-        _print_json({"rules": [r.name for r in settings.rules], "reminders": counts})
+        _print_json(
+            {
+                "rules": [r.name for r in settings.rules],
+                "reminders": counts,
+                "dates": {slug: c.dates_source for slug, c in sorted(calendars.items())},
+                "covers": {
+                    slug: [c.first_day.isoformat(), c.last_day.isoformat()]
+                    for slug, c in sorted(calendars.items())
+                },
+            }
+        )
         return
-    console.print(
-        f"{len(settings.rules)} rules; reminders per school: "
-        + (", ".join(f"{slug} {n}" for slug, n in counts.items()) or "no calendars"),
-        highlight=False,
-    )
+    console.print(f"{len(settings.rules)} rules", highlight=False)
+    if not calendars:
+        console.print("no calendars", highlight=False)
+    for slug, calendar in sorted(calendars.items()):
+        console.print(
+            f"{slug}: {counts[slug]} reminders, terms {calendar.first_day:%d %b %Y} to "
+            f"{calendar.last_day:%d %b %Y}; dates: {calendar.dates_note}",
+            highlight=False,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -33,19 +33,26 @@ def config_check(json_output: JsonFlag = False) -> None:
         load_reminder_settings(settings.config_dir)
     except ConfigError as exc:
         _fail(str(exc))
+    trusts = {slug: [s.slug for s in configuration.members(slug)] for slug in configuration.trusts}
+    unchecked = sorted(slug for slug, c in calendars.items() if not c.dates_checked)
     if json_output:
         _print_json(
             {
                 "categories": sorted(configuration.policy.categories),
                 "schools": sorted(configuration.schools),
+                "trusts": trusts,
                 "calendars": sorted(calendars),
+                "calendars_not_checked": unchecked,
             }
         )
         return
+    listed = [f"{slug} (pattern, not checked)" if slug in unchecked else slug for slug in calendars]
     console.print(
         f"{len(configuration.policy.categories)} categories, "
         f"{len(configuration.schools)} schools: {', '.join(sorted(configuration.schools))}; "
-        f"calendars: {', '.join(sorted(calendars)) or 'none'}"
+        f"trusts: {', '.join(f'{t} ({len(m)} schools)' for t, m in sorted(trusts.items()))}; "
+        f"calendars: {', '.join(sorted(listed)) or 'none'}",
+        highlight=False,
     )
 
 

@@ -49,7 +49,8 @@ def print_plan(plan: dict[str, Any]) -> None:
         messages.add_row(f"  SMS encoding, {language_label(language)}", encoding)
     messages.add_row("estimated cost", f"£{plan['estimated_cost_gbp']}")
     if plan["hold_until"]:
-        messages.add_row("held until the send window opens", plan["hold_until"])
+        messages.add_row("goes out (school time)", plan["hold_until_local"] or plan["hold_until"])
+        messages.add_row("  waits because", plan["hold_reason"] or "outside the send window")
     console.print(messages)
     _print_samples(plan.get("samples") or [])
     _print_unreachable(plan["unreachable"])

@@ -29,18 +29,26 @@ roster_app = typer.Typer(help="Students, contacts and groups.", no_args_is_help=
 @roster_app.command("import")
 def roster_import(
     file: Annotated[Path, typer.Argument(help="Roster CSV (columns: docs/operations/roster.md).")],
-    school: Annotated[str, typer.Option(help="School slug.")],
+    school: Annotated[str | None, typer.Option(help="School slug.")] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(
+            help="Trust slug instead of --school: the file's last column, school, places each "
+            "row in a member school."
+        ),
+    ] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Import students, contacts and groups; report bad rows by line and column.
 
+    With --trust, the roster has a last column ``school`` naming each row's member school.
     Exit code 0 when every row was good, 1 when some were skipped, 2 for a file that cannot be
     read (not UTF-8, not the roster header) or a database that refused it.
     """
     from sqlalchemy.exc import SQLAlchemyError
 
     from dispatcher.store.schools import ensure_school
-    from dispatcher.triggers.roster.load import import_rows
+    from dispatcher.triggers.roster.load import import_rows_for_schools
     from dispatcher.triggers.roster.parse import (
         RosterEncodingError,
         RosterHeaderError,
@@ -49,10 +57,17 @@ def roster_import(
     )
 
     runtime = _runtime()
+    if (school is None) == (trust is None):
+        _fail("--school or --trust: give exactly one")
     try:
-        school_cfg = runtime.configuration.school(school)
+        if trust is not None:
+            members = runtime.configuration.members(trust)
+        else:
+            members = [runtime.configuration.school(school or "")]
     except KeyError as exc:
-        _fail(f"--school: {exc.args[0]}")
+        _fail(f"--{'trust' if trust else 'school'}: {exc.args[0]}")
+    if not members:
+        _fail(f"--trust: {trust!r} has no member schools")
     if not file.is_file():
         _fail(f"FILE: {file} does not exist")
     try:
@@ -62,15 +77,16 @@ def roster_import(
         _fail(f"{file}: {exc}")
     categories = runtime.configuration.policy.categories
     with file.open(encoding="utf-8-sig", newline="") as stream, runtime.sessions() as session:
-        school_row = ensure_school(session, school_cfg)
+        school_ids = {m.slug: ensure_school(session, m).id for m in members}
         session.commit()
         try:
             with progress_bar(json_output) as progress:
                 task = progress.add_task("importing", total=max(total_lines, 1))
-                result = import_rows(
+                result = import_rows_for_schools(
                     session,
-                    school_row.id,
+                    school_ids,
                     parse_roster(stream, categories),
+                    default=school,
                     progress=lambda n: progress.update(task, completed=n),
                 )
         except RosterHeaderError as exc:
@@ -89,8 +105,9 @@ def roster_import(
                 at=datetime.now(UTC),
                 actor=os.environ.get("USER", "cli"),
                 action="roster.imported",
-                school_id=school_row.id,
+                school_id=school_ids[school] if school else None,
                 detail={
+                    **({"trust": trust, "schools": sorted(school_ids)} if trust else {}),
                     "file": file.name,
                     "imported": result.imported,
                     "errors": len(result.errors),

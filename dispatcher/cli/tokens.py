@@ -28,33 +28,39 @@ def create(
     name: Annotated[str, typer.Option(help="A unique name, e.g. office-brockmoor.")],
     role: Annotated[str, typer.Option(help="office, senior or admin.")],
     school: Annotated[
-        str | None, typer.Option(help="School slug; leave out for a whole-trust token.")
+        str | None, typer.Option(help="School slug: the token acts for this school only.")
+    ] = None,
+    trust: Annotated[
+        str | None,
+        typer.Option(help="Trust slug: the token acts for the trust's member schools."),
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Create a token and print it: the only time it is shown (only its hash is kept)."""
+    """Create a token and print it: the only time it is shown (only its hash is kept).
+
+    With --school it acts for one school, with --trust for the trust's member schools, with
+    neither for every school of this deployment."""
     from dispatcher.access.tokens import TokenError, create_token
 
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
             info, secret = create_token(
-                session, runtime.configuration, name, role, school, datetime.now(UTC)
+                session, runtime.configuration, name, role, school, datetime.now(UTC), trust
             )
         except TokenError as exc:
             _fail(f"--{exc.field}: {str(exc).removeprefix(exc.field + ': ')}")
     if json_output:
         _print_json({"token": secret, **info.as_json()})
         return
-    scope = f"school {info.school}" if info.school else "the whole trust"
-    console.print(f"token {info.name!r} ({info.role.value}, {scope}):", highlight=False)
+    console.print(f"token {info.name!r} ({info.role.value}, {info.scope}):", highlight=False)
     sys.stdout.write(secret + "\n")
     _err.print("Store it now: it is not shown again (only its SHA-256 is kept).")
 
 
 @tokens_app.command("list")
 def list_(json_output: JsonFlag = False) -> None:
-    """Every token (never the token itself): name, role, school, created, used, revoked."""
+    """Every token (never the token itself): name, role, scope, created, used, revoked."""
     from dispatcher.access.tokens import list_tokens
 
     runtime = _runtime()
@@ -63,13 +69,13 @@ def list_(json_output: JsonFlag = False) -> None:
     if json_output:
         _print_json({"tokens": [t.as_json() for t in tokens]})
         return
-    table = Table("id", "name", "role", "school", "created", "last used", "revoked")
+    table = Table("id", "name", "role", "acts for", "created", "last used", "revoked")
     for t in tokens:
         table.add_row(
             str(t.id),
             t.name,
             t.role.value,
-            t.school or "(whole trust)",
+            t.scope,
             f"{t.created_at:%Y-%m-%d %H:%M}",
             f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "-",
             f"{t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "-",

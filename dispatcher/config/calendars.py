@@ -14,18 +14,27 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import icalendar
 from pydantic import Field, ValidationError, field_validator
 
 from dispatcher.audience import AudienceError, parse_audience
-from dispatcher.config.configuration import Configuration
 from dispatcher.config.files import ConfigError, StrictModel, first_error, read_toml
+from dispatcher.config.schools import SchoolConfig
+
+DatesSource = Literal["pattern", "published"]
+
+#: What a listing says about a calendar's dates.
+DATES_NOTES: dict[str, str] = {
+    "pattern": "pattern, not checked against the school's published dates",
+    "published": "checked against the school's published dates",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,19 @@ class SchoolCalendar:
     closures: tuple[DateRange, ...] = ()
     events: tuple[CalendarEvent, ...] = ()
     region: str = "ENG"
+    #: ``pattern``: dates made from a usual school-year pattern, not checked against the
+    #: school's published calendar; ``published``: checked against it.
+    dates_source: DatesSource = "pattern"
+
+    @property
+    def dates_checked(self) -> bool:
+        """True once the dates have been checked against the school's published calendar."""
+        return self.dates_source == "published"
+
+    @property
+    def dates_note(self) -> str:
+        """How far the dates can be trusted, in the words every listing uses."""
+        return DATES_NOTES[self.dates_source]
 
     @property
     def first_day(self) -> date:
@@ -175,6 +197,11 @@ class _EventFile(StrictModel):
 class _CalendarFile(StrictModel):
     academic_year: str = Field(default="", description="e.g. 2026-27 (for people).")
     region: Literal["ENG", "WLS", "SCT", "NIR"] = "ENG"
+    dates_source: DatesSource = Field(
+        default="pattern",
+        description="pattern (a usual school-year pattern, not checked) or published "
+        "(checked against the school's published calendar).",
+    )
     terms: list[_TermFile] = Field(min_length=1)
     closures: list[_Closure] = Field(default_factory=list)
     training_days: list[_TrainingFile] = Field(default_factory=list)
@@ -264,6 +291,7 @@ def parse_calendar(path: Path, school: str, raw: dict[str, Any]) -> SchoolCalend
         closures=tuple(closures),
         events=tuple(events),
         region=parsed.region,
+        dates_source=parsed.dates_source,
     )
 
 
@@ -347,27 +375,35 @@ def parse_ics(path: Path, data: bytes, calendar: SchoolCalendar, tz: ZoneInfo) -
     return replace(calendar, events=tuple(events), training_days=tuple(training))
 
 
-def load_calendar(path: Path, configuration: Configuration) -> SchoolCalendar:
-    """Read one ``calendars/<slug>.toml`` (the slug must be a configured school) and, when
+def load_calendar(path: Path, schools: Mapping[str, SchoolConfig]) -> SchoolCalendar:
+    """Read one ``calendars/<slug>.toml`` (the slug must be one of ``schools``) and, when
     there is one beside it, ``calendars/<slug>.ics`` (see ``parse_ics``)."""
-    if path.stem not in configuration.schools:
-        known = ", ".join(sorted(configuration.schools))
+    if path.stem not in schools:
+        known = ", ".join(sorted(schools))
         raise ConfigError(path, "(file name)", f"the slug of a school in schools/ (one of {known})")
     calendar = parse_calendar(path, path.stem, read_toml(path))
     ics = path.with_suffix(".ics")
     if ics.is_file():
-        calendar = parse_ics(ics, ics.read_bytes(), calendar, configuration.school(path.stem).tz)
+        calendar = parse_ics(ics, ics.read_bytes(), calendar, schools[path.stem].tz)
     return calendar
 
 
-def load_calendars(config_dir: Path, configuration: Configuration) -> dict[str, SchoolCalendar]:
+def load_calendars(
+    config_dir: Path, schools: Mapping[str, SchoolConfig] | _HasSchools
+) -> dict[str, SchoolCalendar]:
     """Every ``calendars/*.toml`` (with its ``.ics``, if any) under ``config_dir``, keyed by
     school slug; no folder: no calendars. An ``.ics`` file without its ``.toml`` (which gives
-    the terms) is an error."""
+    the terms) is an error. ``schools`` is the schools by slug (or a configuration)."""
+    known = schools if isinstance(schools, Mapping) else schools.schools
     folder = config_dir / "calendars"
     if not folder.is_dir():
         return {}
     for ics in sorted(folder.glob("*.ics")):
         if not ics.with_suffix(".toml").is_file():
             raise ConfigError(ics, "(file)", f"a {ics.stem}.toml beside it with the school's terms")
-    return {p.stem: load_calendar(p, configuration) for p in sorted(folder.glob("*.toml"))}
+    return {p.stem: load_calendar(p, known) for p in sorted(folder.glob("*.toml"))}
+
+
+class _HasSchools(Protocol):
+    @property
+    def schools(self) -> Mapping[str, SchoolConfig]: ...

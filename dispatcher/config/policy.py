@@ -30,7 +30,14 @@ class CategoryPolicy(StrictModel):
         default=False, description="Also send an email copy when the primary is not email."
     )
     send_window_applies: bool = Field(
-        default=True, description="Hold deliveries outside the school's send window."
+        default=True,
+        description="Hold deliveries outside the school's send window and on days the "
+        "school is shut (weekends, bank holidays, school holidays).",
+    )
+    school_holidays_apply: bool = Field(
+        default=True,
+        description="With the send window: also wait out the school's holidays (false: "
+        "weekends and bank holidays only, for news families need during a holiday).",
     )
     opt_out_allowed: bool = Field(
         default=False, description="Whether a contact's opt-out of this category is honoured."

@@ -16,6 +16,7 @@ from dispatcher.channels.base import ChannelAdapter
 from dispatcher.channels.stops import ChannelStop
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
+from dispatcher.planning.school_days import SchoolDays, school_days_for
 from dispatcher.queue.work import QueuedWork
 from dispatcher.rendering.templates import RenderedMessage, school_context
 from dispatcher.runtime import Runtime
@@ -30,6 +31,8 @@ class AnnouncementFacts:
     school_id: int
     school: SchoolConfig
     category: CategoryPolicy
+    #: The days the school sends non-urgent messages on (bank and school holidays).
+    school_days: SchoolDays
     #: The template context every message of the announcement shares: the request's
     #: variables and the school (each message adds its contact and students).
     shared_context: dict[str, Any]
@@ -62,6 +65,7 @@ def announcement_facts(
         school_id=row.school_id,
         school=school,
         category=config.policy.category(row.category),
+        school_days=school_days_for(config, row.slug),
         shared_context={**row.variables, "school": school_context(school)},
     )
     runtime.memo[key] = facts

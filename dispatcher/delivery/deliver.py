@@ -87,7 +87,7 @@ def deliver(
         moment = now()
 
         if delivery.state == DeliveryState.PENDING.value:
-            opening = hold_until(facts.category, facts.school, moment)
+            opening = hold_until(facts.category, facts.school, moment, facts.school_days)
             if opening is not None:
                 if move_delivery(
                     session,
@@ -187,7 +187,7 @@ def _deliver_announcement_rows(
 ) -> None:
     session, facts, settings = ctx.session, ctx.facts, ctx.runtime.settings
     moment = ctx.now()
-    opening = hold_until(facts.category, facts.school, moment)
+    opening = hold_until(facts.category, facts.school, moment, facts.school_days)
     pending = [d.id for d in rows if d.state == DeliveryState.PENDING.value]
     due_held = [
         d.id

@@ -18,6 +18,7 @@ from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import PLANNED_STATES, AnnouncementState, DeliveryState
 from dispatcher.planning.routing import RoutingDecision, route_contact
+from dispatcher.planning.school_days import school_days_for
 from dispatcher.planning.windows import hold_until
 from dispatcher.queue.names import DELIVER_BATCH_ACTOR, DELIVERY_QUEUES
 from dispatcher.queue.work import QueuedWork, delivery_work
@@ -73,6 +74,7 @@ def plan_announcement(
             announcement.state = AnnouncementState.PLANNING
             session.commit()
 
+    school_days = school_days_for(runtime.configuration, school.slug)
     urgency = category.urgency
     queue = DELIVERY_QUEUES[urgency]
     actor_name = DELIVER_BATCH_ACTOR[urgency]
@@ -92,7 +94,7 @@ def plan_announcement(
         )
         for batch in batches:
             moment = now()
-            held_until = hold_until(category, school, moment)
+            held_until = hold_until(category, school, moment, school_days)
             rows: list[dict[str, object]] = []
             outcomes: list[dict[str, object]] = []
             recipients = fallbacks = 0

@@ -22,7 +22,8 @@ from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel, MessageFormat
 from dispatcher.planning.phoning import for_the_office
 from dispatcher.planning.plan import _routed
-from dispatcher.planning.windows import hold_until
+from dispatcher.planning.school_days import school_days_for
+from dispatcher.planning.windows import hold_reason, hold_until
 from dispatcher.rendering.languages import language_name
 from dispatcher.rendering.templates import RenderedMessage, TemplateLibrary, school_context
 from dispatcher.runtime import Runtime
@@ -91,6 +92,10 @@ class PlanSummary:
     samples: list[MessageSample] = field(default_factory=list)
     estimated_cost_gbp: Decimal = Decimal("0")
     hold_until: datetime | None = None
+    #: Why it waits until ``hold_until`` (a bank holiday, a school holiday, the window).
+    hold_reason: str | None = None
+    #: ``hold_until`` in the school's time, as the office reads it.
+    hold_until_local: str | None = None
 
     def as_json(self) -> dict[str, object]:
         """A JSON-ready dictionary."""
@@ -118,6 +123,8 @@ class PlanSummary:
             "samples": [sample.as_json() for sample in self.samples],
             "estimated_cost_gbp": str(self.estimated_cost_gbp.quantize(Decimal("0.01"))),
             "hold_until": self.hold_until.isoformat() if self.hold_until else None,
+            "hold_until_local": self.hold_until_local,
+            "hold_reason": self.hold_reason,
         }
 
 
@@ -139,7 +146,12 @@ def preview_plan(
     ]
     sms_segments_by_language = {p.language: p.sms.segments for p in standard_sms if p.sms}
     summary = PlanSummary(None, school.slug, category.name, category.urgency.value, list(audience))
-    summary.hold_until = hold_until(category, school, now)
+    school_days = school_days_for(runtime.configuration, school.slug)
+    summary.hold_until = hold_until(category, school, now, school_days)
+    if summary.hold_until is not None:
+        summary.hold_reason = hold_reason(category, school, now, summary.hold_until, school_days)
+        local = summary.hold_until.astimezone(school.tz)
+        summary.hold_until_local = f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
     school_row = ensure_school(session, school)
     selectors = parse_audience(audience)
     unreachable_ids: list[tuple[int, int | None, str]] = []

@@ -20,7 +20,12 @@ worker, ``dramatiq:<queue>.DQ.msgs`` the delayed messages not yet done).
 | ``dispatcher_channel_stopped`` | gauge | provider (twilio, sendgrid, fcm) |
 | ``dispatcher_workers`` | gauge | status (working, waiting for the database) |
 | ``dispatcher_send_journal_entries`` | gauge | |
+| ``dispatcher_reminders_missed_total`` | counter | school |
 | ``dispatcher_scrape_source_up`` | gauge | source (database, redis) |
+
+``dispatcher_reminders_missed_total`` counts calendar reminders recorded as not sent because
+no clock ran when they were due (``reminder_fires`` rows with outcome ``missed``): families did
+not get notice they were promised, so any increase is an alert.
 """
 
 from __future__ import annotations
@@ -34,7 +39,12 @@ from typing import Any, Final
 
 import redis
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -44,7 +54,7 @@ from dispatcher.queue.embedded_redis import resolve_redis_url
 from dispatcher.queue.names import DELIVERY_QUEUES, PLAN_QUEUE
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import as_utc
-from dispatcher.store.models import Announcement, Delivery
+from dispatcher.store.models import Announcement, Delivery, ReminderFire, School
 
 log = logging.getLogger("dispatcher.metrics")
 
@@ -173,6 +183,14 @@ class DispatcherCollector(Collector):
                 .order_by(Delivery.sent_at.desc())
                 .limit(LATENCY_SAMPLE)
             ).all()
+            missed_by_school: dict[str, int] = dict.fromkeys(self.runtime.configuration.schools, 0)
+            for slug, n in session.execute(
+                select(School.slug, func.count())
+                .join(ReminderFire, ReminderFire.school_id == School.id)
+                .where(ReminderFire.outcome == "missed")
+                .group_by(School.slug)
+            ):
+                missed_by_school[slug] = int(n)
         for row in recent:
             key = (row.channel, row.provider or "unknown")
             sent = as_utc(row.sent_at)
@@ -184,6 +202,15 @@ class DispatcherCollector(Collector):
                 )
         yield announcements
         yield deliveries
+        missed = CounterMetricFamily(
+            "dispatcher_reminders_missed",
+            "Calendar reminders not sent because no clock ran when they were due (each is "
+            "also logged as an ALERT): the families did not get the notice.",
+            labels=["school"],
+        )
+        for slug, n in sorted(missed_by_school.items()):
+            missed.add_metric([slug], float(n))
+        yield missed
         yield self._histogram(
             "dispatcher_provider_latency_seconds",
             "Time from claiming a delivery to the provider accepting it (sent_at - claimed_at), "

@@ -333,7 +333,9 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # office | senior | admin
-    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # None: whole trust
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # None: see trust
+    #: The trust whose member schools it covers; with school_id None too: every school.
+    trust: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

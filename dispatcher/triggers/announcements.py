@@ -59,6 +59,26 @@ class AnnouncementRequest(BaseModel):
     trigger: str = Field(default="cli", description="cli, api, mis or clock.")
     idempotency_key: str | None = Field(default=None, max_length=200)
     send_at: datetime | None = Field(default=None, description="Send later (UTC).")
+    trust: str | None = Field(
+        default=None,
+        description="Set on each member school's request of a trust-wide announcement.",
+    )
+
+
+def trust_requests(
+    runtime: Runtime, trust: str, request: AnnouncementRequest
+) -> list[AnnouncementRequest]:
+    """A trust-wide announcement as one request per member school of ``trust`` (each sent,
+    rendered and reported as that school's own: its name, phone, sender id, reply-to address,
+    send window and calendar). Raises ``RequestError`` naming ``trust`` for an unknown trust
+    or one without member schools."""
+    try:
+        members = runtime.configuration.members(trust)
+    except KeyError as exc:
+        raise RequestError("trust", str(exc.args[0])) from None
+    if not members:
+        raise RequestError("trust", f"{trust!r} has no member schools (trust = {trust!r})")
+    return [request.model_copy(update={"school": m.slug, "trust": trust}) for m in members]
 
 
 def validate_request(
@@ -142,6 +162,7 @@ def create_announcement(
                 "audience": announcement.audience,
                 "trigger": request.trigger,
                 "whole_school": is_whole_school(selectors),
+                **({"trust": request.trust} if request.trust else {}),
             },
         )
     )

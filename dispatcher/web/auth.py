@@ -44,8 +44,15 @@ def current_token(
     return token
 
 
-def require_school(token: TokenInfo, school: str, field: str) -> None:
-    """Raise 403 (naming ``field``) when ``token`` is for another school than ``school``."""
-    refusal = school_refusal(token, school)
+def school_trust(runtime: Runtime, school: str) -> str | None:
+    """The trust ``school`` belongs to by its configuration (None: none, or no such school)."""
+    config = runtime.configuration.schools.get(school)
+    return config.trust if config is not None else None
+
+
+def require_school(token: TokenInfo, school: str, field: str, runtime: Runtime) -> None:
+    """Raise 403 (naming ``field``) when ``token`` may not act for ``school``: a school
+    token for another school, a trust token for a school outside its trust."""
+    refusal = school_refusal(token, school, school_trust(runtime, school))
     if refusal is not None:
         raise ApiError(403, field, refusal)

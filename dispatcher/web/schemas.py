@@ -229,7 +229,18 @@ class PlanOut(BaseModel):
     )
     estimated_cost_gbp: str = Field(description="Estimated cost in pounds.", examples=["3.42"])
     hold_until: datetime | None = Field(
-        description="When the send window opens, if messages would wait for it."
+        description="When the messages would go, if they would wait for the school's next "
+        "school day's send window (weekends, bank holidays, school holidays)."
+    )
+    hold_until_local: str | None = Field(
+        default=None,
+        description="hold_until in the school's time, in words.",
+        examples=["Monday 4 January 2027 at 08:00"],
+    )
+    hold_reason: str | None = Field(
+        default=None,
+        description="Why they would wait: the first day the school is shut, or the window.",
+        examples=["Friday 25 December 2026: bank holiday (Christmas Day)"],
     )
 
 

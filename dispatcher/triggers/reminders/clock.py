@@ -246,8 +246,11 @@ def handle_school(
             if status == "missed":
                 reason = missed_reason(reminder, now, settings)
                 if _record(runtime, school_id, reminder, now, "missed", reason):
-                    log.warning(
-                        "reminder missed, not sent late: school=%s key=%s due=%s: %s",
+                    # Families were promised this notice and did not get it: someone must
+                    # tell them (dispatcher_reminders_missed_total counts these).
+                    log.error(
+                        "ALERT reminder not sent (the clock was down when it was due), "
+                        "tell the families another way: school=%s key=%s due=%s: %s",
                         calendar.school,
                         reminder.key,
                         reminder.due_at.isoformat(),
@@ -376,6 +379,16 @@ def shifted_clock(start: datetime | None) -> Callable[[], datetime]:
 
 # --- calendar list ---------------------------------------------------------------------------
 
+#: What ``calendar list`` says of each status.
+STATUS_TEXT: dict[str, str] = {
+    "upcoming": "upcoming",
+    "due": "due (the next tick sends it)",
+    "missed": "not sent (clock was down)",
+    "expired": "expired",
+    "sent": "sent",
+    "failed": "failed",
+}
+
 
 def _utc(moment: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; every one we store is UTC.
@@ -390,10 +403,12 @@ def calendar_listing(
     days: int,
 ) -> dict[str, Any]:
     """The school's reminders due from ``settings.missed_lookback`` ago to ``days`` ahead,
-    with their status: ``upcoming``, ``due`` (the next tick sends it), ``late`` (past its
-    catch-up: the clock will record it as missed), or what the clock recorded (``sent``,
-    ``missed``, ``failed``, with the announcement id). Reminders recorded for entries since
-    removed from the calendar are listed too."""
+    with their status: ``upcoming``, ``due`` (the next tick sends it), ``missed`` (past its
+    catch-up and never sent: the clock was down; the next tick records it), ``expired``, or
+    what the clock recorded (``sent``, ``missed``, ``failed``, with the announcement id), and
+    each status in words (``status_text``: a missed one is "not sent (clock was down)").
+    Reminders recorded for entries since removed from the calendar are listed too. Says
+    whether the calendar's dates were checked (``dates_source``, ``dates_note``)."""
     school = runtime.configuration.school(calendar.school)
     schedule = school_schedule(runtime, calendar, settings)
     now_utc = now.astimezone(UTC)
@@ -424,12 +439,9 @@ def calendar_listing(
             continue
         listed.add(reminder.key)
         fire = fires.get(reminder.key)
-        if fire is not None:
-            status = fire.outcome
-        else:
-            status = {"upcoming": "upcoming", "due": "due", "missed": "late"}.get(
-                classify(reminder, now_utc, settings), "expired"
-            )
+        # Without a record, past its catch-up is "missed": no clock ran, and the next one
+        # records it so. Either way the families did not get it.
+        status = fire.outcome if fire is not None else classify(reminder, now_utc, settings)
         entries.append(
             {
                 "key": reminder.key,
@@ -442,6 +454,7 @@ def calendar_listing(
                 "due_at": reminder.due_at.isoformat(),
                 "due_local": reminder.due_at.astimezone(school.tz).isoformat(),
                 "status": status,
+                "status_text": STATUS_TEXT.get(status, status),
                 "handled_at": _utc(fire.handled_at).isoformat() if fire else None,
                 "announcement_id": fire.announcement_id if fire else None,
                 "announcement_state": announcement_states.get(fire.announcement_id)
@@ -466,6 +479,7 @@ def calendar_listing(
                 "due_at": due_at.isoformat(),
                 "due_local": due_at.astimezone(school.tz).isoformat(),
                 "status": fire.outcome,
+                "status_text": STATUS_TEXT.get(fire.outcome, fire.outcome),
                 "handled_at": _utc(fire.handled_at).isoformat(),
                 "announcement_id": fire.announcement_id,
                 "announcement_state": announcement_states.get(fire.announcement_id)
@@ -478,6 +492,8 @@ def calendar_listing(
     return {
         "school": calendar.school,
         "timezone": school.timezone,
+        "dates_source": calendar.dates_source,
+        "dates_note": calendar.dates_note,
         "now": now_utc.isoformat(),
         "days": days,
         "reminders": entries,

@@ -4,7 +4,7 @@ link."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
@@ -17,7 +17,7 @@ from dispatcher.store.models import (
     Student,
     StudentContact,
 )
-from dispatcher.triggers.roster.parse import RosterRow, RowError
+from dispatcher.triggers.roster.parse import SCHOOL_COLUMN, RosterRow, RowError
 
 
 @dataclass
@@ -168,7 +168,27 @@ def import_rows(
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Write every good row, collect every error; commits in batches of ``commit_every``."""
-    writer = RosterWriter(session, school_id)
+    return import_rows_for_schools(
+        session, {"": school_id}, parsed, default="", commit_every=commit_every, progress=progress
+    )
+
+
+def import_rows_for_schools(
+    session: Session,
+    school_ids: Mapping[str, int],
+    parsed: Iterable[RosterRow | RowError],
+    *,
+    default: str | None = None,
+    commit_every: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Write every good row into the school its ``school`` column names (a slug of
+    ``school_ids``, slug to school id), or into ``default`` for a row without the column;
+    collect every error, including a row whose school is not one of ``school_ids`` (column
+    ``school``). Commits in batches of ``commit_every``. A contact is a school's: a parent
+    with children in two member schools is one contact in each."""
+    writers: dict[int, RosterWriter] = {}
+    choices = ", ".join(sorted(slug for slug in school_ids if slug)) or "none"
     result = ImportResult()
     seen_lines = 0
     for item in parsed:
@@ -176,6 +196,19 @@ def import_rows(
         if isinstance(item, RowError):
             result.errors.append(item)
             continue
+        slug = item.school if item.school is not None else default
+        if slug is None:
+            result.errors.append(RowError(item.line, SCHOOL_COLUMN, f"required: one of {choices}"))
+            continue
+        if slug not in school_ids:
+            result.errors.append(
+                RowError(item.line, SCHOOL_COLUMN, f"not a school of this import: one of {choices}")
+            )
+            continue
+        school_id = school_ids[slug]
+        writer = writers.get(school_id)
+        if writer is None:
+            writer = writers[school_id] = RosterWriter(session, school_id)
         result.changed += int(writer.write(item))
         result.imported += 1
         if result.imported % commit_every == 0:

@@ -48,6 +48,11 @@ ROSTER_COLUMNS: Final[tuple[str, ...]] = (
     "push_token",
 )
 
+#: An optional last column naming each row's school (its slug): a trust's roster, imported
+#: with ``dispatcher roster import FILE --trust SLUG``, places each student in a member school.
+SCHOOL_COLUMN: Final = "school"
+TRUST_ROSTER_COLUMNS: Final[tuple[str, ...]] = (*ROSTER_COLUMNS, SCHOOL_COLUMN)
+
 #: ``RowError.column`` when the problem is the record as a whole (wrong number of fields,
 #: unreadable CSV), not one column.
 WHOLE_ROW: Final = "*"
@@ -138,6 +143,8 @@ class RosterRow:
     needs: frozenset[Need]
     opt_outs: frozenset[str]
     push_token: str | None
+    #: The ``school`` column's slug, in a trust's roster; None without the column.
+    school: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +285,8 @@ def parse_roster(
     """Check the header now, then lazily yield a row or errors for each record of ``stream``.
 
     Raises :class:`RosterHeaderError` immediately if the first non-blank line is not exactly
-    :data:`ROSTER_COLUMNS` (a UTF-8 BOM before it is ignored). Afterwards each record yields
+    :data:`ROSTER_COLUMNS`, or those and a last ``school`` column (:data:`TRUST_ROSTER_COLUMNS`;
+    each row's ``RosterRow.school``), a UTF-8 BOM before it ignored. Afterwards each record yields
     either one :class:`RosterRow` or, when anything is wrong, one :class:`RowError` per bad
     column (in column order) and no row. A record with the wrong number of fields yields a
     single ``WHOLE_ROW`` error. Blank lines and lines of only empty fields are skipped.
@@ -287,9 +295,9 @@ def parse_roster(
     (case-insensitively); the row keeps the names as spelt in ``known_categories``.
     """
     reader = csv.reader(_without_bom(stream))
-    _read_header(reader)
+    columns = _read_header(reader)
     categories = {name.lower(): name for name in known_categories}
-    return _records(reader, categories)
+    return _records(reader, categories, columns)
 
 
 class _CsvReader(Protocol):
@@ -310,13 +318,15 @@ def _without_bom(stream: TextIO) -> Iterator[str]:
         yield text
 
 
-def _read_header(reader: _CsvReader) -> None:
+def _read_header(reader: _CsvReader) -> tuple[str, ...]:
     for record in reader:
         cells = [cell.strip() for cell in record]
         if not any(cells):
             continue
+        if tuple(cells) == TRUST_ROSTER_COLUMNS:
+            return TRUST_ROSTER_COLUMNS
         _check_header(tuple(cells))
-        return
+        return ROSTER_COLUMNS
     raise RosterHeaderError(
         "the roster is empty; expected a header line: " + ",".join(ROSTER_COLUMNS),
         missing=ROSTER_COLUMNS,
@@ -337,7 +347,9 @@ def _check_header(header: tuple[str, ...]) -> None:
     missing = tuple(column for column in ROSTER_COLUMNS if column not in header)
     counts = Counter(header)
     unexpected = tuple(
-        _short(name) for name in dict.fromkeys(header) if name not in expected or counts[name] > 1
+        _short(name)
+        for name in dict.fromkeys(header)
+        if (name not in expected and name != SCHOOL_COLUMN) or counts[name] > 1
     )
     problems = []
     if missing:
@@ -357,7 +369,9 @@ def _short(name: str, limit: int = 40) -> str:
     return name if len(name) <= limit else name[:limit] + "..."
 
 
-def _records(reader: _CsvReader, categories: Mapping[str, str]) -> Iterator[RosterRow | RowError]:
+def _records(
+    reader: _CsvReader, categories: Mapping[str, str], columns: tuple[str, ...] = ROSTER_COLUMNS
+) -> Iterator[RosterRow | RowError]:
     last_line = reader.line_num
     while True:
         start = last_line + 1
@@ -372,14 +386,14 @@ def _records(reader: _CsvReader, categories: Mapping[str, str]) -> Iterator[Rost
         last_line = reader.line_num
         if not any(cell.strip() for cell in record):
             continue
-        if len(record) != len(ROSTER_COLUMNS):
+        if len(record) != len(columns):
             yield RowError(
                 start,
                 WHOLE_ROW,
-                f"has {len(record)} fields, expected {len(ROSTER_COLUMNS)}",
+                f"has {len(record)} fields, expected {len(columns)}",
             )
             continue
-        yield from _parse_record(start, dict(zip(ROSTER_COLUMNS, record, strict=True)), categories)
+        yield from _parse_record(start, dict(zip(columns, record, strict=True)), categories)
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -480,12 +494,24 @@ def _parse_record(
         needs=p.field("needs", parse_needs, frozenset()),
         opt_outs=p.field("opt_outs", lambda text: _opt_outs(text, categories), frozenset()),
         push_token=p.field("push_token", _push_token, None),
+        school=p.field(SCHOOL_COLUMN, _school_slug, None) if SCHOOL_COLUMN in values else None,
     )
     if p.errors:
-        order = {column: index for index, column in enumerate(ROSTER_COLUMNS)}
+        order = {column: index for index, column in enumerate(TRUST_ROSTER_COLUMNS)}
         yield from sorted(p.errors, key=lambda error: order[error.column])
     else:
         yield row
+
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def _school_slug(text: str) -> str:
+    if not text:
+        raise ValueError("required but empty; expected the slug of a member school")
+    if not _SLUG.match(text):
+        raise ValueError("must be a school's slug (lower-case letters, digits and dashes)")
+    return text
 
 
 def _optional(convert: Callable[[str], _T]) -> Callable[[str], _T | None]:

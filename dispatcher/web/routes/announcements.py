@@ -36,7 +36,7 @@ from dispatcher.triggers.announcements import (
     create_announcement,
     validate_request,
 )
-from dispatcher.web.auth import current_token, require_school
+from dispatcher.web.auth import current_token, require_school, school_trust
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError, error_responses
 from dispatcher.web.idempotency import find_record, remember, replay, request_fingerprint
@@ -152,7 +152,7 @@ def post_announcement(
         trigger="api",
         send_at=body.send_at,
     )
-    require_school(token, body.school, "body.school")
+    require_school(token, body.school, "body.school", runtime)
     if body.send_at is not None and body.send_at - now > MAX_SEND_AHEAD:
         raise ApiError(422, "body.send_at", "at most a year ahead")
     try:
@@ -160,7 +160,14 @@ def post_announcement(
     except RequestError as exc:
         raise ApiError(422, _field(exc), str(exc).removeprefix(f"{exc.field}: ")) from None
     whole_school = is_whole_school(parse_audience(request.audience))
-    refusal = send_refusal(token, body.school, category.name, category.urgency, whole_school)
+    refusal = send_refusal(
+        token,
+        body.school,
+        category.name,
+        category.urgency,
+        whole_school,
+        school_cfg.trust,
+    )
     if refusal is not None:
         raise ApiError(403, *refusal)
 
@@ -212,7 +219,8 @@ def list_announcements(
             max_length=64,
             pattern=SLUG_PATTERN,
             description="Only this school's. A school token sees only its own school (the "
-            "default); a trust token sees every school when this is left out.",
+            "default), a trust token its trust's member schools, a token with neither every "
+            "school, when this is left out.",
             examples=["demo"],
         ),
     ] = None,
@@ -223,13 +231,16 @@ def list_announcements(
 ) -> AnnouncementList:
     """Announcements the token may see."""
     if school is not None:
-        require_school(token, school, "query.school")
+        require_school(token, school, "query.school", runtime)
         if school not in runtime.configuration.schools:
             raise ApiError(422, "query.school", f"unknown school {school!r}")
     wanted = school or token.school
     query = select(Announcement, School.slug).join(School, School.id == Announcement.school_id)
     if wanted is not None:
         query = query.where(School.slug == wanted)
+    elif token.trust is not None:
+        members = [s.slug for s in runtime.configuration.members(token.trust)]
+        query = query.where(School.slug.in_(members))
     with runtime.sessions() as session:
         rows = session.execute(
             query.order_by(Announcement.id.desc()).limit(limit).offset(offset)
@@ -251,7 +262,7 @@ def get_announcement(
     """An announcement of the token's school (any school for a trust token)."""
     with runtime.sessions() as session:
         announcement, slug = _load(session, announcement_id)
-        require_school(token, slug, "path.announcement_id")
+        require_school(token, slug, "path.announcement_id", runtime)
         return announcement_out(announcement, slug)
 
 
@@ -273,13 +284,18 @@ def cancel_announcement(
     now = datetime.now(UTC)
     with runtime.sessions() as session:
         announcement, slug = _load(session, announcement_id)
-        require_school(token, slug, "path.announcement_id")
+        require_school(token, slug, "path.announcement_id", runtime)
         try:
             whole_school = is_whole_school(parse_audience(list(announcement.audience)))
         except AudienceError:
             whole_school = True
         refusal = send_refusal(
-            token, slug, announcement.category, Urgency(announcement.urgency), whole_school
+            token,
+            slug,
+            announcement.category,
+            Urgency(announcement.urgency),
+            whole_school,
+            school_trust(runtime, slug),
         )
         if refusal is not None:
             raise ApiError(403, "path.announcement_id", refusal[1])

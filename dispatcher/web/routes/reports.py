@@ -82,7 +82,7 @@ def get_report(
         )
         if slug is None:
             raise ApiError(404, "path.announcement_id", f"no announcement {announcement_id}")
-        require_school(token, slug, "path.announcement_id")
+        require_school(token, slug, "path.announcement_id", runtime)
         try:
             return announcement_report(session, announcement_id)
         except NotFound as exc:

@@ -219,3 +219,29 @@ def test_clock_json_reports_each_tick(config_dir: Path, env: dict[str, str]) -> 
     assert tick["locked"] is True and tick["sent"] == []
     assert [m["key"] for m in tick["missed"]] == [FAIR_KEY]
     assert "no clock was running" in tick["missed"][0]["reason"]
+
+
+@pytest.mark.parametrize("slug", ["three-dimensions", "trent-acres", "westbourne"])
+def test_the_outcomes_first_group_schools_have_calendars_marked_unchecked(
+    runtime: Any, slug: str
+) -> None:
+    # Issue 15, problem 4: `calendar list --school three-dimensions` exited 2 (no calendar).
+    now = ["--now", "2026-12-04T12:00:00+00:00"]
+    listed = runner.invoke(app, ["calendar", "list", "--school", slug, "--days", "60", *now])
+    assert listed.exit_code == 0, listed.output
+    assert "term dates: pattern, not checked against the school's published dates" in (
+        " ".join(listed.output.split())
+    )
+    data = json.loads(
+        runner.invoke(
+            app, ["calendar", "list", "--school", slug, "--days", "60", *now, "--json"]
+        ).output
+    )
+    assert data["dates_source"] == "pattern"
+    # The Spring term starts on Monday 4 January 2027: its reminder goes on the last Friday
+    # of the Christmas holiday (New Year's Day is a bank holiday, so Thursday 31 December).
+    term_start = [r for r in data["reminders"] if r["rule"] == "term-start"]
+    assert [r["due_local"][:10] for r in term_start] == ["2026-12-31"]
+    checked = runner.invoke(app, ["calendar", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert f"{slug}: 12 reminders" in checked.output

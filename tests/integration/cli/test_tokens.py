@@ -52,12 +52,28 @@ def test_create_prints_the_token_once_and_list_never_shows_it(runtime: Any) -> N
     assert "office-demo" in listed_text.stdout
 
 
-def test_a_trust_token_without_json_prints_the_token_alone_on_a_line(runtime: Any) -> None:
-    created = run("tokens", "create", "--name", "trust-admin", "--role", "admin")
+def test_a_token_for_every_school_without_json_prints_the_token_alone_on_a_line(
+    runtime: Any,
+) -> None:
+    created = run("tokens", "create", "--name", "deployment-admin", "--role", "admin")
     assert created.exit_code == 0, created.output
     lines = [line for line in created.stdout.splitlines() if line.startswith("dsp_")]
     assert len(lines) == 1
-    assert "whole trust" in created.stdout
+    assert "every school" in created.stdout
+
+
+def test_a_trust_token_acts_for_its_member_schools(runtime: Any) -> None:
+    created = run("tokens", "create", "--name", "sendat-senior", "--role", "senior", "--trust",
+                  "sendat", "--json")  # fmt: skip
+    assert created.exit_code == 0, created.output
+    entry = json.loads(created.stdout)
+    assert (entry["school"], entry["trust"]) == (None, "sendat")
+    assert "trust sendat" in run("tokens", "list").stdout
+    unknown = run("tokens", "create", "--name", "y", "--role", "senior", "--trust", "sendta")
+    assert unknown.exit_code == 2 and "--trust" in unknown.output and "sendat" in unknown.output
+    both = run("tokens", "create", "--name", "z", "--role", "senior", "--trust", "sendat",
+               "--school", "sendat-a")  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
 
 
 def test_bad_options_exit_2_naming_the_option(runtime: Any) -> None:

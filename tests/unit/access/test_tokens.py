@@ -61,3 +61,19 @@ def test_a_school_token_is_limited_to_its_school_and_a_trust_token_is_not() -> N
     assert school_refusal(token(Role.OFFICE, None), "brockmoor") is None
     sent = send_refusal(token(Role.SENIOR, "demo"), "brockmoor", "x", Urgency.NORMAL, False)
     assert sent is not None and sent[0] == "body.school"
+
+
+def test_a_trust_token_is_limited_to_the_trusts_member_schools() -> None:
+    sendat = TokenInfo(2, "sendat-senior", Role.SENIOR, None, datetime.now(UTC), None, None,
+                       trust="sendat")  # fmt: skip
+    assert sendat.scope == "trust sendat"
+    assert school_refusal(sendat, "sendat-a", "sendat") is None
+    refusal = school_refusal(sendat, "brockmoor", "dudley-la")
+    assert refusal is not None and "trust 'sendat'" in refusal and "brockmoor" in refusal
+    # A school whose trust is unknown is refused: a trust token never guesses.
+    assert school_refusal(sendat, "sendat-b") is not None
+    sibling = send_refusal(
+        token(Role.SENIOR, "sendat-a"), "sendat-b", "x", Urgency.URGENT, True, "sendat"
+    )
+    assert sibling is not None and sibling[0] == "body.school"
+    assert token(Role.SENIOR, None).scope == "every school"

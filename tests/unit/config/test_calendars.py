@@ -63,12 +63,24 @@ def error(raw: dict[str, Any]) -> str:
 # --- the shipped files ----------------------------------------------------------------------
 
 
-def test_the_demo_school_and_two_seed_schools_have_a_2026_27_calendar() -> None:
-    assert {"demo", "brockmoor", "sendat"} <= set(CALENDARS)
+def test_every_school_has_a_calendar_for_the_next_twelve_months_marked_unchecked() -> None:
+    # Issue 15, problem 4: three seed schools had none (`calendar list` exited 2).
+    assert set(CALENDARS) == set(CONFIGURATION.schools)
     for calendar in CALENDARS.values():
-        assert calendar.first_day.year == 2026 and calendar.last_day.year == 2027
-        assert len(calendar.terms) == 3
-        assert calendar.events, calendar.school
+        assert calendar.first_day <= date(2026, 12, 4), calendar.school
+        assert calendar.last_day >= date(2027, 12, 4), calendar.school
+        assert len(calendar.terms) == 6  # 2026-27 and 2027-28
+        # Made from a usual pattern: none has been checked against a published calendar.
+        assert not calendar.dates_checked and "not checked" in calendar.dates_note
+    for slug in ("demo", "brockmoor", "sendat-a", "sendat-b"):
+        assert CALENDARS[slug].events, slug
+
+
+def test_a_calendar_says_whether_its_dates_were_checked() -> None:
+    assert parse_calendar(Path("x.toml"), "demo", GOOD).dates_source == "pattern"
+    checked = parse_calendar(Path("x.toml"), "demo", with_changes(("dates_source",), "published"))
+    assert checked.dates_checked
+    assert "dates_source" in error(with_changes(("dates_source",), "guessed"))
 
 
 @pytest.mark.parametrize("slug", sorted(CALENDARS))

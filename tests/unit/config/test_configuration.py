@@ -28,7 +28,15 @@ CATEGORIES = {
     "newsletter",
     "survey",
 }
-SCHOOLS = {"demo", "three-dimensions", "westbourne", "trent-acres", "sendat", "brockmoor"}
+SCHOOLS = {
+    "demo",
+    "three-dimensions",
+    "westbourne",
+    "trent-acres",
+    "sendat-a",
+    "sendat-b",
+    "brockmoor",
+}
 
 
 # --- the shipped configuration -------------------------------------------------------------
@@ -206,9 +214,9 @@ def test_core_hours_end_equal_to_start(config_dir: Path) -> None:
 
 
 def test_send_window_with_an_unknown_day(config_dir: Path) -> None:
-    edit(config_dir / "schools" / "sendat.toml", '"fri"]', '"fri", "funday"]')
+    edit(config_dir / "schools" / "sendat-a.toml", '"fri"]', '"fri", "funday"]')
     err = load_error(config_dir)
-    assert_names(err, "sendat.toml", "send_window.days", "mon")
+    assert_names(err, "sendat-a.toml", "send_window.days", "mon")
 
 
 def test_badly_written_time(config_dir: Path) -> None:
@@ -258,9 +266,9 @@ def test_sender_id_over_eleven_characters(config_dir: Path) -> None:
 
 
 def test_missing_required_key(config_dir: Path) -> None:
-    edit(config_dir / "schools" / "sendat.toml", 'sender_id = "SENDAT"', "")
+    edit(config_dir / "schools" / "sendat-a.toml", 'sender_id = "SENDATSchA"', "")
     err = load_error(config_dir)
-    assert_names(err, "sendat.toml", "sender_id", "required")
+    assert_names(err, "sendat-a.toml", "sender_id", "required")
 
 
 def test_unknown_channel_enabled(config_dir: Path) -> None:
@@ -346,3 +354,41 @@ def test_providers_outbox_sends_every_channel_to_the_outbox(config_dir: Path) ->
     )
     school = load_configuration(config_dir).school("brockmoor")
     assert {school.providers.named_for(c) for c in Channel} == {"outbox"}
+
+
+# --- trusts ----------------------------------------------------------------------------------
+
+
+def test_the_shipped_trusts_and_their_member_schools() -> None:
+    config = load_configuration(CONFIG_DIR)
+    assert config.trust("sendat").name == "SENDAT"
+    members = config.members("sendat")
+    assert [s.slug for s in members] == ["sendat-a", "sendat-b"]
+    # Each member school has its own name, phone, website, sender id, reply-to and calendar.
+    for field in ("name", "phone", "website", "sender_id", "reply_to"):
+        assert len({getattr(s, field) for s in members}) == 2, field
+    assert all(s.slug in config.calendars for s in members)
+    assert [s.slug for s in config.members("outcomes-first-group")] == [
+        "three-dimensions",
+        "trent-acres",
+        "westbourne",
+    ]
+    with pytest.raises(KeyError, match="known: demo-trust, dudley-la"):
+        config.members("sendta")
+
+
+def test_a_school_naming_an_unknown_trust_is_named(config_dir: Path) -> None:
+    edit(config_dir / "schools" / "sendat-b.toml", 'trust = "sendat"', 'trust = "sendta"')
+    err = load_error(config_dir)
+    assert_names(err, "sendat-b.toml", "trust", "trusts/", "sendat")
+
+
+def test_a_trust_named_like_a_school_is_refused(config_dir: Path) -> None:
+    shutil.copy(config_dir / "trusts" / "sendat.toml", config_dir / "trusts" / "brockmoor.toml")
+    err = load_error(config_dir)
+    assert_names(err, "brockmoor.toml", "(file name)", "no school uses")
+
+
+def test_a_trust_without_a_name_is_named(config_dir: Path) -> None:
+    edit(config_dir / "trusts" / "sendat.toml", 'name = "SENDAT"', "")
+    assert_names(load_error(config_dir), "sendat.toml", "name", "required")

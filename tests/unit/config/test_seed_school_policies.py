@@ -24,7 +24,15 @@ ENGLISH = frozenset({"en"})
 
 SMS, EMAIL, PUSH = Channel.SMS, Channel.EMAIL, Channel.PUSH
 
-SEED_SCHOOLS = ("three-dimensions", "westbourne", "trent-acres", "sendat", "brockmoor")
+#: SENDAT's policy covers every school of the trust: its two member schools keep it.
+SEED_SCHOOLS = (
+    "three-dimensions",
+    "westbourne",
+    "trent-acres",
+    "sendat-a",
+    "sendat-b",
+    "brockmoor",
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ EXPECTED: dict[str, dict[str, Expected]] = {
     "three-dimensions": _OFG_NO_APP,
     "westbourne": _OFG_WITH_APP,
     "trent-acres": _OFG_WITH_APP,
-    "sendat": {
+    "sendat-a": {
         # 3.2 "We will text parents/carers about: Payments, Short-notice changes to the school
         # day, Emergency school closures" + "We would usually also use email as a 'back-up'".
         "emergency_closure": Expected(SMS, (PUSH, EMAIL), email_backup=True),
@@ -104,7 +112,7 @@ CORE_HOURS = {
     "three-dimensions": ("8:00 AM – 4:00 PM", time(8, 0), time(16, 0)),
     "westbourne": ("8:00 AM – 4:00 PM", time(8, 0), time(16, 0)),
     "trent-acres": ("8:00 AM – 4:00 PM", time(8, 0), time(16, 0)),
-    "sendat": ("see individual schools' websites (placeholder)", time(8, 30), time(15, 30)),
+    "sendat-a": ("see individual schools' websites (placeholder)", time(8, 30), time(15, 30)),
     "brockmoor": ("08:45 to 15:15", time(8, 45), time(15, 15)),
 }
 
@@ -118,9 +126,12 @@ IDENTITY = {
         "isams",
         {SMS, EMAIL, PUSH},
     ),
-    "sendat": ("sendat", "003_bf10c6f7d66eb103.txt", "arbor", {SMS, EMAIL, PUSH}),
+    "sendat-a": ("sendat", "003_bf10c6f7d66eb103.txt", "arbor", {SMS, EMAIL, PUSH}),
     "brockmoor": ("dudley-la", "004_5045fb31edd77519.txt", "", {SMS, EMAIL, PUSH}),
 }
+EXPECTED["sendat-b"] = EXPECTED["sendat-a"]
+CORE_HOURS["sendat-b"] = CORE_HOURS["sendat-a"]
+IDENTITY["sendat-b"] = IDENTITY["sendat-a"]
 
 
 @pytest.fixture(scope="module")
@@ -258,8 +269,13 @@ def test_contact_details_are_the_policies_own(config: Configuration) -> None:
     )
     assert details["brockmoor"][:2] == ("01384 816635", "info@brockmoor.dudley.sch.uk")
     assert details["trent-acres"][0] == "01543 473772"
-    # Trent Acres and SENDAT publish no email address: a reserved, undeliverable placeholder
-    # stands in (never a guessed real mailbox) and no reply address is offered.
-    for slug in ("trent-acres", "sendat"):
-        assert details[slug][1].endswith(".invalid")
-        assert config.school(slug).reply_to == ""
+    # Trent Acres publishes no email address: a reserved, undeliverable placeholder stands in
+    # (never a guessed real mailbox) and no reply address is offered.
+    assert details["trent-acres"][1].endswith(".invalid")
+    assert config.school("trent-acres").reply_to == ""
+    # SENDAT's policy names no member school: each member's details are reserved placeholders
+    # (Ofcom's drama numbers, example.org), never guessed real ones, and never `.invalid`.
+    for slug in ("sendat-a", "sendat-b"):
+        phone, email, website = details[slug]
+        assert phone.startswith("01632 960") and email.endswith(".example.org")
+        assert website.endswith(".example.org") and ".invalid" not in email

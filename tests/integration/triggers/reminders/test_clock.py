@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from dispatcher.config.calendars import CalendarEvent, DateRange, SchoolCalendar, Term
 from dispatcher.config.reminders import ReminderRule, ReminderSettings
 from dispatcher.queue.inflight import plan_marker
+from dispatcher.reporting.metrics import render_metrics
 from dispatcher.store.models import Announcement, Delivery, ReminderFire
 from dispatcher.triggers.reminders.clock import TickReport, calendar_listing, run_tick
 from dispatcher.worker.sweep import replay_lost_plans
@@ -181,14 +182,34 @@ def test_a_reminder_due_three_days_ago_is_recorded_missed_and_not_sent(
     fire = fires(runtime)[FAIR_KEY]
     assert fire.outcome == "missed" and fire.announcement_id is None
     assert "no clock was running" in (fire.detail or "")
-    assert any(FAIR_KEY in r.getMessage() and "missed" in r.getMessage() for r in caplog.records)
-    # Never sent later either, and shown as missed in the calendar list.
+    # Issue 15, problem 4: somebody is told. An ALERT in the log...
+    [alert] = [r for r in caplog.records if FAIR_KEY in r.getMessage()]
+    assert alert.levelno == logging.ERROR and alert.getMessage().startswith("ALERT")
+    assert "clock was down" in alert.getMessage()
+    # ...and a metric to alert on.
+    metrics = render_metrics(runtime, now).decode()
+    assert 'dispatcher_reminders_missed_total{school="demo"} 1.0' in metrics
+    assert 'dispatcher_reminders_missed_total{school="brockmoor"} 0.0' in metrics
+    # Never sent later either, and shown as not sent in the calendar list.
     run_tick(runtime, clock_broker, demo_calendar(), SETTINGS, now + timedelta(minutes=5))
     assert announcements(runtime) == []
     listing = calendar_listing(runtime, demo_calendar()["demo"], SETTINGS, now, days=30)
-    statuses = {r["key"]: r["status"] for r in listing["reminders"]}
-    assert statuses[FAIR_KEY] == "missed"
-    assert statuses["reminder:event:fair:day-before"] == "upcoming"
+    rows = {r["key"]: r for r in listing["reminders"]}
+    assert rows[FAIR_KEY]["status"] == "missed"
+    assert rows[FAIR_KEY]["status_text"] == "not sent (clock was down)"
+    assert rows["reminder:event:fair:day-before"]["status"] == "upcoming"
+
+
+def test_a_reminder_past_its_catch_up_with_no_clock_is_listed_as_not_sent(
+    school: Any, clock_broker: Any
+) -> None:
+    # No tick has run: the list already says what the next clock will record.
+    listing = calendar_listing(
+        school, demo_calendar()["demo"], SETTINGS, FAIR_DUE + timedelta(days=3), days=30
+    )
+    fair = {r["key"]: r for r in listing["reminders"]}[FAIR_KEY]
+    assert (fair["status"], fair["status_text"]) == ("missed", "not sent (clock was down)")
+    assert "late" not in json.dumps(listing)
 
 
 def test_a_reminder_older_than_the_lookback_is_left_alone(school: Any, clock_broker: Any) -> None:

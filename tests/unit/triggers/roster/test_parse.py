@@ -12,6 +12,7 @@ import pytest
 from dispatcher.domain import Channel, Need
 from dispatcher.triggers.roster.parse import (
     ROSTER_COLUMNS,
+    TRUST_ROSTER_COLUMNS,
     WHOLE_ROW,
     PhoneNumber,
     RosterHeaderError,
@@ -594,3 +595,30 @@ def test_count_utf8_lines_names_the_first_line_that_is_not() -> None:
         count_utf8_lines(io.BytesIO(b"header\nok\nZo\xeb\nmore\xff\n"))
     assert raised.value.line == 3
     assert "line 3" in str(raised.value)
+
+
+# --- a trust's roster: the school column ----------------------------------------------------
+
+
+def test_a_trust_roster_names_each_rows_school_in_a_last_column() -> None:
+    header = ",".join(TRUST_ROSTER_COLUMNS)
+    body = to_csv([link()]).splitlines()[1]
+    results = parse(
+        "\n".join([header, body + ",sendat-a", body + ",", body + ",Sendat A", body]) + "\n"
+    )
+    assert [r.school for r in rows_of(results)] == ["sendat-a"]
+    assert [(e.line, e.column) for e in errors_of(results)] == [
+        (3, "school"),
+        (4, "school"),
+        (5, WHOLE_ROW),
+    ]
+    assert "required" in errors_of(results)[0].reason
+    assert "Sendat" not in errors_of(results)[1].reason  # never the value
+    # Without the column a row has no school (the import's --school places it).
+    assert rows_of(parse(to_csv([link()])))[0].school is None
+
+
+def test_the_school_column_must_come_last() -> None:
+    columns = ("school", *ROSTER_COLUMNS)
+    with pytest.raises(RosterHeaderError, match="wrong order"):
+        parse(",".join(columns) + "\n")
