@@ -49,7 +49,8 @@ def test_healthz_and_readyz_answer_when_everything_is_up(
     assert providers["status"] == "held"
     assert set(providers["held"]) == {
         "brockmoor",
-        "sendat",
+        "sendat-a",
+        "sendat-b",
         "three-dimensions",
         "trent-acres",
         "westbourne",

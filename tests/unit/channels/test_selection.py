@@ -85,5 +85,5 @@ def test_a_school_choosing_the_outbox_goes_there_whatever_the_credentials() -> N
 
 def test_reading_the_choices_needs_no_file(tmp_path: Path) -> None:
     # Pure: nothing is written or read beyond the settings given.
-    school_choices(CONFIG.school("sendat"), NO_CREDENTIALS)
+    school_choices(CONFIG.school("sendat-a"), NO_CREDENTIALS)
     assert list(tmp_path.iterdir()) == []

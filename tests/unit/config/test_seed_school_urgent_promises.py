@@ -30,11 +30,18 @@ from tests.support.paths import CONFIG_DIR
 SMS, EMAIL, PUSH = Channel.SMS, Channel.EMAIL, Channel.PUSH
 PRIMARY, BACKUP = DeliveryKind.PRIMARY, DeliveryKind.BACKUP
 URGENT = ("emergency_closure", "short_notice_change")
-SEED_SCHOOLS = ("three-dimensions", "westbourne", "trent-acres", "sendat", "brockmoor")
+SEED_SCHOOLS = (
+    "three-dimensions",
+    "westbourne",
+    "trent-acres",
+    "sendat-a",
+    "sendat-b",
+    "brockmoor",
+)
 #: Brockmoor texts "through our App": the app where the family has it, else a text.
 APP_FIRST = {"brockmoor"}
 #: Schools whose families may have the app (3 Dimensions names none).
-WITH_APP = {"westbourne", "trent-acres", "sendat", "brockmoor"}
+WITH_APP = {"westbourne", "trent-acres", "sendat-a", "sendat-b", "brockmoor"}
 
 
 @pytest.fixture(scope="module")

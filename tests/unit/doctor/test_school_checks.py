@@ -130,8 +130,14 @@ def test_a_sender_id_must_be_alphanumeric_at_most_eleven_and_not_only_digits() -
 
 
 def test_placeholder_addresses_are_a_problem_once_families_hear_from_the_school() -> None:
-    sendat = CONFIG.school("sendat")
-    assert placeholder_addresses(sendat) == ["from_email = office@sendat.invalid"]
+    trent = CONFIG.school("trent-acres")
+    assert placeholder_addresses(trent) == ["from_email = office@trent-acres.invalid"]
+    sendat = CONFIG.school("sendat-a")  # a member school of SENDAT, its details unknown
+    assert placeholder_addresses(sendat) == [
+        "from_email = office@sendat-a.example.org",
+        "reply_to = office@sendat-a.example.org",
+        "website = https://sendat-a.example.org",
+    ]
     demo = CONFIG.school("demo")
     assert len(placeholder_addresses(demo)) == 3  # from, reply-to and website on .example
     found = problems(check_school(facts(school=school(reply_to="office@example.com"))))

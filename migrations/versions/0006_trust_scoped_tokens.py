@@ -4,8 +4,8 @@ Adds ``api_tokens.trust``: a token may act for one school (``school_id``), for t
 schools of one trust (``trust``, the slug of ``config/trusts/<slug>.toml``), or, with
 neither, for every school of the deployment (decision 0073). Existing tokens keep their scope.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-04 15:30:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
