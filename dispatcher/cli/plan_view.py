@@ -48,10 +48,12 @@ def print_plan(plan: dict[str, Any]) -> None:
     for language, encoding in sorted(plan["sms_encodings"].items()):
         messages.add_row(f"  SMS encoding, {language_label(language)}", encoding)
     messages.add_row("estimated cost", f"£{plan['estimated_cost_gbp']}")
-    if plan["hold_until"]:
-        messages.add_row("goes out (school time)", plan["hold_until_local"] or plan["hold_until"])
-        messages.add_row("  waits because", plan["hold_reason"] or "outside the send window")
     console.print(messages)
+    if plan["hold_until"]:
+        goes = plan["hold_until_local"] or plan["hold_until"]
+        why = plan["hold_reason"] or "outside the send window"
+        console.print(f"goes out (school time): {goes}", highlight=False, soft_wrap=True)
+        console.print(f"  waits because: {why}", highlight=False, soft_wrap=True)
     _print_samples(plan.get("samples") or [])
     _print_unreachable(plan["unreachable"])
 

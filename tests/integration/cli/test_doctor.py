@@ -100,11 +100,9 @@ def test_doctor_names_each_problem_of_a_broken_set_up(
         "- redis: Redis does not answer",
         "- workers: cannot read the heartbeats",
         "brockmoor providers: sms: held: the school names twilio",
-        "brockmoor calendar: the calendar covers 2026-09-01 to 2027-08-31",
         "demo webhooks: DISPATCHER_MIS_SECRET_DEMO is not set",
-        "sendat addresses: placeholder addresses families would see or write to: "
-        "from_email = office@sendat.invalid",
-        "three-dimensions calendar: no calendar",
+        "sendat-a addresses: placeholder addresses families would see or write to: "
+        "from_email = office@sendat-a.example.org",
         "trent-acres addresses: placeholder addresses",
         "westbourne providers: email: held: the school names sendgrid",
     ]

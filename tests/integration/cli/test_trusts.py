@@ -14,6 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dispatcher.cli.main import app
+from dispatcher.config.schools import ProviderNames
 from dispatcher.delivery.deliver import deliver_batch
 from dispatcher.store.models import (
     Announcement,
@@ -110,7 +111,7 @@ def test_a_trust_wide_closure_names_each_member_school_and_its_phone(
     # text is what this test reads.
     schools = runtime.configuration.schools
     for slug in ("sendat-a", "sendat-b"):
-        schools[slug] = schools[slug].model_copy(update={"providers": "outbox"})
+        schools[slug] = schools[slug].model_copy(update={"providers": ProviderNames.outbox_only()})
     for item in announcements:
         work = plan(runtime, item["announcement_id"])
         deliver_batch(runtime, delivery_ids(work), lambda: datetime.now(UTC), lambda w: None)
