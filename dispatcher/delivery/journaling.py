@@ -2,10 +2,11 @@
 
 ``ClaimLog`` writes each step of a claim to the send journal (``dispatcher.queue.journal``)
 as it happens: ``sending`` before a provider is asked, ``sent`` with the receipt the moment it
-answers. Receipts are recorded in the database ``RECORD_EVERY`` per commit and dropped from
-the journal once committed. When the database does not answer, the breaker opens, the
-receipts stay in the journal (replayed by ``dispatcher.delivery.recovery``), and the claimed
-deliveries not yet sent are given back (``unsent``) instead of being sent.
+answers (written without waiting for Redis's answer, which is read before the next commit).
+Receipts are recorded in the database ``RECORD_EVERY`` per commit and dropped from the journal
+once committed. When the database does not answer, the breaker opens, the receipts stay in
+the journal (replayed by ``dispatcher.delivery.recovery``), and the claimed deliveries not yet
+sent are given back (``unsent``) instead of being sent.
 
 If Redis does not take an entry, the send it was for is recorded in the database at once
 rather than batched: either store holds every receipt before the worker moves on.
@@ -80,8 +81,10 @@ class ClaimLog:
         self._write_with_receipts([self._entry(i, EntryKind.SENDING, moment) for i in delivery_ids])
 
     def sent(self, items: list[tuple[PreparedDelivery, ProviderReceipt]]) -> None:
-        """The provider took these: their receipts are journaled before the next request
-        (or the database commit) and recorded in the database every ``RECORD_EVERY``."""
+        """The provider took these: their receipts are on their way to the journal before
+        this returns (the answer is read later) and recorded in the database every
+        ``RECORD_EVERY``. Were they kept for the next request's entry, a process killed while
+        preparing that request would lose the receipts of the one before it too."""
         moment = self.ctx.now()
         records = [sent_record(item, receipt, moment) for item, receipt in items]
         self._receipts.extend(
@@ -98,6 +101,7 @@ class ClaimLog:
             for r in records
         )
         self._unrecorded.extend(records)
+        self._write_with_receipts([])
         if len(self._unrecorded) >= RECORD_EVERY:
             self.flush()
 
