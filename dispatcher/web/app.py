@@ -20,6 +20,7 @@ from dispatcher.web.routes import (
     mis_webhooks,
     provider_webhooks,
     reports,
+    trust_announcements,
 )
 
 #: Where the documentation pages' scripts, styles and icon are served.
@@ -47,6 +48,13 @@ def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> Fast
     )
     app.state.runtime_factory = runtime_factory
     install_error_handlers(app)
-    for module in (health, provider_webhooks, reports, announcements, mis_webhooks):
+    for module in (
+        health,
+        provider_webhooks,
+        reports,
+        announcements,
+        trust_announcements,
+        mis_webhooks,
+    ):
         app.include_router(module.router)
     return app

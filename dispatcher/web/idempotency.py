@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from dispatcher.store.models import IdempotencyRecord
 from dispatcher.web.errors import ApiError
-from dispatcher.web.schemas import AnnouncementIn
+from dispatcher.web.schemas import AnnouncementDetails
 
 
-def request_fingerprint(body: AnnouncementIn) -> str:
+def request_fingerprint(body: AnnouncementDetails) -> str:
     """SHA-256 of the request body in a canonical form: equal requests, equal fingerprints
     (``send_at`` compared as an instant, whatever offset it was written with)."""
     data = body.model_dump(mode="json", exclude={"send_at"})

@@ -35,39 +35,11 @@ def plain_text(value: str) -> str:
 PlainText = Annotated[str, AfterValidator(plain_text)]
 
 
-class AnnouncementIn(BaseModel):
-    """What to send: the same request as ``dispatcher announce``."""
+class AnnouncementDetails(BaseModel):
+    """What to send, to whichever schools the route names."""
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "school": "demo",
-                    "category": "trip_letter",
-                    "audience": ["year:6"],
-                    "variables": {
-                        "trip": "Year 6 residential",
-                        "date": "Monday 8 June",
-                        "letter_url": "https://demo-primary.example/letters/y6-residential",
-                    },
-                },
-                {
-                    "school": "demo",
-                    "category": "emergency_closure",
-                    "audience": ["school"],
-                    "variables": {"date": "Tuesday 24 November", "reason": "heavy snow"},
-                },
-            ]
-        },
-    )
+    model_config = ConfigDict(extra="forbid")
 
-    school: str = Field(
-        max_length=64,
-        pattern=SLUG_PATTERN,
-        description="The school's slug (its file name under `config/schools/`).",
-        examples=["demo"],
-    )
     category: str = Field(
         min_length=1,
         max_length=64,
@@ -117,6 +89,60 @@ class AnnouncementIn(BaseModel):
         if in_utc.year < 2000:
             raise ValueError("must be after the year 2000")
         return value
+
+
+class AnnouncementIn(AnnouncementDetails):
+    """What to send: the same request as ``dispatcher announce``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "school": "demo",
+                    "category": "trip_letter",
+                    "audience": ["year:6"],
+                    "variables": {
+                        "trip": "Year 6 residential",
+                        "date": "Monday 8 June",
+                        "letter_url": "https://demo-primary.example/letters/y6-residential",
+                    },
+                },
+                {
+                    "school": "demo",
+                    "category": "emergency_closure",
+                    "audience": ["school"],
+                    "variables": {"date": "Tuesday 24 November", "reason": "heavy snow"},
+                },
+            ]
+        },
+    )
+
+    school: str = Field(
+        max_length=64,
+        pattern=SLUG_PATTERN,
+        description="The school's slug (its file name under `config/schools/`).",
+        examples=["demo"],
+    )
+
+
+class TrustAnnouncementIn(AnnouncementDetails):
+    """What to send to every member school of a trust: the same request as ``dispatcher
+    announce --trust``. Each member school gets its own announcement, with its own name and
+    phone in the text."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "category": "emergency_closure",
+                    "audience": ["school"],
+                    "variables": {"date": "Tuesday 24 November", "reason": "heavy snow"},
+                }
+            ]
+        },
+    )
 
 
 class AnnouncementOut(BaseModel):
@@ -248,6 +274,22 @@ class AnnouncementList(BaseModel):
     """A page of announcements, newest first."""
 
     announcements: list[AnnouncementOut] = Field(description="The announcements.")
+
+
+class TrustAnnouncementsOut(BaseModel):
+    """A trust-wide announcement: one announcement per member school."""
+
+    trust: str = Field(description="The trust's slug.", examples=["sendat"])
+    announcements: list[AnnouncementOut] = Field(
+        description="One per member school, in the trust's order."
+    )
+
+
+class TrustPlanOut(BaseModel):
+    """What a trust-wide send would do (``?dry_run=true``): each member school's plan."""
+
+    trust: str = Field(description="The trust's slug.", examples=["sendat"])
+    schools: list[PlanOut] = Field(description="One plan per member school.")
 
 
 class CancelOut(BaseModel):

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from dispatcher.access.roles import send_refusal
 from dispatcher.access.tokens import TokenInfo
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
+from dispatcher.config.policy import CategoryPolicy
+from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Urgency
 from dispatcher.planning.preview import preview_plan
 from dispatcher.runtime import Runtime
@@ -80,6 +82,29 @@ def enqueue_plan(announcement_id: int, send_at: datetime | None, now: datetime) 
         )
 
 
+def checked_request(
+    runtime: Runtime, token: TokenInfo, request: AnnouncementRequest
+) -> tuple[SchoolConfig, CategoryPolicy]:
+    """The school and category of ``request`` once it is valid (templates previewed) and
+    ``token`` may send it; raises ``ApiError`` 422 or 403 naming the field otherwise."""
+    try:
+        school_cfg, category, _ = validate_request(runtime, request)
+    except RequestError as exc:
+        raise ApiError(422, _field(exc), str(exc).removeprefix(f"{exc.field}: ")) from None
+    whole_school = is_whole_school(parse_audience(request.audience))
+    refusal = send_refusal(
+        token,
+        request.school,
+        category.name,
+        category.urgency,
+        whole_school,
+        school_cfg.trust,
+    )
+    if refusal is not None:
+        raise ApiError(403, *refusal)
+    return school_cfg, category
+
+
 def _load(session: Session, announcement_id: int) -> tuple[Announcement, str]:
     row = session.execute(
         select(Announcement, School.slug)
@@ -93,6 +118,29 @@ def _load(session: Session, announcement_id: int) -> tuple[Announcement, str]:
 
 AnnouncementId = Annotated[
     int, Path(ge=1, le=MAX_ID, description="Announcement id.", examples=[42])
+]
+
+DryRun = Annotated[
+    bool,
+    Query(
+        description="Return the plan (counts per channel, languages, SMS segments, "
+        "estimated cost, unreachable contacts) without storing or sending anything."
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string (e.g. a UUID) for this announcement. Repeating a "
+        "request with the same key and body returns the first answer (200) instead of "
+        "sending twice; the same key with another body is refused (409). Keys are "
+        "per token.",
+        examples=["5f0c8a52-3b7e-4a4e-9d8f-0d6c1b1f2a90"],
+    ),
 ]
 
 
@@ -117,27 +165,8 @@ AnnouncementId = Annotated[
 )
 def post_announcement(
     body: AnnouncementIn,
-    dry_run: Annotated[
-        bool,
-        Query(
-            description="Return the plan (counts per channel, languages, SMS segments, "
-            "estimated cost, unreachable contacts) without storing or sending anything."
-        ),
-    ] = False,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            pattern=r"^[\x21-\x7e]+$",
-            description="Any unique string (e.g. a UUID) for this announcement. Repeating a "
-            "request with the same key and body returns the first answer (200) instead of "
-            "sending twice; the same key with another body is refused (409). Keys are "
-            "per token.",
-            examples=["5f0c8a52-3b7e-4a4e-9d8f-0d6c1b1f2a90"],
-        ),
-    ] = None,
+    dry_run: DryRun = False,
+    idempotency_key: IdempotencyKey = None,
     token: TokenInfo = Depends(current_token),
     runtime: Runtime = Depends(get_runtime),
 ) -> Any:
@@ -155,21 +184,7 @@ def post_announcement(
     require_school(token, body.school, "body.school", runtime)
     if body.send_at is not None and body.send_at - now > MAX_SEND_AHEAD:
         raise ApiError(422, "body.send_at", "at most a year ahead")
-    try:
-        school_cfg, category, _ = validate_request(runtime, request)
-    except RequestError as exc:
-        raise ApiError(422, _field(exc), str(exc).removeprefix(f"{exc.field}: ")) from None
-    whole_school = is_whole_school(parse_audience(request.audience))
-    refusal = send_refusal(
-        token,
-        body.school,
-        category.name,
-        category.urgency,
-        whole_school,
-        school_cfg.trust,
-    )
-    if refusal is not None:
-        raise ApiError(403, *refusal)
+    school_cfg, category = checked_request(runtime, token, request)
 
     if dry_run:
         with runtime.sessions() as session:
