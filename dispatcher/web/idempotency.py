@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatcher.store.models import IdempotencyRecord
@@ -71,3 +72,39 @@ def remember(
             created_at=now,
         )
     )
+
+
+def earlier_answer(
+    session: Session, scope: str, key: str | None, fingerprint: str
+) -> JSONResponse | None:
+    """The first answer again when ``key`` was used before in ``scope`` (409 when for a
+    different request); None when there is no key or it is new."""
+    if key is None:
+        return None
+    record = find_record(session, scope, key)
+    return replay(record, fingerprint) if record is not None else None
+
+
+def commit_remembering(
+    session: Session,
+    scope: str,
+    key: str | None,
+    fingerprint: str,
+    announcement_id: int,
+    response: dict[str, Any],
+    now: datetime,
+) -> JSONResponse | None:
+    """Commit the caller's transaction with ``response`` remembered under ``key`` (when
+    given). None when it committed; the winner's answer when a concurrent request with the
+    same key committed first (this transaction is then rolled back: nothing of it is kept)."""
+    if key is not None:
+        remember(session, scope, key, fingerprint, announcement_id, response, now)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        record = find_record(session, scope, key) if key is not None else None
+        if record is None:
+            raise
+        return replay(record, fingerprint)
+    return None

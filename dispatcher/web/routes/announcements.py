@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatcher.access.roles import send_refusal
@@ -41,7 +40,7 @@ from dispatcher.triggers.announcements import (
 from dispatcher.web.auth import current_token, require_school, school_trust
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError, error_responses
-from dispatcher.web.idempotency import find_record, remember, replay, request_fingerprint
+from dispatcher.web.idempotency import commit_remembering, earlier_answer, request_fingerprint
 from dispatcher.web.schemas import (
     MAX_ID,
     MAX_SEND_AHEAD,
@@ -197,24 +196,17 @@ def post_announcement(
     fingerprint = request_fingerprint(body)
     scope = str(token.id)
     with runtime.sessions() as session:
-        if idempotency_key is not None:
-            record = find_record(session, scope, idempotency_key)
-            if record is not None:
-                return replay(record, fingerprint)
+        earlier = earlier_answer(session, scope, idempotency_key, fingerprint)
+        if earlier is not None:
+            return earlier
         announcement, _ = create_announcement(session, runtime, request, now)
         out = announcement_out(announcement, body.school).model_dump(mode="json")
         announcement_id, send_at = announcement.id, announcement.send_at
-        if idempotency_key is not None:
-            remember(session, scope, idempotency_key, fingerprint, announcement_id, out, now)
-        try:
-            session.commit()
-        except IntegrityError:
-            # Another request with the same key won the race: answer as its repeat.
-            session.rollback()
-            record = find_record(session, scope, idempotency_key or "")
-            if record is None:
-                raise
-            return replay(record, fingerprint)
+        winner = commit_remembering(
+            session, scope, idempotency_key, fingerprint, announcement_id, out, now
+        )
+        if winner is not None:
+            return winner
     enqueue_plan(announcement_id, send_at, now)
     return JSONResponse(
         out, status_code=201, headers={"Location": f"/api/announcements/{announcement_id}"}

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
 
 from dispatcher.access.tokens import TokenInfo
 from dispatcher.planning.preview import preview_plan
@@ -27,7 +26,7 @@ from dispatcher.triggers.announcements import (
 from dispatcher.web.auth import current_token
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError, error_responses
-from dispatcher.web.idempotency import find_record, remember, replay, request_fingerprint
+from dispatcher.web.idempotency import commit_remembering, earlier_answer, request_fingerprint
 from dispatcher.web.routes.announcements import (
     DryRun,
     IdempotencyKey,
@@ -131,12 +130,11 @@ def post_trust_announcement(
         return JSONResponse(TrustPlanOut(trust=trust, schools=plans).model_dump(mode="json"))
 
     fingerprint = request_fingerprint(body)
-    scope, key = f"{token.id}:trust:{trust}", idempotency_key or ""
+    scope, key = f"{token.id}:trust:{trust}", idempotency_key
     with runtime.sessions() as session:
-        if idempotency_key is not None:
-            record = find_record(session, scope, key)
-            if record is not None:
-                return replay(record, fingerprint)
+        earlier = earlier_answer(session, scope, key, fingerprint)
+        if earlier is not None:
+            return earlier
         created = [
             (create_announcement(session, runtime, request, now)[0], request.school)
             for request, _, _ in checked
@@ -145,17 +143,9 @@ def post_trust_announcement(
             trust=trust, announcements=[announcement_out(a, slug) for a, slug in created]
         ).model_dump(mode="json")
         queued = [(a.id, a.send_at) for a, _ in created]
-        if idempotency_key is not None:
-            remember(session, scope, key, fingerprint, queued[0][0], out, now)
-        try:
-            session.commit()
-        except IntegrityError:
-            # Another request with the same key won the race: answer as its repeat.
-            session.rollback()
-            record = find_record(session, scope, key)
-            if record is None:
-                raise
-            return replay(record, fingerprint)
+        winner = commit_remembering(session, scope, key, fingerprint, queued[0][0], out, now)
+        if winner is not None:
+            return winner
     for announcement_id, send_at in queued:
         enqueue_plan(announcement_id, send_at, now)
     return JSONResponse(out, status_code=201)
