@@ -132,7 +132,7 @@ def demo(
     if code != 0:
         _fail(f"worker exited with {code}")
     with runtime.sessions() as session:
-        data = announcement_report(session, announcement_id)
+        data = announcement_report(session, announcement_id, runtime.configuration)
     if emulator is not None:
         data["emulator"] = {
             provider: len(emulator.accepted_delivery_ids(provider))

@@ -38,7 +38,7 @@ def report(
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
-            data = announcement_report(session, announcement_id)
+            data = announcement_report(session, announcement_id, runtime.configuration)
         except NotFound as exc:
             _fail(str(exc))
     if json_output:

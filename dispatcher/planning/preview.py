@@ -23,7 +23,7 @@ from dispatcher.domain import Channel, MessageFormat
 from dispatcher.planning.phoning import for_the_office
 from dispatcher.planning.plan import _routed
 from dispatcher.planning.school_days import school_days_for
-from dispatcher.planning.windows import hold_reason, hold_until
+from dispatcher.planning.windows import hold_reason, hold_until, local_time_in_words
 from dispatcher.rendering.languages import language_name
 from dispatcher.rendering.templates import RenderedMessage, TemplateLibrary, school_context
 from dispatcher.runtime import Runtime
@@ -150,8 +150,7 @@ def preview_plan(
     summary.hold_until = hold_until(category, school, now, school_days)
     if summary.hold_until is not None:
         summary.hold_reason = hold_reason(category, school, now, summary.hold_until, school_days)
-        local = summary.hold_until.astimezone(school.tz)
-        summary.hold_until_local = f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"
+        summary.hold_until_local = local_time_in_words(summary.hold_until, school.tz)
     school_row = ensure_school(session, school)
     selectors = parse_audience(audience)
     unreachable_ids: list[tuple[int, int | None, str]] = []

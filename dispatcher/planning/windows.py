@@ -109,3 +109,9 @@ def hold_reason(
         day += timedelta(days=1)
     on = "weekdays" if window.days == MONDAY_TO_FRIDAY else ", ".join(window.days)
     return f"outside the send window ({on} {window.start:%H:%M}-{window.end:%H:%M})"
+
+
+def local_time_in_words(moment: datetime, tz: ZoneInfo) -> str:
+    """``moment`` as the school reads it: "Monday 4 January 2027 at 08:00" in ``tz``."""
+    local = moment.astimezone(tz)
+    return f"{local:%A} {local.day} {local:%B %Y} at {local:%H:%M}"

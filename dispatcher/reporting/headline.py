@@ -38,7 +38,8 @@ def _still_to_send(report: Report) -> str | None:
     if waiting.get("now"):
         parts.append(f"{plural(int(waiting['now']), 'message')} being sent")
     if waiting.get("held"):
-        when = f" ({waiting['held_until']})" if waiting.get("held_until") else ""
+        until = waiting.get("held_until_local") or waiting.get("held_until")
+        when = f" until {until}" if until else ""
         parts.append(f"{plural(int(waiting['held']), 'message')} waiting for the send window{when}")
     return "still to go: " + ", ".join(parts) if parts else None
 

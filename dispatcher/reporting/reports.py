@@ -10,8 +10,10 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from dispatcher.channels.selection import OUTBOX, OUTBOX_NOTE
+from dispatcher.config.configuration import Configuration
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
 from dispatcher.planning.phoning import for_the_office, may_phone, parse_needs, phone_advice
+from dispatcher.planning.windows import local_time_in_words
 from dispatcher.reporting.headline import report_headline
 from dispatcher.store.contacts import describe_contacts
 from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
@@ -72,7 +74,9 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return round((as_utc(end) - as_utc(start)).total_seconds(), 3)
 
 
-def announcement_report(session: Session, announcement_id: int) -> dict[str, Any]:
+def announcement_report(
+    session: Session, announcement_id: int, configuration: Configuration | None = None
+) -> dict[str, Any]:
     """What happened to an announcement, as a JSON-ready dict.
 
     - ``counts``: deliveries by channel and raw state; ``summary``: by channel as the office
@@ -92,7 +96,8 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
     - ``replies``: texts families sent back, matched to this announcement;
     - ``messages_handed_to_providers`` (sent, delivered, undelivered or bounced),
       ``families_not_reached`` (pupils none of whose contacts was reached), ``still_to_send``
-      (``now``: pending or being sent; ``held`` for the send window, until ``held_until``)
+      (``now``: pending or being sent; ``held`` for the send window, until ``held_until``,
+      and ``held_until_local`` in words in the school's time when ``configuration`` knows it)
       and ``headline``: the lines the report starts with (``reporting.headline``);
     - ``not_reached``: contacts no channel reached (routing found none, or every delivery
       failed), each with the phone to try (E.164; empty for a contact who must not be
@@ -204,11 +209,21 @@ def announcement_report(session: Session, announcement_id: int) -> dict[str, Any
             "now": states[DeliveryState.PENDING] + states[DeliveryState.SENDING],
             "held": states[DeliveryState.HELD],
             "held_until": _iso(as_utc(held_until)) if held_until else None,
+            "held_until_local": _in_school_time(configuration, school, held_until),
         },
         "not_reached": not_reached,
     }
     report["headline"] = report_headline(report)
     return report
+
+
+def _in_school_time(
+    configuration: Configuration | None, school: School | None, moment: datetime | None
+) -> str | None:
+    if moment is None or configuration is None or school is None:
+        return None
+    config = configuration.schools.get(school.slug)
+    return local_time_in_words(as_utc(moment), config.tz) if config is not None else None
 
 
 def outbox_summary(session: Session, announcement_id: int) -> dict[str, Any] | None:

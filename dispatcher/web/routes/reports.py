@@ -84,6 +84,6 @@ def get_report(
             raise ApiError(404, "path.announcement_id", f"no announcement {announcement_id}")
         require_school(token, slug, "path.announcement_id", runtime)
         try:
-            return announcement_report(session, announcement_id)
+            return announcement_report(session, announcement_id, runtime.configuration)
         except NotFound as exc:
             raise ApiError(404, "path.announcement_id", str(exc)) from None

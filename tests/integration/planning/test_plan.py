@@ -181,6 +181,11 @@ def test_newsletter_planned_at_night_is_held_until_the_window_opens(runtime: Any
     assert queued[0].delay_ms == int(
         (delivery.not_before.replace(tzinfo=UTC) - saturday_2am).total_seconds() * 1000
     )
+    # The office reads when it will go in the school's time, in words (GMT in November).
+    with runtime.sessions() as session:
+        report = announcement_report(session, announcement_id, runtime.configuration)
+    assert report["still_to_send"]["held_until_local"] == "Monday 30 November 2026 at 08:00"
+    assert "until Monday 30 November 2026 at 08:00" in report["headline"][1]
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(runtime: Any) -> None:

@@ -41,8 +41,26 @@ def test_a_sending_announcement_says_what_is_still_to_go() -> None:
     assert lines == [
         "sending: 10 messages handed to providers, 0 families not reached",
         "still to go: 3 messages being sent, 40 messages waiting for the send window "
-        "(2026-11-25T08:00:00+00:00)",
+        "until 2026-11-25T08:00:00+00:00",
     ]
+
+
+def test_the_wait_is_said_in_the_schools_time_when_the_report_knows_it() -> None:
+    lines = report_headline(
+        _report(
+            state="sending",
+            still_to_send={
+                "now": 0,
+                "held": 40,
+                "held_until": "2026-11-30T08:00:00+00:00",
+                "held_until_local": "Monday 30 November 2026 at 08:00",
+            },
+        )
+    )
+    assert lines[1] == (
+        "still to go: 40 messages waiting for the send window until Monday 30 November 2026 "
+        "at 08:00"
+    )
 
 
 def test_received_planning_and_cancelled_say_so() -> None:
