@@ -89,9 +89,13 @@ def print_report(data: dict[str, Any]) -> None:
         f"{(data.get('fallbacks') or {}).get('total', 0)}; escalations to another contact: "
         f"{(data.get('escalations') or {}).get('total', 0)}"
     )
+    fell_back = ", ".join(
+        f"{lang['name']} ({lang['contacts']})" for lang in data["fallen_back_languages"].values()
+    )
     console.print(
         f"messages in the school's language, none in the contact's: "
-        f"{data['language_fallbacks']}; excluded (not messaged, by policy): "
+        f"{data['language_fallbacks']}{f' (asked for: {fell_back})' if fell_back else ''}; "
+        f"excluded (not messaged, by policy): "
         f"{sum(data['excluded'].values())}; contacts not reached: {len(data['not_reached'])}"
     )
     if data["first_sent_at"]:

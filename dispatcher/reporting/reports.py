@@ -14,6 +14,7 @@ from dispatcher.config.configuration import Configuration
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
 from dispatcher.planning.phoning import for_the_office, may_phone, parse_needs, phone_advice
 from dispatcher.planning.windows import local_time_in_words
+from dispatcher.rendering.languages import language_name
 from dispatcher.reporting.headline import report_headline
 from dispatcher.store.contacts import describe_contacts
 from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
@@ -187,6 +188,7 @@ def announcement_report(
         "fallbacks": _kind_summary(by_kind, DeliveryKind.FALLBACK),
         "escalations": _kind_summary(by_kind, DeliveryKind.ESCALATION),
         "language_fallbacks": announcement.language_fallbacks,
+        "fallen_back_languages": _fallen_back_languages(session, announcement_id),
         "excluded": excluded,
         "first_sent_at": _iso(first_sent),
         "last_sent_at": _iso(last_sent),
@@ -242,6 +244,23 @@ def outbox_summary(session: Session, announcement_id: int) -> dict[str, Any] | N
         "messages": int(recorded),
         "of": int(total),
         "line": f"{recorded} of {total} messages {OUTBOX_NOTE}",
+    }
+
+
+def _fallen_back_languages(session: Session, announcement_id: int) -> dict[str, Any]:
+    """The languages families asked for that the category has no template in, by tag, with
+    their English name and how many contacts were sent the school's default instead."""
+    asked = func.lower(func.coalesce(Contact.language, ""))
+    rows = session.execute(
+        select(asked, func.count(func.distinct(Delivery.contact_id)))
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.announcement_id == announcement_id, Delivery.language_fallback)
+        .group_by(asked)
+        .order_by(asked)
+    )
+    return {
+        (tag or "unknown"): {"name": language_name(tag or "unknown"), "contacts": n}
+        for tag, n in rows
     }
 
 
