@@ -93,6 +93,15 @@ PLANNED_STATES = frozenset(
 )
 
 
+class CallOutcome(StrEnum):
+    """What happened when the office phoned a family about an announcement."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    VOICEMAIL = "voicemail"
+    WRONG_NUMBER = "wrong_number"
+
+
 class MisEventStatus(StrEnum):
     """An MIS event: stored and acknowledged, then applied (or refused when applied)."""
 

@@ -13,6 +13,7 @@ from dispatcher.cli import (
     announce,
     audit,
     calendar,
+    calls,
     channels,
     config,
     db,
@@ -63,6 +64,7 @@ for group in (
     tokens,
     channels,
     audit,
+    calls,
     doctor,
     redis,
 ):

@@ -7,6 +7,7 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from dispatcher.cli.common import (
@@ -171,15 +172,17 @@ def print_not_reached(people: list[dict[str, Any]]) -> None:
             "phone",
             "other numbers",
             "reason",
+            "calls so far",
             title="families not reached: please contact them",
         )
         for p in unreached:
             table.add_row(
-                f"{p['student_id']} {p['student_name']}",
-                f"{p['contact_id']} {p['contact_name']}",
+                escape(f"{p['student_id']} {p['student_name']}"),
+                escape(f"{p['contact_id']} {p['contact_name']}"),
                 _phone_cell(p),
                 _other_numbers(p),
                 p["reason"],
+                escape(last_call(p)) or "-",
             )
         console.print(table)
     if covered:
@@ -187,15 +190,29 @@ def print_not_reached(people: list[dict[str, Any]]) -> None:
             "student",
             "contact",
             "reason",
-            title="not reached, but someone else in the family was: no call needed",
+            title="not reached by message, but the family has it: no call needed",
         )
         for p in covered:
+            told = f"; told by phone: {last_call(p)}" if p.get("told_by_phone") else ""
             table.add_row(
-                f"{p['student_id']} {p['student_name']}",
-                f"{p['contact_id']} {p['contact_name']}",
-                p["reason"],
+                escape(f"{p['student_id']} {p['student_name']}"),
+                escape(f"{p['contact_id']} {p['contact_name']}"),
+                escape(p["reason"] + told),
             )
         console.print(table)
+
+
+def last_call(person: dict[str, Any]) -> str:
+    """The family's latest logged call in a few words, e.g. "no answer (Jo Bloggs, Monday
+    7 December 2026 at 09:05, to C2): try after 10"; empty when nobody has phoned."""
+    calls = person.get("calls") or []
+    if not calls:
+        return ""
+    call = calls[-1]
+    note = f": {call['note']}" if call.get("note") else ""
+    when = call.get("at_local") or call["at"]
+    outcome = call["outcome"].replace("_", " ")
+    return f"{outcome} ({call['called_by']}, {when}, to {call['contact_id']}){note}"
 
 
 def not_reached_csv_row(person: dict[str, Any]) -> dict[str, Any]:
@@ -211,6 +228,7 @@ def not_reached_csv_row(person: dict[str, Any]) -> dict[str, Any]:
         "text_relay_number": readable_phone(person.get("text_relay_number")),
         "family_reached": "yes" if person.get("family_reached") else "no",
         "other_phones": "; ".join(others),
+        "last_call": last_call(person),
     }
 
 

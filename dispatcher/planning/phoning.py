@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from dispatcher.domain import Need
+from dispatcher.domain import CallOutcome, Need
 
 #: Beside a contact who must not be phoned.
 DO_NOT_PHONE: Final = "do not phone — text, email or Relay UK"
@@ -60,3 +60,13 @@ def for_the_office(people: Iterable[dict[str, str]]) -> list[dict[str, str]]:
             row["text_relay_number"], row["phone"] = row.get("phone", ""), ""
         marked.append(row)
     return marked
+
+
+#: Call outcomes after which the family has the message: a person answered, or a message was
+#: left on their voicemail (decision 0084). No answer and a wrong number leave them to phone.
+TELLS_THE_FAMILY: Final = frozenset({CallOutcome.REACHED, CallOutcome.VOICEMAIL})
+
+
+def told_by_phone(outcomes: Iterable[CallOutcome]) -> bool:
+    """True when one of the calls logged for a family told them (``TELLS_THE_FAMILY``)."""
+    return any(outcome in TELLS_THE_FAMILY for outcome in outcomes)

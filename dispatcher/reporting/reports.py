@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -12,10 +13,17 @@ from sqlalchemy.orm import Session
 from dispatcher.channels.selection import OUTBOX, OUTBOX_NOTE
 from dispatcher.config.configuration import Configuration
 from dispatcher.domain import FINAL_STATES, REACHED_STATES, DeliveryKind, DeliveryState
-from dispatcher.planning.phoning import for_the_office, may_phone, parse_needs, phone_advice
+from dispatcher.planning.phoning import (
+    for_the_office,
+    may_phone,
+    parse_needs,
+    phone_advice,
+    told_by_phone,
+)
 from dispatcher.planning.windows import local_time_in_words
 from dispatcher.rendering.languages import language_name
 from dispatcher.reporting.headline import report_headline
+from dispatcher.store.calls import CallEntry, calls_of
 from dispatcher.store.contacts import describe_contacts
 from dispatcher.store.deliveries import WAITING_DETAIL, as_utc
 from dispatcher.store.models import (
@@ -66,6 +74,7 @@ NOT_REACHED_COLUMNS = (
     "reason",
     "family_reached",
     "other_phones",
+    "last_call",
 )
 
 
@@ -96,7 +105,8 @@ def announcement_report(
       flight when their worker process died, sent again (the family may have it twice);
     - ``replies``: texts families sent back, matched to this announcement;
     - ``messages_handed_to_providers`` (sent, delivered, undelivered or bounced),
-      ``families_not_reached`` (pupils none of whose contacts was reached), ``still_to_send``
+      ``families_not_reached`` (pupils none of whose contacts was reached, and whom the
+      office has not told by phone), ``still_to_send``
       (``now``: pending or being sent; ``held`` for the send window, until ``held_until``,
       and ``held_until_local`` in words in the school's time when ``configuration`` knows it)
       and ``headline``: the lines the report starts with (``reporting.headline``);
@@ -104,10 +114,12 @@ def announcement_report(
       failed), each with the phone to try (E.164; empty for a contact who must not be
       phoned, whose number is in ``text_relay_number``), ``phone_advice`` ("do not phone —
       text, email or Relay UK", "phone first" or empty), whether someone else in the family
-      was reached, and the other numbers of the student's contacts (``other_numbers`` and
-      ``other_phones``: never a contact barred by a ``no_contact`` link or one who must not
-      be phoned). Contacts excluded by safeguarding, parental responsibility or an
-      allowed opt-out are only counted (``excluded``), never listed.
+      was reached or the family was told by phone (``family_reached``, ``told_by_phone``),
+      the calls the office logged for the family (``calls``), and the other numbers of the
+      student's contacts (``other_numbers`` and ``other_phones``: never a contact barred by
+      a ``no_contact`` link or one who must not be phoned). Contacts excluded by
+      safeguarding, parental responsibility or an allowed opt-out are only counted
+      (``excluded``), never listed.
     """
     announcement = session.get(Announcement, announcement_id)
     if announcement is None:
@@ -164,7 +176,9 @@ def announcement_report(
     ).one()
     triggered = announcement.created_at
     duplicates = _possible_duplicates(session, announcement_id)
-    not_reached = _with_family(session, announcement_id, unreachable)
+    not_reached = _with_family(
+        session, announcement_id, unreachable, _school_tz(configuration, school)
+    )
     states = {state: sum(per.get(state, 0) for per in counts.values()) for state in DeliveryState}
     held_until = session.scalar(
         select(func.min(Delivery.not_before)).where(
@@ -217,6 +231,12 @@ def announcement_report(
     }
     report["headline"] = report_headline(report)
     return report
+
+
+def _school_tz(configuration: Configuration | None, school: School | None) -> ZoneInfo:
+    """The school's time zone when ``configuration`` knows the school; else UTC."""
+    config = configuration.schools.get(school.slug) if configuration and school else None
+    return config.tz if config is not None else ZoneInfo("UTC")
 
 
 def _in_school_time(
@@ -350,8 +370,16 @@ def _replies(session: Session, announcement_id: int) -> list[dict[str, Any]]:
     ]
 
 
+def _family_key(student_id: int | None, contact_id: int) -> tuple[str, int]:
+    """A pupil's family is the pupil; a contact messaged about no pupil is their own."""
+    return ("student", student_id) if student_id is not None else ("contact", contact_id)
+
+
 def _with_family(
-    session: Session, announcement_id: int, entries: list[tuple[int, int | None, str]]
+    session: Session,
+    announcement_id: int,
+    entries: list[tuple[int, int | None, str]],
+    tz: ZoneInfo,
 ) -> list[dict[str, Any]]:
     """``describe_contacts`` made safe to phone from (``planning.phoning.for_the_office``)
     plus, for each, whether another contact of the student was reached and the other numbers
@@ -390,9 +418,24 @@ def _with_family(
             .distinct()
         )
     )
+    calls: dict[tuple[str, int], list[CallEntry]] = defaultdict(list)
+    for call in calls_of(session, announcement_id):
+        calls[_family_key(call.student_row, call.contact_row)].append(call)
     for row, (contact_id, student_id, _) in zip(described, entries, strict=True):
         others = [m for m in family.get(student_id or -1, []) if m.contact_id != contact_id]
-        row["family_reached"] = any(m.contact_id in reached for m in others)
+        family_calls = sorted(
+            {
+                *calls.get(_family_key(student_id, contact_id), []),
+                *calls.get(_family_key(None, contact_id), []),
+            },
+            key=lambda call: (call.at, call.id),
+        )
+        row["calls"] = [
+            {**call.as_json(), "at_local": local_time_in_words(call.at, tz)}
+            for call in family_calls
+        ]
+        row["told_by_phone"] = told_by_phone(call.outcome for call in family_calls)
+        row["family_reached"] = row["told_by_phone"] or any(m.contact_id in reached for m in others)
         own = {row["phone"], row["text_relay_number"]}
         numbers: dict[str, dict[str, str]] = {}
         for member in others:

@@ -16,6 +16,7 @@ from dispatcher.runtime import Runtime, current_runtime
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.routes import (
     announcements,
+    calls,
     health,
     mis_webhooks,
     provider_webhooks,
@@ -54,6 +55,7 @@ def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> Fast
         reports,
         announcements,
         trust_announcements,
+        calls,
         mis_webhooks,
     ):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from dispatcher.domain import CallOutcome
 from dispatcher.store.deliveries import as_utc
 from dispatcher.store.models import Announcement
 
@@ -340,3 +341,51 @@ class EventAccepted(BaseModel):
 
     status: str = Field(description="`accepted` (stored, to be processed) or `duplicate`.")
     event_id: str = Field(description="The MIS's event id, echoed.", examples=["evt_000123"])
+
+
+class CallIn(BaseModel):
+    """A phone call the office made to a family about the announcement."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"contact_id": "C1024", "outcome": "reached", "note": "Grandad will collect"}
+            ]
+        },
+    )
+
+    contact_id: str = Field(
+        min_length=1, max_length=64, description="MIS id of the contact phoned.", examples=["C1"]
+    )
+    student_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="MIS id of the pupil (default: the one the announcement was about).",
+    )
+    outcome: CallOutcome = Field(
+        description="reached or voicemail (the family has the message: it leaves the list to "
+        "phone), no_answer or wrong_number (it stays, with the attempt beside it)."
+    )
+    note: PlainText = Field(default="", max_length=500, description="What was said or agreed.")
+
+
+class CallOut(BaseModel):
+    """A logged call."""
+
+    id: int = Field(description="Call id.")
+    contact_id: str = Field(description="MIS id of the contact phoned.")
+    contact_name: str = Field(description="Their name.")
+    student_id: str = Field(description="MIS id of the pupil (empty: none).")
+    student_name: str = Field(description="The pupil's name.")
+    outcome: CallOutcome = Field(description="What came of the call.")
+    note: str = Field(description="The note.")
+    called_by: str = Field(description="Who phoned (the token's name through the API).")
+    at: datetime = Field(description="When it was logged.")
+
+
+class CallList(BaseModel):
+    """The calls logged for an announcement, oldest first."""
+
+    calls: list[CallOut] = Field(description="The calls.")

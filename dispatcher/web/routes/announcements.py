@@ -104,7 +104,8 @@ def checked_request(
     return school_cfg, category
 
 
-def _load(session: Session, announcement_id: int) -> tuple[Announcement, str]:
+def load_announcement(session: Session, announcement_id: int) -> tuple[Announcement, str]:
+    """The announcement and its school's slug; 404 naming ``path.announcement_id`` if none."""
     row = session.execute(
         select(Announcement, School.slug)
         .join(School, School.id == Announcement.school_id)
@@ -268,7 +269,7 @@ def get_announcement(
 ) -> AnnouncementOut:
     """An announcement of the token's school (any school for a trust token)."""
     with runtime.sessions() as session:
-        announcement, slug = _load(session, announcement_id)
+        announcement, slug = load_announcement(session, announcement_id)
         require_school(token, slug, "path.announcement_id", runtime)
         return announcement_out(announcement, slug)
 
@@ -290,7 +291,7 @@ def cancel_announcement(
     Repeating a cancel is harmless."""
     now = datetime.now(UTC)
     with runtime.sessions() as session:
-        announcement, slug = _load(session, announcement_id)
+        announcement, slug = load_announcement(session, announcement_id)
         require_school(token, slug, "path.announcement_id", runtime)
         try:
             whole_school = is_whole_school(parse_audience(list(announcement.audience)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatcher.domain import Need
+from dispatcher.domain import CallOutcome, Need
 from dispatcher.planning.phoning import (
     DO_NOT_PHONE,
     PHONE_FIRST,
@@ -10,6 +10,7 @@ from dispatcher.planning.phoning import (
     may_phone,
     parse_needs,
     phone_advice,
+    told_by_phone,
 )
 
 
@@ -42,3 +43,10 @@ def test_a_contact_who_must_not_be_phoned_keeps_no_number_to_call() -> None:
         ("+441632960104", "", ""),
     ]
     assert all("needs" not in r for r in rows)
+
+
+def test_a_family_is_told_by_a_call_answered_or_a_voicemail_left() -> None:
+    assert told_by_phone([CallOutcome.NO_ANSWER, CallOutcome.REACHED])
+    assert told_by_phone([CallOutcome.VOICEMAIL])
+    assert not told_by_phone([CallOutcome.NO_ANSWER, CallOutcome.WRONG_NUMBER])
+    assert not told_by_phone([])
