@@ -389,3 +389,35 @@ class CallList(BaseModel):
     """The calls logged for an announcement, oldest first."""
 
     calls: list[CallOut] = Field(description="The calls.")
+
+
+class ChannelProgress(BaseModel):
+    """Messages of one channel (or all) by how far they have got."""
+
+    pending: int = Field(description="Not handed to a provider yet (waiting, held, sending).")
+    sent: int = Field(description="Handed to the provider, no delivery report yet.")
+    delivered: int = Field(description="Confirmed delivered by the provider.")
+    failed: int = Field(description="Failed, undelivered or bounced.")
+    cancelled: int = Field(description="Cancelled before they went.")
+    total: int = Field(description="All of them.")
+
+
+class MessagesProgress(ChannelProgress):
+    """Every message of the announcement."""
+
+    through: int = Field(description="No longer pending (total minus pending).")
+
+
+class ProgressOut(BaseModel):
+    """How far an announcement has got: cheap to ask every two seconds while it sends."""
+
+    announcement_id: int = Field(description="Announcement id.", examples=[42])
+    state: str = Field(description="received, planning, sending, done or cancelled.")
+    channels: dict[str, ChannelProgress] = Field(description="Per channel (sms, email, push).")
+    messages: MessagesProgress = Field(description="All channels together.")
+    percent_through: int | None = Field(
+        description="Share of messages no longer pending, 0-100 (null while still planning).",
+        examples=[87],
+    )
+    first_sent_at: datetime | None = Field(description="First hand-over to a provider.")
+    last_sent_at: datetime | None = Field(description="Latest hand-over so far.")

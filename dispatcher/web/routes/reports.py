@@ -6,16 +6,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dispatcher.access.tokens import TokenInfo
+from dispatcher.reporting.progress import announcement_progress
 from dispatcher.reporting.reports import NotFound, announcement_report
 from dispatcher.runtime import Runtime
 from dispatcher.store.models import Announcement, School
 from dispatcher.web.auth import current_token, require_school
 from dispatcher.web.deps import get_runtime
 from dispatcher.web.errors import ApiError, error_responses
+from dispatcher.web.schemas import ProgressOut
 
 router = APIRouter(prefix="/api/announcements", tags=["reports"])
+
+ReportedId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Announcement id.", examples=[42])]
 
 _REPORT_EXAMPLE = {
     "announcement_id": 42,
@@ -67,23 +72,49 @@ _REPORT_EXAMPLE = {
     },
 )
 def get_report(
-    announcement_id: Annotated[
-        int, Path(ge=1, le=2**63 - 1, description="Announcement id.", examples=[42])
-    ],
+    announcement_id: ReportedId,
     token: TokenInfo = Depends(current_token),
     runtime: Runtime = Depends(get_runtime),
 ) -> dict[str, Any]:
     """The announcement's report; a token for another school gets 403."""
     with runtime.sessions() as session:
-        slug = session.scalar(
-            select(School.slug)
-            .join(Announcement, Announcement.school_id == School.id)
-            .where(Announcement.id == announcement_id)
-        )
-        if slug is None:
-            raise ApiError(404, "path.announcement_id", f"no announcement {announcement_id}")
-        require_school(token, slug, "path.announcement_id", runtime)
+        _check_school(session, token, announcement_id, runtime)
         try:
             return announcement_report(session, announcement_id, runtime.configuration)
         except NotFound as exc:
             raise ApiError(404, "path.announcement_id", str(exc)) from None
+
+
+@router.get(
+    "/{announcement_id}/progress",
+    summary="How far an announcement has got (cheap: poll it every 2 s while it sends)",
+    response_model=ProgressOut,
+    responses=error_responses(401, 403, 404, 422, 503),
+)
+def get_progress(
+    announcement_id: ReportedId,
+    token: TokenInfo = Depends(current_token),
+    runtime: Runtime = Depends(get_runtime),
+) -> ProgressOut:
+    """Per channel pending, sent, delivered, failed and cancelled; the share through; the
+    first and last send. A token for another school gets 403."""
+    with runtime.sessions() as session:
+        _check_school(session, token, announcement_id, runtime)
+        try:
+            return ProgressOut.model_validate(announcement_progress(session, announcement_id))
+        except NotFound as exc:
+            raise ApiError(404, "path.announcement_id", str(exc)) from None
+
+
+def _check_school(
+    session: Session, token: TokenInfo, announcement_id: int, runtime: Runtime
+) -> None:
+    """404 for an unknown announcement, 403 when ``token`` may not see its school."""
+    slug = session.scalar(
+        select(School.slug)
+        .join(Announcement, Announcement.school_id == School.id)
+        .where(Announcement.id == announcement_id)
+    )
+    if slug is None:
+        raise ApiError(404, "path.announcement_id", f"no announcement {announcement_id}")
+    require_school(token, slug, "path.announcement_id", runtime)
