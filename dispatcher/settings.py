@@ -55,6 +55,24 @@ class Settings(BaseSettings):
         default=100, ge=1, le=1000, validation_alias="DISPATCHER_EMAIL_BATCH_SIZE"
     )
 
+    #: Whether the console's cookies carry ``Secure`` (sent over HTTPS only). Off only for a
+    #: console reached over plain http on another machine than the browser's; decision 0079.
+    console_secure_cookies: bool = Field(
+        default=True, validation_alias="DISPATCHER_CONSOLE_SECURE_COOKIES"
+    )
+    #: A console session ends after this many minutes without a request.
+    console_idle_minutes: float = Field(
+        default=30.0, gt=0, le=24 * 60, validation_alias="DISPATCHER_CONSOLE_IDLE_MINUTES"
+    )
+    #: A console session ends this many hours after its sign-in, however busy.
+    console_session_hours: float = Field(
+        default=12.0, gt=0, le=7 * 24, validation_alias="DISPATCHER_CONSOLE_SESSION_HOURS"
+    )
+    #: Sign-in attempts (passwords and codes) one client address may make in 15 minutes.
+    console_attempts_per_address: int = Field(
+        default=30, ge=1, le=10_000, validation_alias="DISPATCHER_CONSOLE_ATTEMPTS_PER_ADDRESS"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
@@ -108,6 +126,10 @@ _ALIASES = {
     "email_batch_size": "DISPATCHER_EMAIL_BATCH_SIZE",
     "heartbeat_timeout_seconds": "DISPATCHER_HEARTBEAT_TIMEOUT_SECONDS",
     "unconfirmed_wait_seconds": "DISPATCHER_UNCONFIRMED_WAIT_SECONDS",
+    "console_secure_cookies": "DISPATCHER_CONSOLE_SECURE_COOKIES",
+    "console_idle_minutes": "DISPATCHER_CONSOLE_IDLE_MINUTES",
+    "console_session_hours": "DISPATCHER_CONSOLE_SESSION_HOURS",
+    "console_attempts_per_address": "DISPATCHER_CONSOLE_ATTEMPTS_PER_ADDRESS",
 }
 
 

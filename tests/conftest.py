@@ -11,7 +11,8 @@
 - SQLite: a fresh copy of a migrated template file per test.
 
 Every test carries the marker of its folder (``unit``, ``integration``, ``e2e``,
-``emulator``: ``tests.support.markers``), so ``pytest -m unit`` runs what needs no services.
+``emulator``, ``browser``: ``tests.support.markers``), so ``pytest -m unit`` runs what needs
+no services.
 With ``CI=true`` a skipped test fails instead: nothing is silently left out in CI.
 """
 

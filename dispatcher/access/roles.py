@@ -1,9 +1,12 @@
-"""What each role may do, for API tokens today and staff accounts next: one set of rules.
+"""What each role may do, for API tokens and staff accounts alike: one set of rules.
 
 - ``office``: send ``normal`` and ``bulk`` categories to part of its school (a year, a class,
   a group, named students);
 - ``senior``: also ``urgent`` categories and whole-school announcements;
-- ``admin``: whatever ``senior`` may do; manages tokens.
+- ``admin``: whatever ``senior`` may do; manages tokens and staff accounts.
+
+Senior and admin staff accounts also sign in with a second factor
+(``dispatcher.access.second_factor``).
 
 Pure functions of who asks and what they ask for.
 """
@@ -17,7 +20,7 @@ from dispatcher.domain import Urgency
 
 
 class Role(StrEnum):
-    """What a token may do."""
+    """What a token or a staff account may do."""
 
     OFFICE = "office"
     SENIOR = "senior"
@@ -25,7 +28,8 @@ class Role(StrEnum):
 
 
 class Requester(Protocol):
-    """Who asks: an API token today (``dispatcher.access.tokens.TokenInfo``)."""
+    """Who asks: an API token (``dispatcher.access.tokens.TokenInfo``) or a staff account
+    (``dispatcher.access.staff.StaffInfo``)."""
 
     @property
     def name(self) -> str:
@@ -87,3 +91,9 @@ def send_refusal(
                 f"and token {token.name!r} has role office",
             )
     return None
+
+
+def may_act_for(requester: Requester, school: str, school_trust: str | None = None) -> bool:
+    """Whether ``requester`` acts for ``school`` (a member of ``school_trust``): what the
+    console shows them is the schools for which this is true."""
+    return school_refusal(requester, school, school_trust) is None

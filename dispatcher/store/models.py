@@ -356,6 +356,30 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class StaffAccount(Base):
+    """A person who signs in to the staff console (not an API token): only an Argon2 hash
+    of the password is stored, and the TOTP secret once the second factor is enrolled."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: Lower-cased, so that one address is one account whatever its case.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # office | senior | admin
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("schools.id"))  # None: see trust
+    #: The trust whose member schools they act for; with school_id None too: every school.
+    trust: Mapped[str | None] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    #: Base32 TOTP secret; None until the second factor is enrolled.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: The last TOTP time step accepted, so that one code signs in once.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class IdempotencyRecord(Base):
     """The first answer to a request carrying an ``Idempotency-Key``, replayed for repeats."""
 

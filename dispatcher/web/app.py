@@ -3,7 +3,10 @@
 The API's documentation (Swagger UI at ``/docs``, ReDoc at ``/redoc``) is served with its
 scripts, styles and icon from the app itself (``/docs-assets/``, the files the
 ``fastapi-offline`` package ships), so it works on a server without internet and no page of
-the product loads anything from elsewhere (decision 0062)."""
+the product loads anything from elsewhere (decision 0062).
+
+The staff console (``dispatcher.web.console``: sign-in and the home page at ``/``) is part
+of the same app; every response carries its security headers (decision 0080)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from dispatcher.runtime import Runtime, current_runtime
+from dispatcher.web.console import install_console
 from dispatcher.web.errors import install_error_handlers
 from dispatcher.web.routes import (
     announcements,
@@ -59,4 +63,5 @@ def create_app(runtime_factory: Callable[[], Runtime] = current_runtime) -> Fast
         mis_webhooks,
     ):
         app.include_router(module.router)
+    install_console(app)
     return app

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 #: The top-level folders of ``tests/``, each its own marker (declared in pyproject.toml).
-FOLDER_MARKERS = ("unit", "integration", "e2e", "emulator")
+FOLDER_MARKERS = ("unit", "integration", "e2e", "emulator", "browser")
 
 
 def folder_marker(path: Path, root: Path) -> str | None:
