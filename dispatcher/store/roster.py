@@ -1,10 +1,14 @@
 """The roster import's queries: read what one batch of rows touches, write many rows in one
 statement. ``triggers/roster/load.py`` decides what changed; these only read and write.
 
-Each write is one multi-row ``INSERT ... ON CONFLICT DO UPDATE`` (PostgreSQL and SQLite both
-have it; SQLAlchemy sends it in pages of ``insertmanyvalues_page_size`` rows, under both
-databases' limits on bound parameters), so a batch of thousands of rows is a handful of
-statements, not one per row (decision 0075).
+Each write is one ``INSERT ... ON CONFLICT DO UPDATE`` for the whole batch, so a batch of
+thousands of rows is a handful of statements, not one per row (decision 0075). On PostgreSQL
+the rows travel as one array a column (``INSERT ... SELECT * FROM unnest(...)``) and a read
+matches ``IN (SELECT unnest(array))``: a statement of a dozen parameters whatever the
+batch's size, which psycopg sends as it is. (A multi-row ``VALUES`` list, SQLAlchemy's
+default, makes psycopg rewrite a query of 13,000 placeholders a page: that took longer than
+the database.) SQLite takes the ``VALUES`` list, in SQLAlchemy's pages, under its limit of
+bound parameters.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -57,10 +61,63 @@ class StoredRow:
     values: tuple[Any, ...]
 
 
-def _chunks(items: Collection[Any]) -> Iterable[list[Any]]:
-    listed = list(items)
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _matches(
+    session: Session, column: Any, values: Collection[Any]
+) -> Iterable[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``values``: one
+    ``IN (SELECT unnest(array))`` on PostgreSQL, ``IN`` lists of at most ``_IN_LIST_LIMIT``
+    elsewhere."""
+    listed = list(values)
+    if not listed:
+        return
+    if _is_postgresql(session):
+        # IN (SELECT unnest(array)), not = ANY(array): while the tables are filling, their
+        # statistics still say "empty" (ANALYZE comes at the end), and PostgreSQL then
+        # scans them comparing each row with every element of the array, a batch slower
+        # than the one before. The subquery is hashed or looked up by index instead.
+        wanted = bindparam(None, listed, type_=postgresql.ARRAY(column.type))
+        yield column.in_(select(func.unnest(wanted)).scalar_subquery())
+        return
     for start in range(0, len(listed), _IN_LIST_LIMIT):
-        yield listed[start : start + _IN_LIST_LIMIT]
+        yield column.in_(listed[start : start + _IN_LIST_LIMIT])
+
+
+def _postgresql_upsert(
+    session: Session,
+    table: Table,
+    keys: Sequence[str],
+    updated: Sequence[str] | None,
+    rows: Sequence[Sequence[Any]],
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """``INSERT INTO table (keys, updated) SELECT * FROM unnest(one array a column) ON
+    CONFLICT (keys) DO UPDATE SET updated`` (``DO NOTHING`` when ``updated`` is None), each
+    of ``rows`` holding the values of ``keys`` then ``updated``."""
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    columns = [*keys, *(updated or ())]
+    arrays = ", ".join(
+        f"CAST(:column_{index} AS {table.c[name].type.compile(dialect=dialect)}[])"
+        for index, name in enumerate(columns)
+    )
+    if updated:
+        action = "UPDATE SET " + ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in updated)
+    else:
+        action = "NOTHING"
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) "
+        f"SELECT * FROM unnest({arrays}) "
+        f"ON CONFLICT ({', '.join(quote(n) for n in keys)}) DO {action}"
+    )
+    if returning:
+        statement += " RETURNING " + ", ".join(quote(n) for n in returning)
+    parameters = {f"column_{index}": [row[index] for row in rows] for index in range(len(columns))}
+    result = session.execute(text(statement), parameters)
+    return [tuple(record) for record in result] if returning else []
 
 
 def _insert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
@@ -77,9 +134,9 @@ def _stored_by_external_id(
 ) -> dict[str, StoredRow]:
     stored: dict[str, StoredRow] = {}
     selected = [table.c.id, table.c.external_id, *(table.c[name] for name in columns)]
-    for chunk in _chunks(external_ids):
+    for matching in _matches(session, table.c.external_id, external_ids):
         for record in session.execute(
-            select(*selected).where(table.c.school_id == school_id, table.c.external_id.in_(chunk))
+            select(*selected).where(table.c.school_id == school_id, matching)
         ):
             stored[record[1]] = StoredRow(id=record[0], values=tuple(record[2:]))
     return stored
@@ -106,13 +163,13 @@ def stored_links(
     the :data:`LINK_COLUMNS` values."""
     links: dict[tuple[int, int], tuple[Any, ...]] = {}
     wanted_contacts = set(contact_ids)
-    for chunk in _chunks(student_ids):
+    for matching in _matches(session, _LINKS.c.student_id, student_ids):
         for record in session.execute(
             select(
                 _LINKS.c.student_id,
                 _LINKS.c.contact_id,
                 *(_LINKS.c[name] for name in LINK_COLUMNS),
-            ).where(_LINKS.c.student_id.in_(chunk))
+            ).where(matching)
         ):
             if record[1] in wanted_contacts:
                 links[(record[0], record[1])] = tuple(record[2:])
@@ -122,13 +179,11 @@ def stored_links(
 def stored_memberships(session: Session, student_ids: Collection[int]) -> set[tuple[int, int]]:
     """The (group id, student id) memberships of these students."""
     memberships: set[tuple[int, int]] = set()
-    for chunk in _chunks(student_ids):
+    for matching in _matches(session, _MEMBERSHIPS.c.student_id, student_ids):
         memberships.update(
             (group_id, student_id)
             for group_id, student_id in session.execute(
-                select(_MEMBERSHIPS.c.group_id, _MEMBERSHIPS.c.student_id).where(
-                    _MEMBERSHIPS.c.student_id.in_(chunk)
-                )
+                select(_MEMBERSHIPS.c.group_id, _MEMBERSHIPS.c.student_id).where(matching)
             )
         )
     return memberships
@@ -154,12 +209,12 @@ def add_groups(session: Session, school_id: int, names: Collection[str]) -> dict
         [{"school_id": school_id, "name": name} for name in names],
     )
     found: dict[str, int] = {}
-    for chunk in _chunks(names):
+    for matching in _matches(session, _GROUPS.c.name, names):
         found.update(
             (name, group_id)
             for group_id, name in session.execute(
                 select(_GROUPS.c.id, _GROUPS.c.name).where(
-                    _GROUPS.c.school_id == school_id, _GROUPS.c.name.in_(chunk)
+                    _GROUPS.c.school_id == school_id, matching
                 )
             )
         )
@@ -175,6 +230,19 @@ def _upsert_by_external_id(
 ) -> dict[str, int]:
     if not values_by_external_id:
         return {}
+    if _is_postgresql(session):
+        stored = _postgresql_upsert(
+            session,
+            table,
+            ("school_id", "external_id"),
+            columns,
+            [
+                (school_id, external_id, *values)
+                for external_id, values in values_by_external_id.items()
+            ],
+            returning=("external_id", "id"),
+        )
+        return {external_id: row_id for external_id, row_id in stored}
     insert = _insert(session, table)
     statement = insert.on_conflict_do_update(
         index_elements=["school_id", "external_id"],
@@ -217,6 +285,15 @@ def upsert_links(
     """Insert or update links ((student id, contact id) to :data:`LINK_COLUMNS` values)."""
     if not values_by_ids:
         return
+    if _is_postgresql(session):
+        _postgresql_upsert(
+            session,
+            _LINKS,
+            ("student_id", "contact_id"),
+            LINK_COLUMNS,
+            [(*ids, *values) for ids, values in values_by_ids.items()],
+        )
+        return
     insert = _insert(session, _LINKS)
     session.execute(
         insert.on_conflict_do_update(
@@ -237,6 +314,11 @@ def upsert_links(
 def add_memberships(session: Session, memberships: Collection[tuple[int, int]]) -> None:
     """Add (group id, student id) memberships; those that exist are kept."""
     if not memberships:
+        return
+    if _is_postgresql(session):
+        _postgresql_upsert(
+            session, _MEMBERSHIPS, ("group_id", "student_id"), None, list(memberships)
+        )
         return
     session.execute(
         _insert(session, _MEMBERSHIPS).on_conflict_do_nothing(
