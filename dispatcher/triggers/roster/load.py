@@ -4,10 +4,11 @@ link."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from dispatcher.store.models import (
@@ -16,6 +17,18 @@ from dispatcher.store.models import (
     GroupMembership,
     Student,
     StudentContact,
+)
+from dispatcher.store.roster import (
+    add_groups,
+    add_memberships,
+    group_ids,
+    stored_contacts,
+    stored_links,
+    stored_memberships,
+    stored_students,
+    upsert_contacts,
+    upsert_links,
+    upsert_students,
 )
 from dispatcher.triggers.roster.parse import SCHOOL_COLUMN, RosterRow, RowError
 
@@ -34,129 +47,129 @@ class ImportResult:
         return len({e.line for e in self.errors})
 
 
-def _set(obj: object, values: dict[str, object]) -> bool:
-    changed = False
-    for name, value in values.items():
-        if getattr(obj, name) != value:
-            setattr(obj, name, value)
-            changed = True
-    return changed
+#: Rows written per batch (and per commit): a batch is read with one query a table and
+#: written with one multi-row statement a table; the import holds one batch at a time, so
+#: its memory does not grow with the file (decision 0075).
+BATCH_ROWS: Final = 5000
+
+
+def _student_values(row: RosterRow) -> tuple[object, ...]:
+    """The row's student, in :data:`STUDENT_COLUMNS` order."""
+    return (row.student_first_name, row.student_last_name, row.year, row.class_name, True)
+
+
+def _contact_values(row: RosterRow, stored: tuple[object, ...] | None) -> tuple[object, ...]:
+    """The row's contact, in :data:`CONTACT_COLUMNS` order. A new token from the MIS is a
+    live one until a provider says otherwise; the same token keeps what providers said."""
+    token_dead = stored[-1] if stored is not None and stored[-2] == row.push_token else False
+    return (
+        row.contact_first_name,
+        row.contact_last_name,
+        row.phone.e164 if row.phone else None,
+        bool(row.phone and row.phone.sms_capable),
+        row.email,
+        row.preferred_channel.value if row.preferred_channel else None,
+        row.language,
+        ";".join(sorted(n.value for n in row.needs)),
+        ";".join(sorted(row.opt_outs)),
+        row.push_token,
+        token_dead,
+    )
+
+
+def _link_values(row: RosterRow) -> tuple[object, ...]:
+    """The row's student-contact link, in :data:`LINK_COLUMNS` order."""
+    return (row.relationship, row.priority, row.parental_responsibility, row.no_contact)
 
 
 class RosterWriter:
-    """Upserts roster rows for one school, in the caller's transaction."""
+    """Upserts batches of roster rows for one school, in the caller's transaction."""
 
     def __init__(self, session: Session, school_id: int) -> None:
         self._session = session
         self._school_id = school_id
-        self._students = {
-            s.external_id: s
-            for s in session.scalars(select(Student).where(Student.school_id == school_id))
-        }
-        self._contacts = {
-            c.external_id: c
-            for c in session.scalars(select(Contact).where(Contact.school_id == school_id))
-        }
-        self._groups = {
-            g.name: g for g in session.scalars(select(Group).where(Group.school_id == school_id))
-        }
-        self._links: dict[tuple[int, int], StudentContact] = {
-            (link.student_id, link.contact_id): link
-            for link in session.scalars(
-                select(StudentContact)
-                .join(Student, Student.id == StudentContact.student_id)
-                .where(Student.school_id == school_id)
-            )
-        }
-        self._memberships: set[tuple[int, int]] = {
-            (group_id, student_id)
-            for group_id, student_id in session.execute(
-                select(GroupMembership.group_id, GroupMembership.student_id)
-                .join(Group, Group.id == GroupMembership.group_id)
-                .where(Group.school_id == school_id)
-            )
-        }
+        self._groups = group_ids(session, school_id)
 
-    def write(self, row: RosterRow) -> bool:
-        """Upsert one row; return whether anything changed."""
-        changed = False
-        student = self._students.get(row.student_id)
-        student_values: dict[str, object] = {
-            "first_name": row.student_first_name,
-            "last_name": row.student_last_name,
-            "year": row.year,
-            "class_name": row.class_name,
-            "active": True,
-        }
-        if student is None:
-            student = Student(
-                school_id=self._school_id, external_id=row.student_id, **student_values
-            )
-            self._session.add(student)
-            self._students[row.student_id] = student
-            changed = True
-        else:
-            changed |= _set(student, student_values)
+    def write(self, rows: Sequence[RosterRow]) -> int:
+        """Upsert ``rows`` (in file order: a later row about the same student, contact or
+        link wins) and return how many of them changed anything: a row that adds or alters
+        its student, its contact, their link or one of the student's group memberships.
 
-        contact = self._contacts.get(row.contact_id)
-        contact_values: dict[str, object] = {
-            "first_name": row.contact_first_name,
-            "last_name": row.contact_last_name,
-            "phone_e164": row.phone.e164 if row.phone else None,
-            "phone_sms_capable": bool(row.phone and row.phone.sms_capable),
-            "email": row.email,
-            "preferred_channel": row.preferred_channel.value if row.preferred_channel else None,
-            "language": row.language,
-            "needs": ";".join(sorted(n.value for n in row.needs)),
-            "opt_outs": ";".join(sorted(row.opt_outs)),
+        What is stored is read once for the whole batch; each row is compared with the
+        stored state as the rows before it left it, so the count is the one a row-by-row
+        import would give; only new and changed students, contacts and links are written.
+        """
+        session, school_id = self._session, self._school_id
+        stored_student_rows = stored_students(session, school_id, {row.student_id for row in rows})
+        stored_contact_rows = stored_contacts(session, school_id, {row.contact_id for row in rows})
+        students = {
+            external_id: stored.values for external_id, stored in stored_student_rows.items()
         }
-        if contact is None:
-            contact = Contact(
-                school_id=self._school_id,
-                external_id=row.contact_id,
-                push_token=row.push_token,
-                push_token_dead=False,
-                **contact_values,
-            )
-            self._session.add(contact)
-            self._contacts[row.contact_id] = contact
-            changed = True
-        else:
-            changed |= _set(contact, contact_values)
-            if row.push_token != contact.push_token:
-                # A new token from the MIS is a live one until a provider says otherwise.
-                contact.push_token, contact.push_token_dead = row.push_token, False
+        contacts = {
+            external_id: stored.values for external_id, stored in stored_contact_rows.items()
+        }
+        student_ids = {
+            external_id: stored.id for external_id, stored in stored_student_rows.items()
+        }
+        contact_ids = {
+            external_id: stored.id for external_id, stored in stored_contact_rows.items()
+        }
+        external_student = {row_id: external_id for external_id, row_id in student_ids.items()}
+        external_contact = {row_id: external_id for external_id, row_id in contact_ids.items()}
+        links = {
+            (external_student[student_id], external_contact[contact_id]): values
+            for (student_id, contact_id), values in stored_links(
+                session, student_ids.values(), contact_ids.values()
+            ).items()
+        }
+        memberships = {
+            (group_id, external_student[student_id])
+            for group_id, student_id in stored_memberships(session, student_ids.values())
+        }
+        missing_groups = {name for row in rows for name in row.groups} - self._groups.keys()
+        self._groups.update(add_groups(session, school_id, missing_groups))
+
+        changed_students: dict[str, tuple[object, ...]] = {}
+        changed_contacts: dict[str, tuple[object, ...]] = {}
+        changed_links: dict[tuple[str, str], tuple[object, ...]] = {}
+        new_memberships: set[tuple[int, str]] = set()
+        changed_rows = 0
+        for row in rows:
+            changed = False
+            student = _student_values(row)
+            if students.get(row.student_id) != student:
+                students[row.student_id] = changed_students[row.student_id] = student
                 changed = True
-        if student.id is None or contact.id is None:
-            self._session.flush()
-
-        link_values: dict[str, object] = {
-            "relationship": row.relationship,
-            "priority": row.priority,
-            "parental_responsibility": row.parental_responsibility,
-            "no_contact": row.no_contact,
-        }
-        link = self._links.get((student.id, contact.id))
-        if link is None:
-            link = StudentContact(student_id=student.id, contact_id=contact.id, **link_values)
-            self._session.add(link)
-            self._links[(student.id, contact.id)] = link
-            changed = True
-        else:
-            changed |= _set(link, link_values)
-
-        for name in row.groups:
-            group = self._groups.get(name)
-            if group is None:
-                group = Group(school_id=self._school_id, name=name)
-                self._session.add(group)
-                self._session.flush()
-                self._groups[name] = group
-            if (group.id, student.id) not in self._memberships:
-                self._session.add(GroupMembership(group_id=group.id, student_id=student.id))
-                self._memberships.add((group.id, student.id))
+            contact = _contact_values(row, contacts.get(row.contact_id))
+            if contacts.get(row.contact_id) != contact:
+                contacts[row.contact_id] = changed_contacts[row.contact_id] = contact
                 changed = True
-        return changed
+            link_key = (row.student_id, row.contact_id)
+            link = _link_values(row)
+            if links.get(link_key) != link:
+                links[link_key] = changed_links[link_key] = link
+                changed = True
+            for name in row.groups:
+                membership = (self._groups[name], row.student_id)
+                if membership not in memberships:
+                    memberships.add(membership)
+                    new_memberships.add(membership)
+                    changed = True
+            changed_rows += changed
+
+        student_ids.update(upsert_students(session, school_id, changed_students))
+        contact_ids.update(upsert_contacts(session, school_id, changed_contacts))
+        upsert_links(
+            session,
+            {
+                (student_ids[student], contact_ids[contact]): values
+                for (student, contact), values in changed_links.items()
+            },
+        )
+        add_memberships(
+            session, {(group_id, student_ids[student]) for group_id, student in new_memberships}
+        )
+        return changed_rows
 
 
 def import_rows(
@@ -164,7 +177,7 @@ def import_rows(
     school_id: int,
     parsed: Iterable[RosterRow | RowError],
     *,
-    commit_every: int = 2000,
+    commit_every: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Write every good row, collect every error; commits in batches of ``commit_every``."""
@@ -179,7 +192,7 @@ def import_rows_for_schools(
     parsed: Iterable[RosterRow | RowError],
     *,
     default: str | None = None,
-    commit_every: int = 2000,
+    commit_every: int = BATCH_ROWS,
     progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Write every good row into the school its ``school`` column names (a slug of
@@ -191,6 +204,23 @@ def import_rows_for_schools(
     choices = ", ".join(sorted(slug for slug in school_ids if slug)) or "none"
     result = ImportResult()
     seen_lines = 0
+    batch: dict[int, list[RosterRow]] = {}
+    batch_rows = 0
+
+    def write_batch() -> None:
+        nonlocal batch_rows
+        for school_id, rows in batch.items():
+            writer = writers.get(school_id)
+            if writer is None:
+                writer = writers[school_id] = RosterWriter(session, school_id)
+            result.changed += writer.write(rows)
+        session.commit()
+        result.imported += batch_rows
+        batch.clear()
+        batch_rows = 0
+        if progress is not None:
+            progress(seen_lines)
+
     for item in parsed:
         seen_lines += 1
         if isinstance(item, RowError):
@@ -205,17 +235,11 @@ def import_rows_for_schools(
                 RowError(item.line, SCHOOL_COLUMN, f"not a school of this import: one of {choices}")
             )
             continue
-        school_id = school_ids[slug]
-        writer = writers.get(school_id)
-        if writer is None:
-            writer = writers[school_id] = RosterWriter(session, school_id)
-        result.changed += int(writer.write(item))
-        result.imported += 1
-        if result.imported % commit_every == 0:
-            session.commit()
-        if progress is not None:
-            progress(seen_lines)
-    session.commit()
+        batch.setdefault(school_ids[slug], []).append(item)
+        batch_rows += 1
+        if batch_rows >= commit_every:
+            write_batch()
+    write_batch()
     if result.changed:
         refresh_planner_statistics(session)
     return result
