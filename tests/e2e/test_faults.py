@@ -28,6 +28,7 @@ from dispatcher.store.models import Delivery
 from emulator import ProviderEmulator
 from emulator.cli import provider_environment
 from emulator.records import message_delivery_ids
+from tests.support.factories import closure_args
 from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
 from tests.support.services import StoppablePostgres
 from tests.support.waiting import wait_until
@@ -127,19 +128,7 @@ def announce(env: dict[str, str], tmp_path: Path, students: int) -> None:
     cli(env, "roster", "import", str(roster), "--school", "demo", "--json")
     cli(
         env,
-        "announce",
-        "--school",
-        "demo",
-        "--category",
-        "emergency_closure",
-        "--audience",
-        "school",
-        "--var",
-        "date=Tuesday",
-        "--var",
-        "reason=snow",
-        "--yes",
-        "--json",
+        *closure_args("--yes", "--json"),
     )
 
 
