@@ -20,6 +20,7 @@ from dispatcher.cli import (
     doctor,
     redis,
     report,
+    retention,
     roster,
     tokens,
     web,
@@ -63,6 +64,7 @@ for group in (
     tokens,
     channels,
     audit,
+    retention,
     doctor,
     redis,
 ):
