@@ -672,6 +672,8 @@ def _announce_by_cli(env: dict[str, str]) -> int:
         "--audience",
         "school",
         *(part for key, value in VARIABLES.items() for part in ("--var", f"{key}={value}")),
+        "--as",
+        "bench",  # urgent categories name who sends (decision 0076)
         "--yes",
         "--json",
     )

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     unconfirmed_wait_seconds: float = Field(
         default=60.0, ge=0, validation_alias="DISPATCHER_UNCONFIRMED_WAIT_SECONDS"
     )
+    #: Calendar months after which the texts, numbers and addresses of what was sent are
+    #: erased and only counts remain; decision 0078.
+    retention_months: int = Field(
+        default=13, ge=1, le=120, validation_alias="DISPATCHER_RETENTION_MONTHS"
+    )
     plan_batch_size: int = Field(
         default=1000, ge=1, le=50_000, validation_alias="DISPATCHER_PLAN_BATCH_SIZE"
     )
@@ -130,6 +135,7 @@ _ALIASES = {
     "console_idle_minutes": "DISPATCHER_CONSOLE_IDLE_MINUTES",
     "console_session_hours": "DISPATCHER_CONSOLE_SESSION_HOURS",
     "console_attempts_per_address": "DISPATCHER_CONSOLE_ATTEMPTS_PER_ADDRESS",
+    "retention_months": "DISPATCHER_RETENTION_MONTHS",
 }
 
 

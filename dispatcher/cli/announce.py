@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
 
+from dispatcher.cli.acting import AsOption, actor, require_named_sender
 from dispatcher.cli.common import (
     JsonFlag,
     console,
@@ -18,6 +18,7 @@ from dispatcher.cli.common import fail as _fail
 from dispatcher.cli.common import load_runtime as _runtime
 from dispatcher.cli.common import print_json as _print_json
 from dispatcher.cli.plan_view import print_plan
+from dispatcher.domain import Urgency
 
 # Commands owned by other modules (web service, clock and calendar, API tokens, channels).
 
@@ -56,10 +57,11 @@ def announce(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Sending twice with the same key sends once.")
     ] = None,
+    as_name: AsOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Plan an announcement (--dry-run) or send it, to one school or to every school of a
-    trust."""
+    trust. Sending an urgent category needs --as NAME."""
     from dispatcher.planning.preview import preview_plan
     from dispatcher.triggers.announcements import (
         AnnouncementRequest,
@@ -76,7 +78,7 @@ def announce(
         category=category,
         audience=audience,
         variables=_parse_vars(var or []),
-        requested_by=os.environ.get("USER", "cli"),
+        requested_by=actor(as_name),
         trigger="cli",
         idempotency_key=idempotency_key,
     )
@@ -85,6 +87,8 @@ def announce(
         validated = [(r, *validate_request(runtime, r)[:2]) for r in requests]
     except RequestError as exc:
         _fail(f"--{exc}" if exc.field == "trust" else str(exc))
+    if not dry_run and any(c.urgency is Urgency.URGENT for _, _, c in validated):
+        require_named_sender(as_name, category)
     now = datetime.now(UTC)
     if not (dry_run or yes) and (json_output or not sys.stdin.isatty()):
         _fail("refusing to send without confirmation: add --yes")

@@ -5,8 +5,6 @@ it with the attempt beside it."""
 
 from __future__ import annotations
 
-import getpass
-import socket
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -14,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from dispatcher.cli.acting import actor
 from dispatcher.cli.common import JsonFlag, console
 from dispatcher.cli.common import fail as _fail
 from dispatcher.cli.common import load_runtime as _runtime
@@ -23,15 +22,6 @@ calls_app = typer.Typer(
     help="Log the office's phone calls to families an announcement did not reach.",
     no_args_is_help=True,
 )
-
-
-def _who() -> str:
-    """The person at this machine: the OS user and host (``jo@office-pc``)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 @calls_app.command("log")
@@ -46,7 +36,9 @@ def log(
     note: Annotated[str, typer.Option(help="What was said or agreed (at most 500).")] = "",
     as_name: Annotated[
         str | None,
-        typer.Option("--as", help="Who phoned (default: the OS user and host)."),
+        typer.Option(
+            "--as", help="Who phoned (default: your OS user and host, e.g. jo@office-pc)."
+        ),
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -63,7 +55,7 @@ def log(
                 student=student,
                 outcome=outcome,
                 note=note,
-                called_by=as_name if as_name is not None else _who(),
+                called_by=actor(as_name),
                 now=datetime.now(UTC),
             )
         except CallLogError as exc:

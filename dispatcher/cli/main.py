@@ -21,6 +21,7 @@ from dispatcher.cli import (
     doctor,
     redis,
     report,
+    retention,
     roster,
     staff,
     tokens,
@@ -67,6 +68,7 @@ for group in (
     channels,
     audit,
     calls,
+    retention,
     doctor,
     redis,
 ):

@@ -3,7 +3,6 @@ reported by line and column, good rows imported."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from dispatcher.cli.acting import AsOption, actor
 from dispatcher.cli.common import (
     JsonFlag,
     console,
@@ -37,6 +37,7 @@ def roster_import(
             "row in a member school."
         ),
     ] = None,
+    as_name: AsOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Import students, contacts and groups; report bad rows by line and column.
@@ -59,6 +60,7 @@ def roster_import(
     runtime = _runtime()
     if (school is None) == (trust is None):
         _fail("--school or --trust: give exactly one")
+    imported_by = actor(as_name)
     try:
         if trust is not None:
             members = runtime.configuration.members(trust)
@@ -103,7 +105,7 @@ def roster_import(
         session.add(
             AuditEntry(
                 at=datetime.now(UTC),
-                actor=os.environ.get("USER", "cli"),
+                actor=imported_by,
                 action="roster.imported",
                 school_id=school_ids[school] if school else None,
                 detail={

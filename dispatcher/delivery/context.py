@@ -40,6 +40,9 @@ class AnnouncementFacts:
     #: whose templates read no family's names (a text that greets no one). None: the
     #: templates do read them, render for each family.
     same_for_all: dict[tuple[str, str, str], RenderedMessage | None] = field(default_factory=dict)
+    #: The ``message_texts`` ids of this announcement's texts stored (and committed) by this
+    #: process, by (announcement id, content hash).
+    text_ids: dict[tuple[int, str], int] = field(default_factory=dict)
 
 
 def announcement_facts(

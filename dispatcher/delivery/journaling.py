@@ -23,6 +23,7 @@ from dispatcher.channels.base import ProviderReceipt
 from dispatcher.delivery.context import BatchContext
 from dispatcher.delivery.messages import PreparedDelivery
 from dispatcher.delivery.record import sent_record
+from dispatcher.delivery.texts import with_text_ids
 from dispatcher.queue.journal import EntryKind, JournalEntry, JournalUnavailable
 from dispatcher.store.availability import is_connection_error
 from dispatcher.store.deliveries import (
@@ -184,11 +185,14 @@ class ClaimLog:
         receipts, self._receipts = self._receipts, []
         journaled = self._write(receipts, wait=True)
         session = self.ctx.session
+        text_ids = self.ctx.facts.text_ids
         try:
-            record_sent(session, self._unrecorded)
+            records, stored = with_text_ids(session, text_ids, self._unrecorded, self.ctx.now())
+            record_sent(session, records)
             doubtful = self._doubtful & {r.delivery_id for r in self._unrecorded}
             mark_possible_duplicates(session, doubtful)
             session.commit()
+            text_ids.update(stored)
             self._doubtful -= doubtful
         except Exception as exc:
             session.rollback()

@@ -25,6 +25,7 @@ from dispatcher.delivery.outcomes import (
     Step,
     after_attempts,
 )
+from dispatcher.delivery.texts import kept_text
 from dispatcher.domain import DeliveryState
 from dispatcher.queue.names import DELIVER_ACTOR
 from dispatcher.queue.work import QueuedWork
@@ -41,13 +42,18 @@ MIN_STOP_WAIT_SECONDS = 5.0
 def sent_record(
     prepared: PreparedDelivery, receipt: ProviderReceipt, moment: datetime
 ) -> SentRecord:
-    """What to store of a send the provider accepted at ``moment``."""
+    """What to store of a send the provider accepted at ``moment``, with the text sent."""
     return SentRecord(
         delivery_id=prepared.delivery.id,
         at=moment,
         provider=receipt.provider,
         provider_message_id=receipt.provider_message_id,
         sms_segments=prepared.segments,
+        text=(
+            kept_text(prepared.message.announcement_id, prepared.message.rendered)
+            if prepared.message is not None
+            else None
+        ),
     )
 
 

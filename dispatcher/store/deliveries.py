@@ -8,10 +8,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, exists, insert, literal, null, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from dispatcher.domain import ALLOWED_TRANSITIONS, DeliveryState
+from dispatcher.store.message_texts import KeptText
 from dispatcher.store.models import Delivery, DeliveryEvent
 
 #: How the event of a delivery sent back to wait for a stopped provider begins (the
@@ -177,6 +189,11 @@ _RECORD_SENT = (
         provider_message_id=bindparam("d_message_id"),
         sms_segments=bindparam("d_segments"),
         provider_requests=_DELIVERIES.c.provider_requests + 1,
+        # A receipt replayed from the send journal knows no text: the one stored stays.
+        message_text_id=func.coalesce(
+            bindparam("d_text_id", type_=_DELIVERIES.c.message_text_id.type),
+            _DELIVERIES.c.message_text_id,
+        ),
     )
 )
 
@@ -263,13 +280,17 @@ class SentRecord:
     provider: str
     provider_message_id: str | None
     sms_segments: int | None
+    #: The text the family was sent, when known (not for a receipt from the send journal).
+    text: KeptText | None = None
+    #: Its ``message_texts`` id, once stored.
+    message_text_id: int | None = None
 
 
 def record_sent(session: Session, records: Sequence[SentRecord]) -> None:
     """Record sends: each delivery still ``sending`` becomes ``sent`` with its provider's
-    id, and gains its ``sending -> sent`` event. A delivery a provider callback already
-    moved on (delivered, undelivered) keeps that state and gains only the provider's id.
-    The caller commits."""
+    id (and ``message_text_id``, where the record has one), and gains its ``sending -> sent``
+    event. A delivery a provider callback already moved on (delivered, undelivered) keeps
+    that state and gains only the provider's id and its text. The caller commits."""
     if not records:
         return
     connection = session.connection()
@@ -282,6 +303,7 @@ def record_sent(session: Session, records: Sequence[SentRecord]) -> None:
                 "d_provider": r.provider,
                 "d_message_id": r.provider_message_id,
                 "d_segments": r.sms_segments,
+                "d_text_id": r.message_text_id,
             }
             for r in records
         ],

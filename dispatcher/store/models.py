@@ -246,8 +246,34 @@ class Delivery(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_reason: Mapped[str | None] = mapped_column(String(300))
     sms_segments: Mapped[int | None] = mapped_column(Integer)
+    #: The text the family was sent (set with the send record; decision 0077).
+    message_text_id: Mapped[int | None] = mapped_column(ForeignKey("message_texts.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MessageText(Base):
+    """A text as families read it (SMS body, email subject and plain text, push title and
+    body), kept once per announcement and content: 3,000 families sent the same closure
+    share one row. May hold personal data (a pupil's name); erased by the retention run
+    (``erased_at``), which leaves the row so that counts keep their texts' shape."""
+
+    __tablename__ = "message_texts"
+    __table_args__ = (
+        UniqueConstraint("announcement_id", "content_hash", name="uq_message_texts_content"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    language: Mapped[str] = mapped_column(String(35))
+    format: Mapped[str] = mapped_column(String(16))
+    #: SHA-256 (hex) of channel, language, format, subject and body.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class DeliveryEvent(Base):

@@ -6,7 +6,7 @@ school, one trust, or neither: every school), an Argon2 password hash, a TOTP se
 second factor is enrolled, and the failed attempts and lockout of its sign-in.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-06 23:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dispatcher.store.models import Delivery, OutboxMessage
+from tests.support.factories import closure_args
 from tests.support.waiting import wait_until
 
 
@@ -113,19 +114,7 @@ def announce_to_demo_school(env: dict[str, str], tmp_path: Path, students: int) 
     cli(env, "roster", "import", str(roster), "--school", "demo", "--json")
     result = cli(
         env,
-        "announce",
-        "--school",
-        "demo",
-        "--category",
-        "emergency_closure",
-        "--audience",
-        "school",
-        "--var",
-        "date=Tuesday",
-        "--var",
-        "reason=snow",
-        "--yes",
-        "--json",
+        *closure_args("--yes", "--json"),
     )
     return int(json.loads(result.stdout)["announcement_id"])
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.factories import row, write_roster
+from tests.support.factories import closure_args, row, write_roster
 
 
 def _dispatcher(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -49,22 +49,7 @@ def test_a_parent_who_prefers_email_gets_the_emergency_text_and_the_email(
         ],
     )
     _dispatcher(env, "roster", "import", str(roster), "--school", "demo")
-    sent = _dispatcher(
-        env,
-        "announce",
-        "--school",
-        "demo",
-        "--category",
-        "emergency_closure",
-        "--audience",
-        "school",
-        "--var",
-        "date=Tuesday 24 November",
-        "--var",
-        "reason=heavy snow",
-        "--yes",
-        "--json",
-    )
+    sent = _dispatcher(env, *closure_args("--yes", "--json"))
     announcement_id = json.loads(sent.stdout)["announcement_id"]
     _dispatcher(env, "worker", "--until-idle", "--threads", "2")
 

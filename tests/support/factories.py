@@ -18,6 +18,28 @@ from dispatcher.triggers.roster.parse import ROSTER_COLUMNS, parse_roster
 
 CLOSURE_VARS = {"date": "Tuesday 24 November", "reason": "heavy snow"}
 
+#: The named person who sends the tests' urgent announcements (``--as``; decision 0076).
+SENDER = "Jo Bloggs (office)"
+
+
+def closure_args(*extra: str, school: str = "demo", trust: str | None = None) -> list[str]:
+    """The CLI arguments of an emergency closure to the whole of ``school`` (or of every
+    member school of ``trust``), sent ``--as`` ``SENDER``, followed by ``extra``."""
+    where = ["--trust", trust] if trust else ["--school", school]
+    variables = [arg for key, value in CLOSURE_VARS.items() for arg in ("--var", f"{key}={value}")]
+    return [
+        "announce",
+        *where,
+        "--category",
+        "emergency_closure",
+        "--audience",
+        "school",
+        *variables,
+        "--as",
+        SENDER,
+        *extra,
+    ]
+
 
 def row(**overrides: Any) -> dict[str, str]:
     """A valid roster row (a mother of student S1), with ``overrides``."""

@@ -40,9 +40,11 @@ from dispatcher.config.files import ConfigError
 from dispatcher.config.reminders import ReminderSettings
 from dispatcher.queue.enqueue import enqueue
 from dispatcher.queue.work import plan_work
+from dispatcher.records.retention import retention_due, run_retention
 from dispatcher.runtime import Runtime
 from dispatcher.stopping import Stoppable
 from dispatcher.store.models import Announcement, ReminderFire
+from dispatcher.store.retention import last_run
 from dispatcher.store.schools import ensure_school
 from dispatcher.triggers.announcements import (
     AnnouncementRequest,
@@ -79,6 +81,8 @@ class TickReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
     already_handled: int = 0
     errors: list[str] = field(default_factory=list)
+    #: The day's retention run, when this tick ran it (its counts; no personal data).
+    retention: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The report as JSON-ready values."""
@@ -90,6 +94,7 @@ class TickReport:
             "failed": self.failed,
             "already_handled": self.already_handled,
             "errors": self.errors,
+            "retention": self.retention,
         }
 
 
@@ -285,6 +290,17 @@ def handle_school(
             report.already_handled += 1
 
 
+def retention_if_due(runtime: Runtime, now: datetime) -> dict[str, Any] | None:
+    """Run the retention run (decision 0078) if it has not run in the last day; its report,
+    or None when it was not due."""
+    with runtime.sessions() as session:
+        if not retention_due(last_run(session), now):
+            return None
+        report = run_retention(session, now, runtime.settings.retention_months, actor=CLOCK_ACTOR)
+    log.info("retention run: %d records erased (before %s)", report.total, report.cutoff)
+    return report.as_json()
+
+
 def run_tick(
     runtime: Runtime,
     broker: RedisBroker,
@@ -295,8 +311,8 @@ def run_tick(
     use_lock: bool = True,
 ) -> TickReport:
     """One tick of the clock at ``now``: under the clock lock, handle every school's due and
-    missed reminders. Never raises for Redis or database trouble: it is in ``errors`` and
-    the next tick tries again."""
+    missed reminders, then the retention run once a day. Never raises for Redis or database
+    trouble: it is in ``errors`` and the next tick tries again."""
     now = now.astimezone(UTC)
     report = TickReport(at=now)
     lock: Lock | None = None
@@ -314,6 +330,7 @@ def run_tick(
         school_ids = _school_ids(runtime, sorted(calendars))
         for slug in sorted(calendars):
             handle_school(runtime, broker, calendars[slug], settings, school_ids[slug], now, report)
+        report.retention = retention_if_due(runtime, now)
     except (SQLAlchemyError, redis.RedisError) as exc:
         log.error("clock tick failed: %s: %s", type(exc).__name__, exc)
         report.errors.append(type(exc).__name__)

@@ -12,24 +12,11 @@ from typer.testing import CliRunner
 
 from dispatcher.cli.common import console
 from dispatcher.cli.main import app
-from tests.support.factories import import_roster, row
+from tests.support.factories import closure_args, import_roster, row
 
 runner = CliRunner()
 
-DRY_RUN = [
-    "announce",
-    "--school",
-    "demo",
-    "--category",
-    "emergency_closure",
-    "--audience",
-    "school",
-    "--var",
-    "date=Tuesday 24 November",
-    "--var",
-    "reason=heavy snow",
-    "--dry-run",
-]
+DRY_RUN = closure_args("--dry-run")
 
 
 def _audience(runtime: Any) -> None:

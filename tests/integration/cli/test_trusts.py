@@ -25,7 +25,7 @@ from dispatcher.store.models import (
     Student,
 )
 from dispatcher.triggers.roster.parse import TRUST_ROSTER_COLUMNS
-from tests.support.factories import CLOSURE_VARS, delivery_ids, plan, row
+from tests.support.factories import closure_args, delivery_ids, plan, row
 
 runner = CliRunner()
 
@@ -85,10 +85,8 @@ def test_a_trust_wide_closure_names_each_member_school_and_its_phone(
     import_sendat(runtime, tmp_path)
     dry = runner.invoke(
         app,
-        ["announce", "--trust", "sendat", "--category", "emergency_closure", "--audience",
-         "school", "--var", f"date={CLOSURE_VARS['date']}", "--var",
-         f"reason={CLOSURE_VARS['reason']}", "--dry-run", "--json"],
-    )  # fmt: skip
+        closure_args("--dry-run", "--json", trust="sendat"),
+    )
     assert dry.exit_code == 0, dry.output
     plans = json.loads(dry.stdout)
     assert plans["trust"] == "sendat"
@@ -99,10 +97,8 @@ def test_a_trust_wide_closure_names_each_member_school_and_its_phone(
 
     sent = runner.invoke(
         app,
-        ["announce", "--trust", "sendat", "--category", "emergency_closure", "--audience",
-         "school", "--var", f"date={CLOSURE_VARS['date']}", "--var",
-         f"reason={CLOSURE_VARS['reason']}", "--yes", "--json"],
-    )  # fmt: skip
+        closure_args("--yes", "--json", trust="sendat"),
+    )
     assert sent.exit_code == 0, sent.output
     announcements = json.loads(sent.stdout)["announcements"]
     assert [a["school"] for a in announcements] == ["sendat-a", "sendat-b"]

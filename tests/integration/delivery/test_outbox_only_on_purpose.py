@@ -20,7 +20,7 @@ from dispatcher.delivery.deliver import deliver_batch
 from dispatcher.queue.work import QueuedWork
 from dispatcher.store.models import Delivery, OutboxMessage
 from dispatcher.worker.run import outstanding_work
-from tests.support.factories import create, import_roster, many_families, plan
+from tests.support.factories import closure_args, create, import_roster, many_families, plan
 
 FAMILIES = 30  # more than one batch of texts (25)
 runner = CliRunner()
@@ -86,39 +86,13 @@ def test_the_outbox_chosen_on_purpose_is_named_in_the_report_and_the_cli(
     assert "6 of 6 messages written to the outbox — not sent to any family" in text.output
     dry_run = runner.invoke(
         app,
-        [
-            "announce",
-            "--school",
-            "demo",
-            "--category",
-            "emergency_closure",
-            "--audience",
-            "school",
-            "--var",
-            "date=Tuesday 24 November",
-            "--var",
-            "reason=heavy snow",
-            "--dry-run",
-        ],
+        closure_args("--dry-run", school="demo"),
     )
     assert dry_run.exit_code == 0, dry_run.output
     assert "sms: written to the outbox — not sent to any family" in dry_run.output
     held = runner.invoke(
         app,
-        [
-            "announce",
-            "--school",
-            "brockmoor",
-            "--category",
-            "emergency_closure",
-            "--audience",
-            "school",
-            "--var",
-            "date=Tuesday 24 November",
-            "--var",
-            "reason=heavy snow",
-            "--dry-run",
-        ],
+        closure_args("--dry-run", school="brockmoor"),
     )
     assert held.exit_code == 0, held.output
     assert "sms: held: the school names twilio" in " ".join(held.output.split())

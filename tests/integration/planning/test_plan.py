@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from dispatcher.cli.main import app
 from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.models import Announcement, Delivery
-from tests.support.factories import create, import_roster, many_families, plan, row
+from tests.support.factories import closure_args, create, import_roster, many_families, plan, row
 
 runner = CliRunner()
 
@@ -192,21 +192,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(runtime: Any) -> None:
     import_roster(runtime, family_rows())
     result = runner.invoke(
         app,
-        [
-            "announce",
-            "--school",
-            "demo",
-            "--category",
-            "emergency_closure",
-            "--audience",
-            "school",
-            "--var",
-            "date=Tuesday 24 November",
-            "--var",
-            "reason=heavy snow",
-            "--dry-run",
-            "--json",
-        ],
+        closure_args("--dry-run", "--json"),
     )
     assert result.exit_code == 0, result.output
     plan_json = json.loads(result.stdout)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from dispatcher.cli.common import console
 from dispatcher.cli.main import app
 from dispatcher.planning.phoning import DO_NOT_PHONE, PHONE_FIRST
-from tests.support.factories import CLOSURE_VARS, create, import_roster, plan, row
+from tests.support.factories import closure_args, create, import_roster, plan, row
 
 runner = CliRunner()
 
@@ -98,20 +98,9 @@ def test_the_report_never_offers_a_hearing_impaired_contacts_number_as_a_call(
 
 def test_the_dry_run_marks_who_must_not_be_phoned(runtime: Any, wide_console: None) -> None:
     _family_of_landlines(runtime)
-    variables = [arg for key, value in CLOSURE_VARS.items() for arg in ("--var", f"{key}={value}")]
     result = runner.invoke(
         app,
-        [
-            "announce",
-            "--school",
-            "demo",
-            "--category",
-            "emergency_closure",
-            "--audience",
-            "school",
-            *variables,
-            "--dry-run",
-        ],
+        closure_args("--dry-run"),
     )
     assert result.exit_code == 0, result.output
     assert "contacts no channel can reach (phone them)" in result.output
@@ -122,18 +111,7 @@ def test_the_dry_run_marks_who_must_not_be_phoned(runtime: Any, wide_console: No
 
     as_json = runner.invoke(
         app,
-        [
-            "announce",
-            "--school",
-            "demo",
-            "--category",
-            "emergency_closure",
-            "--audience",
-            "school",
-            *variables,
-            "--dry-run",
-            "--json",
-        ],
+        closure_args("--dry-run", "--json"),
     )
     unreachable = {p["contact_id"]: p for p in json.loads(as_json.output)["unreachable"]}
     assert (unreachable["H"]["phone"], unreachable["H"]["phone_advice"]) == ("", DO_NOT_PHONE)
