@@ -290,7 +290,7 @@ def test_report_csv_lists_who_to_phone(runtime: Any) -> None:
     lines = result.stdout.strip().splitlines()
     assert lines[0] == (
         "student_id,student_name,contact_id,contact_name,phone,phone_advice,text_relay_number,"
-        "reason,family_reached,other_phones"
+        "reason,family_reached,other_phones,last_call"
     )
     # the office's phone list: the number as it is dialled (decision 0067)
     assert len(lines) == 2 and lines[1].startswith("S3,") and ",01632 960001," in lines[1]
