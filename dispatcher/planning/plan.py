@@ -58,7 +58,8 @@ def plan_announcement(
 
     Resumable: starts after the announcement's cursor, so a plan interrupted by a crash picks
     up where its last committed batch ended. Does nothing for an announcement already planned
-    or cancelled, and stops at the next batch when it is cancelled while being planned.
+    or cancelled, and stops at the next batch when it is cancelled while being planned, or
+    when another run of the same plan (a message delivered twice) has moved the cursor on.
     """
     with runtime.sessions() as session:
         announcement = session.get(Announcement, announcement_id)
@@ -145,11 +146,15 @@ def plan_announcement(
                 # being planned: a cancel (which updates the same row) either happened
                 # before, and this batch writes nothing, or waits for this batch to commit
                 # and then cancels its deliveries.
+                # ... and only from where this planner's last batch ended: were the plan
+                # message delivered twice, a second planner reading the same cursor finds it
+                # moved on and stops, instead of writing the same deliveries again.
                 still_planning = session.execute(
                     update(Announcement)
                     .where(
                         Announcement.id == announcement_id,
                         Announcement.state == AnnouncementState.PLANNING,
+                        Announcement.plan_cursor == cursor,
                     )
                     .values(
                         plan_cursor=last_contact,
@@ -189,6 +194,7 @@ def plan_announcement(
                     )
                 if outcomes:
                     session.connection().execute(insert(_PLAN_OUTCOMES), outcomes)
+            cursor = last_contact
             enqueue(work)
             written += len(rows)
 

@@ -401,3 +401,60 @@ def test_texts_are_queued_before_emails_and_emails_travel_together(runtime: Any)
     assert len(text_messages) == -(-families // size)
     assert len(email_messages) == -(-families // email_size)
     assert all(channel_of[i] == "email" for q in email_messages for i in q.object_ids)
+
+
+def test_a_plan_run_twice_at_once_writes_each_delivery_once(runtime: Any) -> None:
+    """The plan message delivered twice (a redelivery while the first run is still going):
+    the second run, which read the same cursor, finds it moved on and stops instead of
+    writing the same deliveries again (a unique-key error, the plan failing)."""
+    import dataclasses
+
+    from dispatcher.planning.plan import plan_announcement
+    from dispatcher.queue.work import QueuedWork
+
+    import_roster(runtime, many_families(6))
+    small_batches = dataclasses.replace(
+        runtime, settings=runtime.settings.model_copy(update={"plan_batch_size": 2})
+    )
+    announcement_id = create(runtime)
+    queued: list[QueuedWork] = []
+
+    class Interrupted(Exception):
+        pass
+
+    def first_batch_then_stop(work: list[QueuedWork]) -> None:
+        queued.extend(work)
+        raise Interrupted  # the other run's process stops after committing its first batch
+
+    calls = 0
+
+    def now_with_another_run_in_between() -> datetime:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # this run has read the cursor; the other run writes its first batch
+            with pytest.raises(Interrupted):
+                plan_announcement(
+                    small_batches, announcement_id, lambda: datetime.now(UTC), first_batch_then_stop
+                )
+        return datetime.now(UTC)
+
+    assert (
+        plan_announcement(
+            small_batches, announcement_id, now_with_another_run_in_between, queued.extend
+        )
+        == 0
+    )
+    # The plan's retry finishes the audience from the cursor.
+    plan_announcement(small_batches, announcement_id, lambda: datetime.now(UTC), queued.extend)
+
+    with runtime.sessions() as session:
+        stored = session.scalars(
+            select(Delivery.contact_id).where(Delivery.announcement_id == announcement_id)
+        ).all()
+        state = session.scalar(select(Announcement.state).where(Announcement.id == announcement_id))
+    assert len(stored) == 12  # 6 families, a text and the email back-up each, once
+    assert sorted(i for q in queued for i in q.object_ids) == sorted(
+        set(i for q in queued for i in q.object_ids)
+    )
+    assert len([i for q in queued for i in q.object_ids]) == 12
+    assert state in ("sending", "done")
