@@ -31,10 +31,10 @@ from dispatcher.access.passwords import (
     password_problem,
 )
 from dispatcher.access.roles import Role
+from dispatcher.access.scopes import ScopeError, scope_school_id
 from dispatcher.access.second_factor import matching_step, second_factor_required
 from dispatcher.config.configuration import Configuration
 from dispatcher.store.models import AuditEntry, School, StaffAccount
-from dispatcher.store.schools import ensure_school
 
 log = logging.getLogger("dispatcher.access.staff")
 
@@ -162,20 +162,10 @@ def create_staff(
     problem = password_problem(password)
     if problem is not None:
         raise StaffError("password", problem)
-    if school is not None and trust is not None:
-        raise StaffError("trust", "give a school or a trust, not both")
-    if trust is not None:
-        try:
-            configuration.trust(trust)
-        except KeyError as exc:
-            raise StaffError("trust", str(exc.args[0])) from None
-    school_id: int | None = None
-    if school is not None:
-        try:
-            school_cfg = configuration.school(school)
-        except KeyError as exc:
-            raise StaffError("school", str(exc.args[0])) from None
-        school_id = ensure_school(session, school_cfg).id
+    try:
+        school_id = scope_school_id(session, configuration, school, trust)
+    except ScopeError as exc:
+        raise StaffError(exc.field, exc.message) from None
     taken = StaffError("email", "an account with this email already exists")
     if session.scalar(select(StaffAccount.id).where(StaffAccount.email == address)) is not None:
         raise taken

@@ -17,9 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatcher.access.roles import Role
+from dispatcher.access.scopes import ScopeError, scope_school_id
 from dispatcher.config.configuration import Configuration
 from dispatcher.store.models import ApiToken, School
-from dispatcher.store.schools import ensure_school
 
 #: Every token starts with this, so a leaked one is easy to recognise (and grep for).
 TOKEN_PREFIX = "dsp_"
@@ -124,20 +124,10 @@ def create_token(
     if len(name) > _NAME_MAX:
         raise TokenError("name", f"at most {_NAME_MAX} characters")
     parsed_role = parse_role(role)
-    if school is not None and trust is not None:
-        raise TokenError("trust", "give a school or a trust, not both")
-    if trust is not None:
-        try:
-            configuration.trust(trust)
-        except KeyError as exc:
-            raise TokenError("trust", str(exc.args[0])) from None
-    school_id: int | None = None
-    if school is not None:
-        try:
-            school_cfg = configuration.school(school)
-        except KeyError as exc:
-            raise TokenError("school", str(exc.args[0])) from None
-        school_id = ensure_school(session, school_cfg).id
+    try:
+        school_id = scope_school_id(session, configuration, school, trust)
+    except ScopeError as exc:
+        raise TokenError(exc.field, exc.message) from None
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise TokenError("name", f"a token named {name!r} already exists")
     secret = generate_token()
