@@ -37,3 +37,12 @@ def scope_school_id(
     except KeyError as exc:
         raise ScopeError("school", str(exc.args[0])) from None
     return ensure_school(session, school_cfg).id
+
+
+def scope_in_words(school: str | None, trust: str | None) -> str:
+    """A scope as people read it: ``school demo``, ``trust sendat`` or ``every school``."""
+    if school is not None:
+        return f"school {school}"
+    if trust is not None:
+        return f"trust {trust}"
+    return "every school"

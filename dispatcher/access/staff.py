@@ -31,7 +31,7 @@ from dispatcher.access.passwords import (
     password_problem,
 )
 from dispatcher.access.roles import Role
-from dispatcher.access.scopes import ScopeError, scope_school_id
+from dispatcher.access.scopes import ScopeError, scope_in_words, scope_school_id
 from dispatcher.access.second_factor import matching_step, second_factor_required
 from dispatcher.config.configuration import Configuration
 from dispatcher.store.models import AuditEntry, School, StaffAccount
@@ -86,11 +86,7 @@ class StaffInfo:
     @property
     def scope(self) -> str:
         """Its scope in words: ``school demo``, ``trust sendat`` or ``every school``."""
-        if self.school is not None:
-            return f"school {self.school}"
-        if self.trust is not None:
-            return f"trust {self.trust}"
-        return "every school"
+        return scope_in_words(self.school, self.trust)
 
     @property
     def needs_second_factor(self) -> bool:

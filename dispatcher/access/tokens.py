@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dispatcher.access.roles import Role
-from dispatcher.access.scopes import ScopeError, scope_school_id
+from dispatcher.access.scopes import ScopeError, scope_in_words, scope_school_id
 from dispatcher.config.configuration import Configuration
 from dispatcher.store.models import ApiToken, School
 
@@ -51,11 +51,7 @@ class TokenInfo:
     @property
     def scope(self) -> str:
         """Its scope in words: ``school demo``, ``trust sendat`` or ``every school``."""
-        if self.school is not None:
-            return f"school {self.school}"
-        if self.trust is not None:
-            return f"trust {self.trust}"
-        return "every school"
+        return scope_in_words(self.school, self.trust)
 
     def as_json(self) -> dict[str, object]:
         """A JSON-ready dictionary (what ``dispatcher tokens list --json`` prints)."""

@@ -131,19 +131,21 @@ def calls_of(session: Session, announcement_id: int) -> list[CallEntry]:
         .where(CallLog.announcement_id == announcement_id)
         .order_by(CallLog.at, CallLog.id)
     ).all()
-    return [
-        CallEntry(
-            id=call.id,
-            contact_row=call.contact_id,
-            student_row=call.student_id,
-            contact_id=contact.external_id,
-            contact_name=f"{contact.first_name} {contact.last_name}",
-            student_id=pupil.external_id if pupil else "",
-            student_name=f"{pupil.first_name} {pupil.last_name}" if pupil else "",
-            outcome=CallOutcome(call.outcome),
-            note=call.note,
-            called_by=call.called_by,
-            at=as_utc(call.at),
-        )
-        for call, contact, pupil in rows
-    ]
+    return [call_entry(call, contact, pupil) for call, contact, pupil in rows]
+
+
+def call_entry(call: CallLog, contact: Contact, pupil: Student | None) -> CallEntry:
+    """The office's view of a stored call to ``contact`` about ``pupil``."""
+    return CallEntry(
+        id=call.id,
+        contact_row=call.contact_id,
+        student_row=call.student_id,
+        contact_id=contact.external_id,
+        contact_name=f"{contact.first_name} {contact.last_name}",
+        student_id=pupil.external_id if pupil else "",
+        student_name=f"{pupil.first_name} {pupil.last_name}" if pupil else "",
+        outcome=CallOutcome(call.outcome),
+        note=call.note,
+        called_by=call.called_by,
+        at=as_utc(call.at),
+    )

@@ -15,13 +15,13 @@ from dispatcher.domain import CallOutcome
 from dispatcher.store.calls import (
     CallEntry,
     add_call,
-    calls_of,
+    call_entry,
     find_contact,
     find_student,
     is_linked,
     student_messaged_for,
 )
-from dispatcher.store.models import Announcement, AuditEntry
+from dispatcher.store.models import Announcement, AuditEntry, Student
 
 #: The longest note a call may carry.
 MAX_NOTE = 500
@@ -99,5 +99,6 @@ def log_call(
             detail={"call_id": call.id, "contact": person.external_id, "outcome": kind.value},
         )
     )
+    entry = call_entry(call, person, session.get(Student, pupil_id) if pupil_id else None)
     session.commit()
-    return next(entry for entry in calls_of(session, announcement_id) if entry.id == call.id)
+    return entry

@@ -48,10 +48,15 @@ def _field(form: FormData, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def csrf_refusal(session: ConsoleSession | None, form: FormData) -> Response | None:
-    """A page refusing the form (403) unless it carries ``session``'s CSRF token."""
+async def checked_post(
+    request: Request, console: Console
+) -> tuple[ConsoleSession, FormData] | Response:
+    """The session and form of a console POST; or, unless the form carries the live
+    session's CSRF token, a page refusing it (403) that changes nothing."""
+    form = await request.form()
+    session = console.session_of(request, now_utc())
     if session is not None and session.csrf_matches(_field(form, "csrf_token") or None):
-        return None
+        return session, form
     return render(
         "message.html",
         status_code=403,
@@ -119,11 +124,10 @@ def sign_in_form(request: Request, console: Console = Depends(get_console)) -> R
 @router.post("/sign-in")
 async def sign_in(request: Request, console: Console = Depends(get_console)) -> Response:
     """Check the email and password: home, the code, or the enrolment of the app next."""
-    form = await request.form()
-    session = console.session_of(request, now_utc())
-    refused = csrf_refusal(session, form)
-    if refused is not None or session is None:
-        return refused or _redirect("/sign-in")
+    checked = await checked_post(request, console)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     email, password = _field(form, "email").strip(), _field(form, "password")
     errors = []
     if not email:
@@ -181,11 +185,10 @@ def _code_of(form: FormData) -> str:
 @router.post("/sign-in/code")
 async def code(request: Request, console: Console = Depends(get_console)) -> Response:
     """Check the code: home when it is right."""
-    form = await request.form()
-    session = console.session_of(request, now_utc())
-    refused = csrf_refusal(session, form)
-    if refused is not None or session is None:
-        return refused or _redirect("/sign-in")
+    checked = await checked_post(request, console)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     if session.stage is not Stage.CODE_NEEDED or session.account_id is None:
         return _redirect("/sign-in")
     entered = _code_of(form)
@@ -233,11 +236,10 @@ def enrol_form(request: Request, console: Console = Depends(get_console)) -> Res
 @router.post("/sign-in/set-up-app")
 async def enrol(request: Request, console: Console = Depends(get_console)) -> Response:
     """Keep the secret once the app's first code is right, and go home."""
-    form = await request.form()
-    session = console.session_of(request, now_utc())
-    refused = csrf_refusal(session, form)
-    if refused is not None or session is None:
-        return refused or _redirect("/sign-in")
+    checked = await checked_post(request, console)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
     if (
         session.stage is not Stage.ENROLMENT_NEEDED
         or session.account_id is None
@@ -261,11 +263,10 @@ async def enrol(request: Request, console: Console = Depends(get_console)) -> Re
 @router.post("/sign-out")
 async def sign_out(request: Request, console: Console = Depends(get_console)) -> Response:
     """End the session (recorded in the audit log)."""
-    form = await request.form()
-    session = console.session_of(request, now_utc())
-    refused = csrf_refusal(session, form)
-    if refused is not None or session is None:
-        return refused or _redirect("/sign-in")
+    checked = await checked_post(request, console)
+    if isinstance(checked, Response):
+        return checked
+    session, _ = checked
     console.sessions.end(session.id)
     if session.account_id is not None:
         with console.runtime.sessions() as db:
