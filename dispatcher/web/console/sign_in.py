@@ -22,6 +22,7 @@ from dispatcher.access.staff import (
     record_sign_out,
 )
 from dispatcher.web.console.context import Console, client_address, get_console, now_utc
+from dispatcher.web.console.forms import checked_post, field_of
 from dispatcher.web.console.pages import render
 from dispatcher.web.console.sessions import ConsoleSession, Stage
 
@@ -41,33 +42,6 @@ TOO_MANY = "Too many sign-in attempts from here. Wait 15 minutes, then try again
 
 def _redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
-async def checked_post(
-    request: Request, console: Console
-) -> tuple[ConsoleSession, FormData] | Response:
-    """The session and form of a console POST; or, unless the form carries the live
-    session's CSRF token, a page refusing it (403) that changes nothing."""
-    form = await request.form()
-    session = console.session_of(request, now_utc())
-    if session is not None and session.csrf_matches(_field(form, "csrf_token") or None):
-        return session, form
-    return render(
-        "message.html",
-        status_code=403,
-        title="This form has expired",
-        paragraphs=[
-            "The form was not sent from this page of the service, or your session ended "
-            "(after 30 minutes without use).",
-            "Nothing was changed. Go back, reload the page and try again.",
-        ],
-        link=("/", "Go to the start"),
-    )
 
 
 def _switch(
@@ -128,7 +102,7 @@ async def sign_in(request: Request, console: Console = Depends(get_console)) -> 
     if isinstance(checked, Response):
         return checked
     session, form = checked
-    email, password = _field(form, "email").strip(), _field(form, "password")
+    email, password = field_of(form, "email").strip(), field_of(form, "password")
     errors = []
     if not email:
         errors.append(("email", "Enter your email address"))
@@ -179,7 +153,7 @@ def code_form(request: Request, console: Console = Depends(get_console)) -> Resp
 
 
 def _code_of(form: FormData) -> str:
-    return "".join(_field(form, "code").split())
+    return "".join(field_of(form, "code").split())
 
 
 @router.post("/sign-in/code")
