@@ -404,6 +404,10 @@ class StaffAccount(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A mobile number (E.164) where the product texts them, e.g. a send awaiting sign-off.
+    phone: Mapped[str | None] = mapped_column(String(20))
+    #: When an admin turned the account off (it cannot sign in); None while it is on.
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class IdempotencyRecord(Base):
