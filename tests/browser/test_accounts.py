@@ -82,7 +82,9 @@ def test_an_admin_creates_an_office_account_and_the_new_person_signs_in(
     page.page.get_by_label("Office").check()
     page.page.get_by_label("First password").fill(PASSWORD)
     page.page.get_by_role("button", name="Create the account").click()
-    assert "mobile number like 07700 900123" in page.page.locator(".govuk-error-summary").inner_text()
+    assert (
+        "mobile number like 07700 900123" in page.page.locator(".govuk-error-summary").inner_text()
+    )
     page.check("create-form-bad-phone")
     page.page.get_by_label("Mobile number (optional)").fill("07700 900123")
     page.page.get_by_label("First password").fill(PASSWORD)
@@ -269,9 +271,12 @@ def test_an_admin_of_one_school_cannot_see_or_change_another_schools_accounts(
     with runtime.sessions() as session:
         row = session.get(StaffAccount, other.id)
         assert row is not None and row.disabled_at is None
-        assert session.scalars(
-            select(StaffAccount).where(StaffAccount.email == "sneaky@brockmoor.example.org")
-        ).all() == []
+        assert (
+            session.scalars(
+                select(StaffAccount).where(StaffAccount.email == "sneaky@brockmoor.example.org")
+            ).all()
+            == []
+        )
 
 
 def test_the_home_page_shows_the_next_calendar_reminders(
