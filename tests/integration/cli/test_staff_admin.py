@@ -12,6 +12,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from dispatcher.cli.main import app
+from dispatcher.runtime import Runtime
 from dispatcher.store.models import AuditEntry, StaffAccount
 
 PASSWORD = "correct horse battery staple"
@@ -23,7 +24,7 @@ def run(*args: str, stdin: str = "") -> Any:
     return CliRunner().invoke(app, list(args), input=stdin)
 
 
-def created(runtime: Any, *extra: str) -> StaffAccount:
+def created(runtime: Runtime, *extra: str) -> StaffAccount:
     made = run("staff", "create", "--email", EMAIL, "--role", "senior", "--school", "demo",
                *extra, "--password-stdin", stdin=PASSWORD + "\n")  # fmt: skip
     assert made.exit_code == 0, made.output
@@ -31,19 +32,19 @@ def created(runtime: Any, *extra: str) -> StaffAccount:
         return session.scalars(select(StaffAccount)).one()
 
 
-def row(runtime: Any) -> StaffAccount:
+def row(runtime: Runtime) -> StaffAccount:
     with runtime.sessions() as session:
         return session.scalars(select(StaffAccount)).one()
 
 
-def test_create_with_a_phone_keeps_e164_and_list_shows_it(runtime: Any) -> None:
+def test_create_with_a_phone_keeps_e164_and_list_shows_it(runtime: Runtime) -> None:
     account = created(runtime, "--phone", "07700 900123")
     assert account.phone == "+447700900123"
     listed = json.loads(run("staff", "list", "--json").stdout)["accounts"]
     assert listed[0]["phone"] == "+447700900123" and listed[0]["disabled_at"] is None
 
 
-def test_each_command_changes_the_account_and_records_it(runtime: Any) -> None:
+def test_each_command_changes_the_account_and_records_it(runtime: Runtime) -> None:
     account = created(runtime)
     with runtime.sessions() as session:
         stored = session.get(StaffAccount, account.id)
@@ -77,7 +78,7 @@ def test_each_command_changes_the_account_and_records_it(runtime: Any) -> None:
     assert all(EMAIL not in json.dumps(e.detail) for e in entries)
 
 
-def test_bad_input_exits_2_naming_the_option_and_changes_nothing(runtime: Any) -> None:
+def test_bad_input_exits_2_naming_the_option_and_changes_nothing(runtime: Runtime) -> None:
     created(runtime)
     cases = [
         (["staff", "disable", "--email", "nobody@demo.example.org"], "", "--email:"),
