@@ -27,7 +27,7 @@ def test_the_demo_prints_the_console_and_logins_that_sign_in(
         "DISPATCHER_TEMPLATES_DIR": str(TEMPLATES_DIR),
         "COLUMNS": "400",
     }
-    for run in range(2):
+    for _ in range(2):  # a second run keeps the logins working
         result = subprocess.run(
             [sys.executable, "-m", "dispatcher", "demo", "--students", "20"],
             env=run_env, capture_output=True, text=True, timeout=300,
