@@ -241,6 +241,7 @@ def test_an_admin_of_one_school_cannot_see_or_change_another_schools_accounts(
     page.page.get_by_role("link", name="Accounts").click()
     listed = page.page.locator(".console-accounts__email").all_inner_texts()
     assert "jo@demo.example.org" in listed and other.email not in listed
+    page.check("accounts-list-own-school")
     response = page.page.goto(f"{page.base_url}/accounts/{other.id}")
     assert response is not None and response.status == 403
     assert page.page.get_by_text("You can manage only the accounts of school demo").is_visible()
