@@ -184,7 +184,7 @@ def _create_errors(form: FormData, scopes: dict[str, object]) -> list[tuple[str,
 
 
 _FIELD_WORDS = {
-    "email": "Enter the email address like name@school.org: {}",
+    "email": "Enter an email address like name@school.org",
     "school": "Choose where the account acts: {}",
     "trust": "Choose where the account acts: {}",
     "phone": "Enter a mobile number like 07700 900123, or leave it empty",
@@ -263,11 +263,16 @@ def _change(
     if refusal is not None:
         return _refused(admin, refusal)
     trusts = _school_trust(console)
-    with console.runtime.sessions() as db:
-        change_staff(
-            db, Manager.of(admin.account), target.id, change, now_utc(),
-            school_trust=trusts.get, **extra,
-        )  # fmt: skip
+    try:
+        with console.runtime.sessions() as db:
+            change_staff(
+                db, Manager.of(admin.account), target.id, change, now_utc(),
+                school_trust=trusts.get, **extra,
+            )  # fmt: skip
+    except StaffError as exc:
+        if exc.field == "password":
+            raise
+        return _refused(admin, exc.message)  # changed meanwhile by someone else
     return RedirectResponse(f"/accounts/{target.id}?done={change.name.lower()}", status_code=303)
 
 
