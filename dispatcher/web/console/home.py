@@ -23,6 +23,7 @@ from dispatcher.store.overview import (
 )
 from dispatcher.tracking.stopped_channels import channel_statuses
 from dispatcher.web.console.context import Console, get_console, now_utc
+from dispatcher.web.console.next_reminders import next_reminders
 from dispatcher.web.console.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -143,4 +144,5 @@ def home(request: Request, console: Console = Depends(get_console)) -> Response:
         schools=[runtime.configuration.schools[s].name for s in slugs],
         announcements=_rows(runtime, lines),
         alerts=_alerts(runtime, slugs, now),
+        reminders=next_reminders(runtime, slugs, now),
     )
