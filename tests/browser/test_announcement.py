@@ -71,7 +71,7 @@ def test_the_progress_updates_by_itself_without_a_reload(
     sending_now = page.page.locator(".console-announcement").first
     expect(sending_now.get_by_text("0% through")).to_be_visible()
     page.check("home-sending-now")
-    sending_now.get_by_role("link", name=f"announcement {announcement_id}").click()
+    sending_now.get_by_role("link", name="The school is closed today").click()
     page.page.wait_for_url(f"{page.base_url}/announcements/{announcement_id}")
     body = page.page.locator("main")
     expect(page.page.get_by_role("heading", level=1)).to_have_text(

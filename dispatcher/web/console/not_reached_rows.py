@@ -114,6 +114,15 @@ def dom_id(key: str) -> str:
     return "family-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
 
 
+def reason_words(reason: str) -> str:
+    """Why no message reached a contact, without the report's code in front
+    ("no_channel: no mobile that takes texts" reads "No mobile that takes texts")."""
+    code, sep, detail = reason.partition(": ")
+    if sep and code.replace("_", "").isalpha() and code == code.lower() and " " not in code:
+        reason = detail
+    return reason[:1].upper() + reason[1:]
+
+
 def _number(contact_id: str, name: str, e164: str, advice: str) -> Number | None:
     if not e164:
         return None
@@ -163,7 +172,7 @@ def families_to_phone(
                 ),
                 advice=str(m.get("phone_advice") or ""),
                 relay=readable_phone(str(m.get("text_relay_number") or "")),
-                reason=str(m.get("reason") or ""),
+                reason=reason_words(str(m.get("reason") or "")),
             )
             for m in members
         ]
