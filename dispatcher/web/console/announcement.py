@@ -27,6 +27,7 @@ from dispatcher.web.console.announcement_access import Found, Viewer, find_for, 
 from dispatcher.web.console.announcement_words import (
     COLUMN_WORDS,
     COLUMNS,
+    STATE_WORDS,
     audience_words,
     cancel_counts,
     cancel_refusal_words,
@@ -35,7 +36,7 @@ from dispatcher.web.console.announcement_words import (
 )
 from dispatcher.web.console.context import Console, get_console, now_utc
 from dispatcher.web.console.forms import checked_post
-from dispatcher.web.console.home import STATE_WORDS, category_words
+from dispatcher.web.console.home import category_words
 from dispatcher.web.console.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -98,9 +99,9 @@ def _summary(console: Console, found: Found) -> dict[str, Any]:
         "school": found.school.name,
         "audience": audience_words(list(announcement.audience)),
         "requested_by": announcement.requested_by,
-        "created": local_time_in_words(announcement.created_at, found.school.tz),
+        "created": local_time_in_words(as_utc(announcement.created_at), found.school.tz),
         "send_at": (
-            local_time_in_words(announcement.send_at, found.school.tz)
+            local_time_in_words(as_utc(announcement.send_at), found.school.tz)
             if announcement.send_at
             else None
         ),
@@ -129,6 +130,7 @@ def announcement_page(
     state = AnnouncementState(found.announcement.state)
     cancelled = request.query_params.get("cancelled", "")
     refusal = _refusal(viewer, found)
+    send_at = found.announcement.send_at
     return render(
         "announcement.html",
         title=f"Announcement {found.announcement.id}",
@@ -140,6 +142,7 @@ def announcement_page(
         poll_ms=POLL_MS,
         may_cancel=state is not AnnouncementState.CANCELLED and not progress["finished"],
         may_cancel_role=refusal is None,
+        scheduled=send_at is not None and as_utc(send_at) > now_utc(),
         cancel_refusal=refusal or "",
         cancelled_now=int(cancelled) if cancelled.isdigit() and len(cancelled) < 10 else None,
         families_to_phone=report["families_not_reached"],

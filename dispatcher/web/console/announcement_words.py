@@ -27,6 +27,14 @@ COLUMN_WORDS = {
     "failed": "Failed",
     "cancelled": "Cancelled",
 }
+#: Each state in the office's words, and the colour of its tag (govuk-tag modifiers).
+STATE_WORDS: dict[AnnouncementState, tuple[str, str]] = {
+    AnnouncementState.RECEIVED: ("Received: working out who gets it", "grey"),
+    AnnouncementState.PLANNING: ("Working out who gets it", "grey"),
+    AnnouncementState.SENDING: ("Sending", "blue"),
+    AnnouncementState.DONE: ("Done: nothing left to send", "green"),
+    AnnouncementState.CANCELLED: ("Cancelled", "red"),
+}
 _PLANNING = (AnnouncementState.RECEIVED, AnnouncementState.PLANNING)
 
 
@@ -128,9 +136,12 @@ def progress_view(progress: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         for channel, per in progress["channels"].items()
     ]
     percent = progress["percent_through"]
+    state_words, colour = STATE_WORDS[AnnouncementState(progress["state"])]
     return {
         "announcement_id": progress["announcement_id"],
         "state": str(progress["state"]),
+        "state_words": state_words,
+        "state_colour": colour,
         "percent": percent if percent is not None else 0,
         "percent_words": percent_words(progress),
         "through_words": through_words(progress),

@@ -17,6 +17,8 @@ from dispatcher.domain import AnnouncementState
 from dispatcher.reporting.headline import plural
 from dispatcher.reporting.progress import announcement_progress
 from dispatcher.runtime import Runtime
+from dispatcher.store.deliveries import as_utc
+from dispatcher.store.models import Announcement
 from dispatcher.store.overview import (
     AnnouncementLine,
     held_deliveries_by_school,
@@ -24,7 +26,7 @@ from dispatcher.store.overview import (
     recent_announcements,
 )
 from dispatcher.tracking.stopped_channels import channel_statuses
-from dispatcher.web.console.announcement_words import progress_view
+from dispatcher.web.console.announcement_words import STATE_WORDS, progress_view
 from dispatcher.web.console.context import Console, get_console, now_utc
 from dispatcher.web.console.pages import render
 
@@ -33,14 +35,6 @@ router = APIRouter(include_in_schema=False)
 #: How far back a missed reminder is still an alert.
 MISSED_REMINDERS_SHOWN_FOR = timedelta(days=14)
 
-#: Each state in the office's words, and the colour of its tag (govuk-tag modifiers).
-STATE_WORDS: dict[AnnouncementState, tuple[str, str]] = {
-    AnnouncementState.RECEIVED: ("Received: working out who gets it", "grey"),
-    AnnouncementState.PLANNING: ("Working out who gets it", "grey"),
-    AnnouncementState.SENDING: ("Sending", "blue"),
-    AnnouncementState.DONE: ("Done: nothing left to send", "green"),
-    AnnouncementState.CANCELLED: ("Cancelled", "red"),
-}
 
 #: The states of an announcement that the home page shows under "Sending now".
 SENDING_NOW = frozenset(
@@ -134,16 +128,21 @@ def _rows(runtime: Runtime, lines: list[AnnouncementLine]) -> list[dict[str, obj
     return rows
 
 
-def _sending_now(runtime: Runtime, lines: list[AnnouncementLine]) -> list[dict[str, object]]:
-    """The announcements of ``lines`` still being planned or sent, each with its progress
-    as of now (the page's script keeps it up to date)."""
+def _sending_now(
+    runtime: Runtime, lines: list[AnnouncementLine], now: datetime
+) -> list[dict[str, object]]:
+    """The announcements of ``lines`` still being planned or sent (not those scheduled for
+    later), each with its progress as of ``now`` (the page's script keeps it up to date)."""
     sending: list[dict[str, object]] = []
     with runtime.sessions() as db:
         for line in lines:
             if line.state not in SENDING_NOW:
                 continue
             school = runtime.configuration.schools.get(line.school_slug)
-            if school is None:
+            stored = db.get(Announcement, line.id)
+            if school is None or stored is None:
+                continue
+            if stored.send_at is not None and as_utc(stored.send_at) > now:
                 continue
             sending.append(
                 {
@@ -175,7 +174,7 @@ def home(request: Request, console: Console = Depends(get_console)) -> Response:
         csrf_token=session.csrf_token,
         schools=[runtime.configuration.schools[s].name for s in slugs],
         announcements=_rows(runtime, lines),
-        sending=_sending_now(runtime, lines),
+        sending=_sending_now(runtime, lines, now),
         poll_ms=POLL_MS,
         alerts=_alerts(runtime, slugs, now),
     )

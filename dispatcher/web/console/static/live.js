@@ -36,25 +36,43 @@ async function getJson(url) {
   return response.json();
 }
 
-function fillChannels(body, channels) {
-  const columns = (body.dataset.columns || "").split(" ").filter(Boolean);
-  const rows = channels.map((channel) => {
+function cell(tag, className, text) {
+  const element = document.createElement(tag);
+  element.className = className;
+  element.textContent = text;
+  return element;
+}
+
+// The table has a column per channel and a row per group of messages ("Sent", ...).
+function fillChannels(table, channels) {
+  if (!channels.length) return;
+  const groups = (table.dataset.columns || "")
+    .split("|")
+    .filter(Boolean)
+    .map((pair) => pair.split(":"));
+  groups.push(["total", "All"]);
+  const head = document.createElement("tr");
+  head.className = "govuk-table__row";
+  head.append(cell("td", "govuk-table__header", ""));
+  for (const channel of channels) {
+    const name = cell("th", "govuk-table__header govuk-table__header--numeric", channel.name);
+    name.scope = "col";
+    head.append(name);
+  }
+  const rows = groups.map(([key, words]) => {
     const row = document.createElement("tr");
     row.className = "govuk-table__row";
-    const name = document.createElement("th");
-    name.scope = "row";
-    name.className = "govuk-table__header";
-    name.textContent = channel.name;
-    row.append(name);
-    for (const key of [...columns, "total"]) {
-      const cell = document.createElement("td");
-      cell.className = "govuk-table__cell govuk-table__cell--numeric";
-      cell.textContent = String(channel[key]);
-      row.append(cell);
+    const label = cell("th", "govuk-table__header", words);
+    label.scope = "row";
+    row.append(label);
+    for (const channel of channels) {
+      row.append(cell("td", "govuk-table__cell govuk-table__cell--numeric", String(channel[key])));
     }
     return row;
   });
-  if (rows.length) body.replaceChildren(...rows);
+  table.tHead.replaceChildren(head);
+  table.tBodies[0].replaceChildren(...rows);
+  for (const note of document.querySelectorAll("[data-no-channels]")) note.remove();
 }
 
 function showProgress(widget, data) {
@@ -66,8 +84,13 @@ function showProgress(widget, data) {
     bar.value = data.percent;
     bar.textContent = `${data.percent}%`;
   }
-  const body = widget.querySelector("[data-channels]");
-  if (body) fillChannels(body, data.channels);
+  const scope = widget.closest("main") || document;
+  for (const tag of scope.querySelectorAll("[data-state-tag]")) {
+    tag.textContent = data.state_words;
+    tag.className = `govuk-tag govuk-tag--${data.state_colour}`;
+  }
+  const table = widget.querySelector("table[data-channels]");
+  if (table) fillChannels(table, data.channels);
   if (data.milestone !== widget.dataset.milestone) {
     widget.dataset.milestone = data.milestone;
     const region = widget.querySelector("[data-live-announce]");
@@ -87,7 +110,11 @@ function followProgress(widget) {
     try {
       const data = await getJson(widget.dataset.url);
       showProgress(widget, data);
-      if (data.finished) return;
+      if (data.finished) {
+        hidden("[data-live-running]", widget, true);
+        hidden("[data-live-done]", widget, false);
+        return;
+      }
     } catch {
       showStatic(widget);
       return;
