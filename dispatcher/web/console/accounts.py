@@ -59,15 +59,16 @@ class _Admin:
     account: StaffInfo
 
 
-def _refused(admin: _Admin | None, reason: str) -> Response:
+def _refused(admin: _Admin, reason: str) -> Response:
+    """A 403 page telling ``admin`` why not, in their words."""
     return render(
         "message.html",
         status_code=403,
-        title="You cannot manage this account" if admin else "You cannot manage accounts",
+        title="You cannot manage this account",
         paragraphs=[reason[:1].upper() + reason[1:] + "."],
-        link=("/accounts" if admin else "/", "Go back"),
-        account=admin.account if admin else None,
-        csrf_token=admin.session.csrf_token if admin else None,
+        link=("/accounts", "Go back to the accounts"),
+        account=admin.account,
+        csrf_token=admin.session.csrf_token,
     )
 
 
