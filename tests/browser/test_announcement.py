@@ -394,3 +394,29 @@ def test_the_print_view_and_the_csv_of_the_families_to_phone(
     assert by_contact["H1"]["phone"] == ""
     assert by_contact["H1"]["text_relay_number"] == "01632 960122"
     assert by_contact["C3"]["relationship"] == "grandmother"
+
+
+def test_without_javascript_the_page_shows_the_numbers_and_a_refresh_link(
+    chromium: Any, console_url: str, staff: Any, runtime: Runtime
+) -> None:
+    import_roster(runtime, many_families(2))
+    announcement_id = create(runtime)
+    plan(runtime, announcement_id)
+    staff("office@demo.example.org", "office")
+    context = chromium.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(console_url + "/sign-in")
+        page.get_by_label("Email address").fill("office@demo.example.org")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Continue").click()
+        page.goto(f"{console_url}/announcements/{announcement_id}")
+        expect(page.locator("[data-field=through_words]")).to_have_text("0 of 4 messages through")
+        refresh = page.get_by_role("link", name="Refresh")
+        expect(refresh).to_be_visible()
+        expect(page.get_by_text("These numbers update by themselves")).to_be_hidden()
+        send(runtime, deliveries_of(runtime, announcement_id))
+        refresh.click()
+        expect(page.locator("[data-field=percent_words]")).to_have_text("100% through")
+    finally:
+        context.close()

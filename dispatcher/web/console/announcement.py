@@ -23,7 +23,7 @@ from dispatcher.store.announcement_reads import replies_of, sample_texts, state_
 from dispatcher.store.deliveries import as_utc
 from dispatcher.triggers.announcements import cancel
 from dispatcher.web.console import not_reached
-from dispatcher.web.console.announcement_access import Found, Viewer, find_for, not_found, viewer_of
+from dispatcher.web.console.announcement_access import Found, Viewer, find_for, lookup, viewer_of
 from dispatcher.web.console.announcement_words import (
     COLUMN_WORDS,
     COLUMNS,
@@ -77,16 +77,6 @@ def _progress(console: Console, found: Found) -> dict[str, Any]:
     return progress_view(progress, found.school.tz)
 
 
-def _lookup(request: Request, console: Console, text_id: str) -> tuple[Viewer, Found] | Response:
-    viewer = viewer_of(request, console)
-    if not isinstance(viewer, Viewer):
-        return viewer
-    found = find_for(console, viewer.account, text_id)
-    if found is None:
-        return not_found(viewer)
-    return viewer, found
-
-
 def _summary(console: Console, found: Found) -> dict[str, Any]:
     """What the page says about the announcement itself."""
     announcement = found.announcement
@@ -117,7 +107,7 @@ def announcement_page(
 ) -> Response:
     """The announcement's page, with its progress as of now (the page's script keeps it
     up to date)."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -201,7 +191,7 @@ def cancel_page(
     announcement_id: str, request: Request, console: Console = Depends(get_console)
 ) -> Response:
     """The confirmation before a cancel: how many messages it stops, how many are gone."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -231,7 +221,7 @@ async def cancel_post(
     checked = await checked_post(request, console)
     if not isinstance(checked, tuple):
         return checked
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up

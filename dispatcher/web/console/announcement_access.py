@@ -91,3 +91,15 @@ def not_found(viewer: Viewer) -> Response:
         ],
         link=("/", "Go to the home page"),
     )
+
+
+def lookup(request: Request, console: Console, text_id: str) -> tuple[Viewer, Found] | Response:
+    """The signed-in viewer and the announcement ``text_id`` names; or the redirect to sign
+    in, or the 404 page (unknown, or not the viewer's to see)."""
+    viewer = viewer_of(request, console)
+    if not isinstance(viewer, Viewer):
+        return viewer
+    found = find_for(console, viewer.account, text_id)
+    if found is None:
+        return not_found(viewer)
+    return viewer, found

@@ -18,7 +18,7 @@ from dispatcher.reporting.csv_safe import SafeDictWriter
 from dispatcher.reporting.reports import announcement_report
 from dispatcher.store.announcement_reads import relationships
 from dispatcher.tracking.calls import MAX_NOTE, CallLogError, log_call
-from dispatcher.web.console.announcement_access import Found, Viewer, find_for, not_found, viewer_of
+from dispatcher.web.console.announcement_access import Found, Viewer, lookup
 from dispatcher.web.console.context import Console, get_console, now_utc
 from dispatcher.web.console.forms import checked_post, field_of
 from dispatcher.web.console.home import category_words
@@ -36,16 +36,6 @@ router = APIRouter(include_in_schema=False)
 
 #: How often the list's script asks for a fresh list, in milliseconds.
 REFRESH_MS = 5000
-
-
-def _lookup(request: Request, console: Console, text_id: str) -> tuple[Viewer, Found] | Response:
-    viewer = viewer_of(request, console)
-    if not isinstance(viewer, Viewer):
-        return viewer
-    found = find_for(console, viewer.account, text_id)
-    if found is None:
-        return not_found(viewer)
-    return viewer, found
 
 
 def _callers(console: Console, report: dict[str, Any], viewer: Viewer) -> dict[str, str]:
@@ -112,7 +102,7 @@ def not_reached_page(
     announcement_id: str, request: Request, console: Console = Depends(get_console)
 ) -> Response:
     """The families to phone, with a call form each; the page's script refreshes the list."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -127,7 +117,7 @@ def not_reached_list(
 ) -> Response:
     """The list alone (an HTML fragment), for the page's script to refresh the families no
     one is typing about."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -140,7 +130,7 @@ def not_reached_print(
     announcement_id: str, request: Request, console: Console = Depends(get_console)
 ) -> Response:
     """The families to phone on a plain page to print (no forms)."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -153,7 +143,7 @@ def not_reached_csv(
     announcement_id: str, request: Request, console: Console = Depends(get_console)
 ) -> Response:
     """The families to phone as CSV (formula-safe), named after the announcement."""
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
@@ -194,7 +184,7 @@ async def log_a_call(
     if not isinstance(checked, tuple):
         return checked
     _, form = checked
-    looked_up = _lookup(request, console, announcement_id)
+    looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
