@@ -15,6 +15,7 @@ SHARED_MODULES = {
     "__main__",
     "audience",
     "domain",
+    "plain_text",
     "retries",
     "runtime",
     "settings",
