@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from dispatcher.access.roles import Role, may_act_for, send_refusal
 from dispatcher.access.staff import StaffInfo
-from dispatcher.audience import is_whole_school, parse_audience
+from dispatcher.audience import AudienceError, is_whole_school, parse_audience
 from dispatcher.domain import Channel
 from dispatcher.queue.work import QueuedWork
 from dispatcher.runtime import Runtime
+from dispatcher.signoff.rules import needs_sign_off
 from dispatcher.store.models import AuditEntry
 from dispatcher.store.schools import ensure_school
 from dispatcher.store.sign_offs import (
@@ -70,6 +71,21 @@ def recipients_for(
         if contact.has_phone:
             told.append((contact.id, Channel.SMS.value))
     return told
+
+
+def request_needs_sign_off(runtime: Runtime, request: AnnouncementRequest) -> bool:
+    """Whether ``request`` must wait for a second senior at its school (``needs_sign_off``
+    with the school's settings, the category and the audience); False for an unknown school
+    or category, which sending refuses anyway."""
+    school = runtime.configuration.schools.get(request.school)
+    category = runtime.configuration.policy.categories.get(request.category)
+    if school is None or category is None:
+        return False
+    try:
+        whole_school = is_whole_school(parse_audience(list(request.audience)))
+    except AudienceError:
+        return False
+    return needs_sign_off(school.sign_off, category, whole_school)
 
 
 def store_sign_off_request(

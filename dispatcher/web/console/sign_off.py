@@ -25,7 +25,13 @@ from dispatcher.signoff.decisions import DecisionError, facts_of
 from dispatcher.signoff.reauth import confirm_code
 from dispatcher.signoff.requests import store_sign_off_request
 from dispatcher.signoff.rules import decision_refusal
-from dispatcher.store.sign_offs import SignOffRow, get_sign_off, requested_by, waiting_for
+from dispatcher.store.sign_offs import (
+    SignOffRow,
+    get_sign_off,
+    notifications_of,
+    requested_by,
+    waiting_for,
+)
 from dispatcher.triggers.announcements import AnnouncementRequest, RequestError
 from dispatcher.web.console.context import Console, client_address, get_console, now_utc
 from dispatcher.web.console.forms import checked_post, field_of
@@ -177,6 +183,7 @@ def _request_page(
     preview_problem = None
     with runtime.sessions() as db:
         view = _view(runtime, db, row, account)
+        told = len({n.staff_account_id for n in notifications_of(db, row.id)})
         try:
             preview = build_preview(
                 runtime, db, AnnouncementRequest.model_validate(row.request), now_utc()
@@ -194,6 +201,7 @@ def _request_page(
         preview=preview,
         preview_problem=preview_problem,
         reason=reason,
+        told=told,
     )
 
 

@@ -14,10 +14,11 @@ from dispatcher.domain import SignOffState
 from dispatcher.runtime import Runtime
 from dispatcher.signoff import decisions
 from dispatcher.signoff.decisions import DecisionError
+from dispatcher.signoff.requests import request_needs_sign_off
 from dispatcher.store.models import Announcement, AuditEntry
 from dispatcher.store.sign_offs import get_sign_off, notifications_of, waiting_for
 from dispatcher.triggers.announcements import RequestError
-from tests.integration.signoff.helpers import NOW, account, ask
+from tests.integration.signoff.helpers import CLOSURE, NOW, account, ask
 
 
 def _announcements(runtime: Runtime) -> int:
@@ -56,6 +57,8 @@ def test_a_request_waits_and_tells_every_other_senior_of_the_school(runtime: Run
     assert not_own == []
     assert _announcements(runtime) == 0
     assert _actions(runtime) == [("sign_off.requested", head.name)]
+    assert request_needs_sign_off(runtime, CLOSURE)
+    assert not request_needs_sign_off(runtime, CLOSURE.model_copy(update={"audience": ["year:6"]}))
 
 
 def test_an_office_account_cannot_ask_for_an_urgent_whole_school_send(runtime: Runtime) -> None:
