@@ -177,3 +177,19 @@ def test_break_glass_opens_only_after_the_schools_delay(
     assert "06:55 UTC" in early.value.message
     assert decided.state is SignOffState.BROKE_GLASS and decided.announcement_id is not None
     assert ("sign_off.break_glass", head.name) in _actions(runtime)
+
+
+def test_retention_erases_a_rejections_reason_and_keeps_the_request(runtime: Runtime) -> None:
+    from dispatcher.store.retention import Scope, erase_personal_data
+
+    head = account(runtime, "head@demo.example.org")
+    deputy = account(runtime, "deputy@demo.example.org")
+    request_id, _ = ask(runtime, head)
+    with runtime.sessions() as session:
+        decisions.reject(session, runtime, request_id, deputy, deputy.id, "Ring me first", NOW)
+        kept = erase_personal_data(session, Scope(cutoff=NOW), NOW)
+        erased = erase_personal_data(session, Scope(cutoff=NOW + timedelta(days=1)), NOW)
+        session.commit()
+        row = get_sign_off(session, request_id)
+    assert kept["sign_off_reasons"] == 0 and erased["sign_off_reasons"] == 1
+    assert row is not None and row.reason is None and row.state is SignOffState.REJECTED
