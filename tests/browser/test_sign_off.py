@@ -149,6 +149,22 @@ def test_the_requester_cannot_approve_their_own_even_by_a_forged_post(
     page.open("/sign-off/99999")
     assert page.page.get_by_role("heading", name="Page not found").is_visible()
     page.check("unknown-request")
+    for path in ("/sign-off/abc", "/sign-off/-1", "/sign-off/" + "9" * 40):
+        assert page.page.request.get(page.base_url + path).status == 404
+    unknown = page.page.request.post(
+        f"{page.base_url}/sign-off/nope/approve", form={"csrf_token": csrf or ""}
+    )
+    assert unknown.status == 404 and "Page not found" in unknown.text()
+    no_token = page.page.request.post(f"{page.base_url}/sign-off/{request_id}/withdraw")
+    assert no_token.status == 403 and "This form has expired" in no_token.text()
+    page.open(f"/sign-off/{request_id}")
+    page.page.get_by_role("button", name="Withdraw the request").click()
+    assert page.page.get_by_text("Withdrawn: not sent").first.is_visible()
+    page.check("withdrawn")
+    again = page.page.request.post(
+        f"{page.base_url}/sign-off/{request_id}/withdraw", form={"csrf_token": csrf or ""}
+    )
+    assert again.status == 409 and "already been decided" in again.text()
 
 
 def test_a_rejection_needs_a_reason_which_the_requester_then_reads(
@@ -166,6 +182,9 @@ def test_a_rejection_needs_a_reason_which_the_requester_then_reads(
     approver.check("reject-without-reason")
     approver.page.get_by_role("link", name="Enter the reason for rejecting it").click()
     assert approver.page.evaluate("document.activeElement.id") == "reason"
+    approver.page.get_by_label("Reason for rejecting it").fill("x" * 501)
+    approver.page.get_by_role("button", name="Reject").click()
+    assert "500 characters or fewer" in approver.page.locator("#reason-error").inner_text()
     approver.page.get_by_label("Reason for rejecting it").fill("The heating is fixed: stay open")
     approver.page.get_by_role("button", name="Reject").click()
     assert approver.page.get_by_text("Rejected: not sent").first.is_visible()
