@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from dispatcher.access.roles import Requester, Role
+from dispatcher.access.roles import Role
+from dispatcher.access.staff import StaffInfo
 from dispatcher.audience import is_whole_school, parse_audience
 from dispatcher.domain import SignOffState
 from dispatcher.queue.work import QueuedWork, plan_work
@@ -139,8 +140,7 @@ def approve(
     session: Session,
     runtime: Runtime,
     request_id: int,
-    approver: Requester,
-    approver_id: int,
+    approver: StaffInfo,
     now: datetime,
 ) -> Decided:
     """Approve the request and create its announcement (requested by the requester; the
@@ -152,7 +152,7 @@ def approve(
     if refusal is not None:
         raise DecisionError(_status_of(refusal), refusal)
     _end_read(session)
-    if not leave_waiting(session, row.id, SignOffState.APPROVED, approver_id, now):
+    if not leave_waiting(session, row.id, SignOffState.APPROVED, approver.id, now):
         session.rollback()
         raise DecisionError(409, "This request has already been decided.")
     announcement_id, work = _send(session, runtime, row, now)
@@ -173,8 +173,7 @@ def reject(
     session: Session,
     runtime: Runtime,
     request_id: int,
-    decider: Requester,
-    decider_id: int,
+    decider: StaffInfo,
     reason: str,
     now: datetime,
 ) -> Decided:
@@ -190,7 +189,7 @@ def reject(
     if len(reason) > MAX_REASON:
         raise DecisionError(400, f"The reason must be {MAX_REASON} characters or fewer")
     _end_read(session)
-    if not leave_waiting(session, row.id, SignOffState.REJECTED, decider_id, now, reason):
+    if not leave_waiting(session, row.id, SignOffState.REJECTED, decider.id, now, reason):
         session.rollback()
         raise DecisionError(409, "This request has already been decided.")
     _audit(session, row, decider.name, "sign_off.rejected", now, rejected_by=decider.name)
@@ -202,8 +201,7 @@ def withdraw(
     session: Session,
     runtime: Runtime,
     request_id: int,
-    requester: Requester,
-    requester_id: int,
+    requester: StaffInfo,
     now: datetime,
 ) -> Decided:
     """The requester takes the request back; nothing is sent. Commits."""
@@ -212,7 +210,7 @@ def withdraw(
     if refusal is not None:
         raise DecisionError(_status_of(refusal), refusal)
     _end_read(session)
-    if not leave_waiting(session, row.id, SignOffState.WITHDRAWN, requester_id, now):
+    if not leave_waiting(session, row.id, SignOffState.WITHDRAWN, requester.id, now):
         session.rollback()
         raise DecisionError(409, "This request has already been decided.")
     _audit(session, row, requester.name, "sign_off.withdrawn", now)
@@ -224,8 +222,7 @@ def break_glass(
     session: Session,
     runtime: Runtime,
     request_id: int,
-    requester: Requester,
-    requester_id: int,
+    requester: StaffInfo,
     now: datetime,
 ) -> Decided:
     """Send the request alone: only its requester (a senior or admin), only once the
@@ -247,7 +244,7 @@ def break_glass(
             else f"You can send it alone from {opens:%H:%M} UTC if nobody has decided by then.",
         )
     _end_read(session)
-    if not leave_waiting(session, row.id, SignOffState.BROKE_GLASS, requester_id, now):
+    if not leave_waiting(session, row.id, SignOffState.BROKE_GLASS, requester.id, now):
         session.rollback()
         raise DecisionError(409, "This request has already been decided.")
     announcement_id, work = _send(session, runtime, row, now)

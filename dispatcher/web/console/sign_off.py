@@ -275,7 +275,7 @@ async def approve(
                 console, session, account, row, [("code", CODE_REFUSED)], status_code=400
             )
         try:
-            decided = decisions.approve(db, runtime, row.id, account, account.id, now)
+            decided = decisions.approve(db, runtime, row.id, account, now)
         except DecisionError as exc:
             return _refusal(exc.status, exc.message, account, session.csrf_token)
     _queue(decided.work)
@@ -293,9 +293,7 @@ async def reject(
     session, account, row, fields = posted
     with console.runtime.sessions() as db:
         try:
-            decisions.reject(
-                db, console.runtime, row.id, account, account.id, fields["reason"], now_utc()
-            )
+            decisions.reject(db, console.runtime, row.id, account, fields["reason"], now_utc())
         except DecisionError as exc:
             if exc.status == 400:
                 return _request_page(
@@ -322,7 +320,7 @@ async def withdraw(
     session, account, row, _ = posted
     with console.runtime.sessions() as db:
         try:
-            decisions.withdraw(db, console.runtime, row.id, account, account.id, now_utc())
+            decisions.withdraw(db, console.runtime, row.id, account, now_utc())
         except DecisionError as exc:
             return _refusal(exc.status, exc.message, account, session.csrf_token)
     return _done(row)
@@ -339,9 +337,7 @@ async def break_glass(
     session, account, row, _ = posted
     with console.runtime.sessions() as db:
         try:
-            decided = decisions.break_glass(
-                db, console.runtime, row.id, account, account.id, now_utc()
-            )
+            decided = decisions.break_glass(db, console.runtime, row.id, account, now_utc())
         except DecisionError as exc:
             return _refusal(exc.status, exc.message, account, session.csrf_token)
     _queue(decided.work)

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from dispatcher.access.staff import StaffInfo
 from dispatcher.domain import SignOffState
 from dispatcher.runtime import Runtime
 from dispatcher.signoff import decisions
@@ -78,11 +79,11 @@ def test_approving_sends_on_the_requesters_authority_and_nobody_approves_their_o
     with runtime.sessions() as session:
         for person, status in ((head, 403), (office, 403)):
             with pytest.raises(DecisionError) as refused:
-                decisions.approve(session, runtime, request_id, person, person.id, NOW)
+                decisions.approve(session, runtime, request_id, person, NOW)
             assert refused.value.status == status
-        decided = decisions.approve(session, runtime, request_id, deputy, deputy.id, NOW)
+        decided = decisions.approve(session, runtime, request_id, deputy, NOW)
         with pytest.raises(DecisionError) as again:
-            decisions.approve(session, runtime, request_id, deputy, deputy.id, NOW)
+            decisions.approve(session, runtime, request_id, deputy, NOW)
         row = get_sign_off(session, request_id)
         announcement = session.get(Announcement, decided.announcement_id)
     assert again.value.status == 409
@@ -101,16 +102,13 @@ def test_two_seniors_approving_at_once_send_one_announcement(runtime: Runtime) -
     seniors = [account(runtime, f"deputy{n}@demo.example.org") for n in range(2)]
     request_id, _ = ask(runtime, head)
     barrier = threading.Barrier(len(seniors))
-    outcomes: list[object] = []
+    outcomes: list[decisions.Decided | int] = []
 
-    def approve(senior: object) -> None:
-        assert hasattr(senior, "id")
+    def approve(senior: StaffInfo) -> None:
         with runtime.sessions() as session:
             barrier.wait()
             try:
-                outcomes.append(
-                    decisions.approve(session, runtime, request_id, senior, senior.id, NOW)  # type: ignore[arg-type]
-                )
+                outcomes.append(decisions.approve(session, runtime, request_id, senior, NOW))
             except DecisionError as exc:
                 outcomes.append(exc.status)
 
@@ -131,13 +129,13 @@ def test_withdraw_and_reject_send_nothing(runtime: Runtime) -> None:
     rejected, _ = ask(runtime, head)
     with runtime.sessions() as session:
         with pytest.raises(DecisionError) as not_theirs:
-            decisions.withdraw(session, runtime, withdrawn, deputy, deputy.id, NOW)
-        decisions.withdraw(session, runtime, withdrawn, head, head.id, NOW)
+            decisions.withdraw(session, runtime, withdrawn, deputy, NOW)
+        decisions.withdraw(session, runtime, withdrawn, head, NOW)
         with pytest.raises(DecisionError) as no_reason:
-            decisions.reject(session, runtime, rejected, deputy, deputy.id, "  ", NOW)
-        decisions.reject(session, runtime, rejected, deputy, deputy.id, "Not snowing", NOW)
+            decisions.reject(session, runtime, rejected, deputy, "  ", NOW)
+        decisions.reject(session, runtime, rejected, deputy, "Not snowing", NOW)
         with pytest.raises(DecisionError) as decided:
-            decisions.approve(session, runtime, rejected, deputy, deputy.id, NOW)
+            decisions.approve(session, runtime, rejected, deputy, NOW)
         rows = [get_sign_off(session, i) for i in (withdrawn, rejected)]
     assert not_theirs.value.status == 403 and no_reason.value.status == 400
     assert decided.value.status == 409
@@ -160,18 +158,16 @@ def test_break_glass_opens_only_after_the_schools_delay(
     request_id, _ = ask(runtime, head)
     with runtime.sessions() as session:
         with pytest.raises(DecisionError) as off:
-            decisions.break_glass(session, runtime, request_id, head, head.id, NOW)
+            decisions.break_glass(session, runtime, request_id, head, NOW)
         monkeypatch.setitem(
             runtime.configuration.schools,
             "demo",
             school.model_copy(update={"sign_off": SignOffConfig(break_glass_after_minutes=10)}),
         )
         with pytest.raises(DecisionError) as early:
-            decisions.break_glass(
-                session, runtime, request_id, head, head.id, NOW + timedelta(minutes=9)
-            )
+            decisions.break_glass(session, runtime, request_id, head, NOW + timedelta(minutes=9))
         decided = decisions.break_glass(
-            session, runtime, request_id, head, head.id, NOW + timedelta(minutes=10)
+            session, runtime, request_id, head, NOW + timedelta(minutes=10)
         )
     assert "does not allow" in off.value.message
     assert "06:55 UTC" in early.value.message
@@ -186,7 +182,7 @@ def test_retention_erases_a_rejections_reason_and_keeps_the_request(runtime: Run
     deputy = account(runtime, "deputy@demo.example.org")
     request_id, _ = ask(runtime, head)
     with runtime.sessions() as session:
-        decisions.reject(session, runtime, request_id, deputy, deputy.id, "Ring me first", NOW)
+        decisions.reject(session, runtime, request_id, deputy, "Ring me first", NOW)
         kept = erase_personal_data(session, Scope(cutoff=NOW), NOW)
         erased = erase_personal_data(session, Scope(cutoff=NOW + timedelta(days=1)), NOW)
         session.commit()
