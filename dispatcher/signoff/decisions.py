@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dispatcher.access.roles import Role
 from dispatcher.access.staff import StaffInfo
 from dispatcher.audience import is_whole_school, parse_audience
-from dispatcher.domain import SignOffState
+from dispatcher.domain import SignOffState, Urgency
 from dispatcher.queue.work import QueuedWork, plan_work
 from dispatcher.runtime import Runtime
 from dispatcher.signoff.rules import (
@@ -61,19 +61,21 @@ class Decided:
 
 
 def facts_of(runtime: Runtime, row: SignOffRow) -> RequestFacts:
-    """What deciding ``row`` depends on, from the stored request and the configuration."""
+    """What deciding ``row`` depends on, from the stored request and the configuration;
+    ``DecisionError`` 404 when its school is no longer configured."""
     school = runtime.configuration.schools.get(row.school_slug)
+    if school is None:
+        raise DecisionError(404, "There is no such sign-off request.")
     policy = runtime.configuration.policy.categories.get(row.category)
-    if school is None or policy is None:
-        raise DecisionError(
-            409, "This request's school or category is no longer configured, so it cannot be sent."
-        )
+    # A category no longer configured is taken as urgent (the strictest rule); sending it
+    # is refused by the request's validation, in words.
+    urgency = policy.urgency if policy is not None else Urgency.URGENT
     selectors = parse_audience(list(row.request.get("audience", [])))
     return RequestFacts(
         school=row.school_slug,
         school_trust=school.trust,
         category=row.category,
-        urgency=policy.urgency,
+        urgency=urgency,
         whole_school=is_whole_school(selectors),
         requested_by=row.requested_by,
         state=row.state,

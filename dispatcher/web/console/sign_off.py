@@ -141,7 +141,8 @@ def sign_off_list(request: Request, console: Console = Depends(get_console)) -> 
             if account.needs_second_factor
             else []
         )
-        own = requested_by(db, account.id)
+        configured = runtime.configuration.schools
+        own = [row for row in requested_by(db, account.id) if row.school_slug in configured]
         views = [_view(runtime, db, row, account) for row in waiting]
         own_views = [_view(runtime, db, row, account) for row in own]
     return render(

@@ -189,3 +189,19 @@ def test_retention_erases_a_rejections_reason_and_keeps_the_request(runtime: Run
         row = get_sign_off(session, request_id)
     assert kept["sign_off_reasons"] == 0 and erased["sign_off_reasons"] == 1
     assert row is not None and row.reason is None and row.state is SignOffState.REJECTED
+
+
+def test_a_request_whose_category_is_gone_cannot_be_approved_and_says_why(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    head = account(runtime, "head@demo.example.org")
+    deputy = account(runtime, "deputy@demo.example.org")
+    request_id, _ = ask(runtime, head)
+    monkeypatch.delitem(runtime.configuration.policy.categories, "emergency_closure")
+    with runtime.sessions() as session:
+        with pytest.raises(DecisionError) as refused:
+            decisions.approve(session, runtime, request_id, deputy, NOW)
+        row = get_sign_off(session, request_id)
+    assert refused.value.status == 409 and "cannot be sent" in refused.value.message
+    assert row is not None and row.state is SignOffState.WAITING
+    assert _announcements(runtime) == 0
