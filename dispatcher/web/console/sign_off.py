@@ -39,7 +39,7 @@ from dispatcher.web.console.home import schools_of
 from dispatcher.web.console.pages import render
 from dispatcher.web.console.preview_view import build_preview
 from dispatcher.web.console.sessions import ConsoleSession
-from dispatcher.web.console.sign_off_view import RequestView, request_view
+from dispatcher.web.console.sign_off_view import Labels, RequestView, request_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,12 +100,6 @@ def _refusal(status: int, message: str, account: StaffInfo | None, csrf: str | N
     )
 
 
-def _category_words(runtime: Runtime, category: str) -> str:
-    policy = runtime.configuration.policy.categories.get(category)
-    words = category.replace("_", " ").capitalize()
-    return f"{words}: {policy.description}" if policy and policy.description else words
-
-
 def _view(runtime: Runtime, db: Session, row: SignOffRow, account: StaffInfo) -> RequestView:
     facts = facts_of(runtime, row)
     people = {}
@@ -115,16 +109,14 @@ def _view(runtime: Runtime, db: Session, row: SignOffRow, account: StaffInfo) ->
         if person is not None:
             people[account_id] = f"{person.email} ({person.role.value})"
     school = runtime.configuration.schools[row.school_slug]
-    return request_view(
-        row,
-        facts,
-        account,
-        school.sign_off,
-        now_utc(),
-        school.name,
-        _category_words(runtime, row.category),
-        people,
+    policy = runtime.configuration.policy.categories.get(row.category)
+    labels = Labels(
+        school=school.name,
+        category=row.category.replace("_", " ").capitalize(),
+        category_description=policy.description if policy is not None else "",
+        people=people,
     )
+    return request_view(row, facts, account, school.sign_off, now_utc(), labels)
 
 
 @router.get("/sign-off")

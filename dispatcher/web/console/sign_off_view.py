@@ -62,6 +62,20 @@ class RequestView:
     break_glass_from: str
     waiting: bool
 
+    #: The request in a few words: ``Emergency closure to the whole school``.
+    title: str
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The names a request's page shows: its school, its category (and what the policy
+    says it is for), and the accounts involved by id (their email: shown to staff only)."""
+
+    school: str
+    category: str
+    category_description: str
+    people: dict[int, str]
+
 
 def request_view(
     row: SignOffRow,
@@ -69,12 +83,11 @@ def request_view(
     viewer: Requester,
     sign_off: SignOffConfig,
     now: datetime,
-    school_name: str,
-    category_words: str,
-    people: dict[int, str],
+    labels: Labels,
 ) -> RequestView:
-    """``row`` as ``viewer`` sees it at ``now``; ``people`` names accounts by id (their
-    email, shown to staff only)."""
+    """``row`` as ``viewer`` sees it at ``now``, named with ``labels``."""
+    people = labels.people
+    audience = audience_words(parse_audience(list(row.request.get("audience", []))))
     words, colour = STATE_WORDS[row.state]
     is_requester = viewer.name == row.requested_by
     refusal = decision_refusal(viewer, facts)
@@ -83,9 +96,11 @@ def request_view(
     opens = break_glass_opens_at(sign_off, row.requested_at)
     return RequestView(
         id=row.id,
-        school=school_name,
-        category=category_words,
-        audience=audience_words(parse_audience(list(row.request.get("audience", [])))),
+        school=labels.school,
+        category=f"{labels.category}: {labels.category_description}"
+        if labels.category_description
+        else labels.category,
+        audience=audience,
         state=words,
         colour=colour,
         requested_at=when(row.requested_at),
@@ -103,4 +118,5 @@ def request_view(
         may_break_glass=may_withdraw and may_break_glass(sign_off, row.requested_at, now),
         break_glass_from=when(opens) if opens is not None and waiting else "",
         waiting=waiting,
+        title=f"{labels.category} to {audience}",
     )
