@@ -40,14 +40,17 @@ def enrolled(runtime: Runtime, account: StaffInfo) -> pyotp.TOTP:
     return pyotp.TOTP(secret)
 
 
-def sign_in_senior(page: ConsolePage, email: str, totp: pyotp.TOTP) -> None:
+def sign_in_senior(page: ConsolePage, email: str, totp: pyotp.TOTP) -> str:
+    """Sign in with the password and the current code; return the code used."""
     page.open("/sign-in")
     page.page.get_by_label("Email address").fill(email)
     page.page.get_by_label("Password").fill(PASSWORD)
     page.page.get_by_role("button", name="Continue").click()
-    page.page.get_by_label("Code").fill(totp.now())
+    code = totp.now()
+    page.page.get_by_label("Code").fill(code)
     page.page.get_by_role("button", name="Sign in").click()
     assert page.page.url == page.base_url + "/"
+    return code
 
 
 def ask(runtime: Runtime, account: StaffInfo) -> int:
@@ -81,7 +84,7 @@ def test_a_second_senior_sees_the_preview_and_approves_with_a_fresh_code(
     requester.check("requester-waiting-360px")
 
     approver: ConsolePage = new_page()
-    sign_in_senior(approver, "deputy@demo.example.org", deputy_totp)
+    signed_in_with = sign_in_senior(approver, "deputy@demo.example.org", deputy_totp)
     approver.open("/sign-off")
     approver.check("list-waiting")
     approver.page.get_by_role("link", name="Emergency closure").first.click()
@@ -94,8 +97,8 @@ def test_a_second_senior_sees_the_preview_and_approves_with_a_fresh_code(
     summary = approver.page.locator(".govuk-error-summary").inner_text()
     assert "Enter the 6-digit code" in summary
     approver.check("approve-without-code")
-    # The code just used to sign in cannot approve: a fresh one (the next step's) can.
-    approver.page.get_by_label("Code from your authenticator app").fill(deputy_totp.now())
+    # The code used to sign in cannot approve: a fresh one (the next step's) can.
+    approver.page.get_by_label("Code from your authenticator app").fill(signed_in_with)
     approver.page.get_by_role("button", name="Approve and send").click()
     assert "already used" in approver.page.locator(".govuk-error-summary").inner_text()
     approver.page.get_by_label("Code from your authenticator app").fill(
