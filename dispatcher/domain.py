@@ -208,3 +208,18 @@ class ContactProfile:
     needs: frozenset[Need] = frozenset()
     opt_outs: frozenset[str] = frozenset()
     sms_opted_out: bool = False
+
+
+class SignOffState(StrEnum):
+    """Where a request for a second senior's sign-off is (decision 0088)."""
+
+    #: Asked; nobody has decided yet.
+    WAITING = "waiting"
+    #: A second senior approved it: the announcement was created and queued.
+    APPROVED = "approved"
+    #: A second senior refused it (with a reason); nothing was sent.
+    REJECTED = "rejected"
+    #: The requester took it back; nothing was sent.
+    WITHDRAWN = "withdrawn"
+    #: Nobody decided in time and the requester sent it alone (break-glass).
+    BROKE_GLASS = "broke_glass"

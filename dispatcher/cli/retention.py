@@ -26,6 +26,7 @@ KIND_TEXT = {
     "delivery_event_details": "delivery event details",
     "delivery_error_reasons": "providers' error reasons",
     "call_notes": "notes of the office's calls",
+    "sign_off_reasons": "reasons given for rejecting a sign-off",
     "mis_event_payloads": "MIS event payloads",
     "audit_details": "audit entries' addresses",
 }

@@ -17,6 +17,7 @@ from pydantic import (
 
 from dispatcher.config.files import ConfigError, StrictModel, first_error, read_toml
 from dispatcher.config.policy import CategoryPolicy, Policy
+from dispatcher.config.sign_off import SignOffConfig
 from dispatcher.domain import Channel
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -105,6 +106,10 @@ class SchoolConfig(StrictModel):
     )
     mis: str = ""
     policy_source: str = Field(default="", description="The policy document this follows.")
+    sign_off: SignOffConfig = Field(
+        default_factory=SignOffConfig,
+        description="Which announcements need a second senior (decision 0088).",
+    )
 
     @field_validator("providers", mode="before")
     @classmethod
@@ -171,6 +176,13 @@ def load_school(path: Path, policy: Policy) -> SchoolConfig:
         if category not in policy.categories:
             raise ConfigError(
                 path, f"channel_order.{category}", f"one of {', '.join(sorted(policy.categories))}"
+            )
+    for category in school.sign_off.categories:
+        if category not in policy.categories:
+            raise ConfigError(
+                path,
+                f"sign_off.categories.{category}",
+                f"one of {', '.join(sorted(policy.categories))}",
             )
     if school.default_language not in school.languages:
         raise ConfigError(path, "default_language", "one of the school's languages")

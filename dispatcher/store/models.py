@@ -460,3 +460,52 @@ class ReminderFire(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # sent | missed
     announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
     detail: Mapped[str | None] = mapped_column(String(300))
+
+
+class SignOffRequest(Base):
+    """An announcement waiting for (or decided by) a second senior's sign-off: the exact
+    request asked for, who asked and when, and what became of it (decision 0088)."""
+
+    __tablename__ = "sign_off_requests"
+    __table_args__ = (Index("ix_sign_off_requests_school_state", "school_id", "state"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    school_id: Mapped[int] = mapped_column(ForeignKey("schools.id"))
+    category: Mapped[str] = mapped_column(String(64))
+    #: The ``AnnouncementRequest`` as JSON: school, category, audience, variables, send_at,
+    #: idempotency key (what approving sends, unchanged).
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))  # a SignOffState
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The approver's or rejecter's note (a rejection's reason).
+    reason: Mapped[str | None] = mapped_column(String(500))
+    announcement_id: Mapped[int | None] = mapped_column(ForeignKey("announcements.id"))
+
+
+class StaffNotification(Base):
+    """A text or email telling a senior that a request waits for their sign-off, sent
+    through the channel adapters; holds no address (the account has it)."""
+
+    __tablename__ = "staff_notifications"
+    __table_args__ = (
+        UniqueConstraint(
+            "sign_off_request_id",
+            "staff_account_id",
+            "channel",
+            name="uq_staff_notifications_request_account_channel",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sign_off_request_id: Mapped[int] = mapped_column(ForeignKey("sign_off_requests.id"))
+    staff_account_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id"))
+    channel: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))  # queued | sending | sent | failed
+    provider: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -23,6 +23,7 @@ from dispatcher.store.models import (
     MessageText,
     MisEvent,
     OutboxMessage,
+    SignOffRequest,
 )
 
 #: Keys of an audit entry's detail that may hold a number or an address.
@@ -38,6 +39,7 @@ KINDS = (
     "delivery_event_details",
     "delivery_error_reasons",
     "call_notes",
+    "sign_off_reasons",
     "mis_event_payloads",
     "audit_details",
 )
@@ -118,6 +120,15 @@ def _targets(scope: Scope, now: datetime) -> dict[str, tuple[Any, list[Any], dic
             [CallLog.announcement_id.in_(_old_announcements(scope)), CallLog.note != ""],
             {"note": ""},
         ),
+        "sign_off_reasons": (
+            SignOffRequest,
+            [
+                SignOffRequest.requested_at < scope.cutoff,
+                SignOffRequest.reason.is_not(None),
+                *_of_schools(scope, SignOffRequest.school_id),
+            ],
+            {"reason": None},
+        ),
     }
 
 
@@ -144,7 +155,8 @@ def erase_personal_data(
     """Erase (``dry_run``: only count) the personal data of ``scope``'s records, by kind
     (``KINDS``): the stored texts' subjects and bodies (``erased_at`` set), the outbox's
     addresses and texts, inbound texts' numbers and words, delivery events' details and
-    deliveries' error reasons (a provider's words may quote a number), MIS events' payloads
+    deliveries' error reasons (a provider's words may quote a number), sign-off
+    rejections' reasons, MIS events' payloads
     and the audit log's address fields. Rows already erased are not counted again. The
     caller commits."""
     counts: dict[str, int] = {}

@@ -33,6 +33,7 @@ from dispatcher.queue.names import (
 from dispatcher.queue.work import QueuedWork
 from dispatcher.retries import DELIVERY_RETRIES, PLAN_RETRIES
 from dispatcher.runtime import current_runtime
+from dispatcher.signoff.requests import NOTICE_ACTOR
 from dispatcher.store.availability import is_connection_error
 from dispatcher.worker.gate import DatabaseGate
 
@@ -153,3 +154,23 @@ def process_mis_event(mis_event_id: int) -> None:
 
     with _database_errors_retried():
         process_event(current_runtime(), mis_event_id, utc_now(), _enqueue)
+
+
+# --- Notices to staff ----------------------------------------------------------------
+# On the urgent queue: a senior asked to sign off an emergency is told at once.
+
+
+@dramatiq.actor(
+    actor_name=NOTICE_ACTOR,
+    queue_name=DELIVERY_QUEUES[Urgency.URGENT],
+    priority=QUEUE_PRIORITY[DELIVERY_QUEUES[Urgency.URGENT]],
+    max_retries=DELIVERY_RETRIES,
+)
+def notify_staff(notification_id: int) -> None:
+    """Send one notice (text or email) telling a senior a request waits for sign-off."""
+    from dispatcher.signoff.notices import NoticeResult, send_notice
+
+    with _database_errors_retried():
+        result = send_notice(current_runtime(), notification_id, utc_now())
+    if result is NoticeResult.RETRY:
+        raise RetryLater(f"staff notice {notification_id}: provider asked to retry")
