@@ -101,11 +101,12 @@ def search_students(
 ) -> list[StudentMatch]:
     """Active students of school ``slug`` whose first name, last name or full name contains
     ``text`` (any case), by last then first name, at most ``limit``; none for blank text."""
-    words = " ".join(text.split()).lower()
-    school_id = _school_id(session, slug)
-    if not words or school_id is None:
+    # LIKE's own wildcards are dropped: a name never needs them.
+    words = re.sub(r"[\\%_]", "", " ".join(text.split()).lower()).strip()
+    school_id = _school_id(session, slug) if words else None
+    if school_id is None:
         return []
-    pattern = "%" + re.sub(r"[\\%_]", "", words) + "%"
+    pattern = f"%{words}%"
     full_name = func.lower(Student.first_name + " " + Student.last_name)
     rows = session.execute(
         select(*_COLUMNS)
