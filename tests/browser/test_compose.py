@@ -5,6 +5,7 @@ axe-core runs on every page state reached."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pyotp
@@ -66,6 +67,16 @@ def sign_in_senior(page: ConsolePage, email: str) -> None:
     page.page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
     page.page.get_by_role("button", name="Set up and sign in").click()
     page.page.wait_for_url(page.base_url + "/")
+
+
+def wait_for_scripts(page: ConsolePage) -> None:
+    """Wait until govuk-frontend's script has started (the tabs are then tabs). Polled from
+    here: wait_for_function would evaluate a string, which the policy forbids."""
+    started = "document.body.classList.contains('govuk-frontend-supported')"
+    deadline = time.monotonic() + 5
+    while not page.page.evaluate(started):
+        assert time.monotonic() < deadline, "govuk-frontend's script did not start"
+        page.page.wait_for_timeout(50)
 
 
 def announcements(runtime: Runtime) -> list[Announcement]:
@@ -184,7 +195,9 @@ def test_a_missing_detail_and_an_http_link_are_named_on_the_details_page(
     staff("head@demo.example.org", "senior")
     page: ConsolePage = new_page()
     sign_in_senior(page, "head@demo.example.org")
-    page.open("/compose/details?school=demo&category=emergency_closure&audience=year:6")
+    page.open(
+        "/compose/details?school=demo&category=emergency_closure&audience=year:6&audience=year:5"
+    )
     page.page.get_by_label("Date", exact=True).fill("2026-12-09")
     page.page.get_by_label("Link to more details (optional)").fill("http://demo.example/snow")
     page.page.get_by_role("button", name="Check before sending").click()
@@ -197,6 +210,21 @@ def test_a_missing_detail_and_an_http_link_are_named_on_the_details_page(
     assert page.page.evaluate("document.activeElement.id") == "var-reason"
     assert page.page.get_by_label("Date", exact=True).input_value() == "2026-12-09"
     assert announcements(runtime) == []
+
+    # Put right, the preview's languages are tabs on a wide screen.
+    page.page.get_by_label("Reason").fill("a burst pipe")
+    page.page.get_by_label("Link to more details (optional)").fill("https://demo.example/news")
+    page.page.get_by_role("button", name="Check before sending").click()
+    wait_for_scripts(page)
+    assert page.page.locator("#preview-en").is_visible()
+    assert not page.page.locator("#preview-pl").is_visible()
+    page.page.get_by_role("tab", name="Polish").click()
+    assert "Powód: a burst pipe" in page.page.inner_text("#preview-pl")
+    assert "https://demo.example/news" in page.page.inner_text("#preview-pl")
+    page.check("check-polish-tab")
+    page.page.get_by_role("tab", name="Urdu").click()
+    assert page.page.locator("#preview-ur .console-phone__bubble").get_attribute("dir") == "rtl"
+    page.check("check-urdu-tab")
 
 
 def _tab_to(page: ConsolePage, selector: str, limit: int = 80) -> None:

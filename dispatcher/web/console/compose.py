@@ -308,7 +308,11 @@ def _check_audience(step: Step) -> Checked | Response:
     refused = refusal_of(step.console.runtime, step.account, request)
     if refused is not None:
         return _refused(step, refused, category)
-    return Checked(school, category, _fields(step.console.runtime.templates, school, category))
+    try:
+        fields = _fields(step.console.runtime.templates, school, category)
+    except TemplateError:  # a template file missing: the category cannot be sent from here
+        return _not_found(step)
+    return Checked(school, category, fields)
 
 
 def _check_details(step: Step, now: datetime) -> Checked | Response:
