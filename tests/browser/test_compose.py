@@ -221,6 +221,8 @@ def test_a_missing_detail_and_an_http_link_are_named_on_the_details_page(
     page.page.get_by_role("tab", name="Polish").click()
     assert "Powód: a burst pipe" in page.page.inner_text("#preview-pl")
     assert "https://demo.example/news" in page.page.inner_text("#preview-pl")
+    polish_email = page.page.frame_locator("#preview-pl iframe").first.locator("body")
+    assert "a burst pipe" in polish_email.inner_text()
     page.check("check-polish-tab")
     page.page.get_by_role("tab", name="Urdu").click()
     assert page.page.locator("#preview-ur .console-phone__bubble").get_attribute("dir") == "rtl"

@@ -105,17 +105,17 @@ class VariableField:
 
     @property
     def hint(self) -> str:
-        """What the input asks for, in plain words."""
-        optional = "" if self.required else "Optional. "
+        """What the input asks for, in plain words ("" for plain text; the label says
+        whether it is optional)."""
         if self.kind is FieldKind.DATE:
-            return f"{optional}Families read it as, for example, Tuesday 24 November."
+            return "Families read it as, for example, Tuesday 24 November."
         if self.kind is FieldKind.TIME:
-            return f"{optional}Families read it as, for example, 3:30pm."
+            return "Families read it as, for example, 3:30pm."
         if self.kind is FieldKind.AMOUNT:
-            return f"{optional}In pounds, for example 12.50."
+            return "In pounds, for example 12.50."
         if self.kind is FieldKind.LINK:
-            return f"{optional}A full address starting with https://"
-        return optional.strip()
+            return "A full address starting with https://"
+        return ""
 
 
 def field_kind(name: str) -> FieldKind:
