@@ -101,8 +101,8 @@ def search_students(
 ) -> list[StudentMatch]:
     """Active students of school ``slug`` whose first name, last name or full name contains
     ``text`` (any case), by last then first name, at most ``limit``; none for blank text."""
-    # LIKE's own wildcards are dropped: a name never needs them.
-    words = re.sub(r"[\\%_]", "", " ".join(text.split()).lower()).strip()
+    # LIKE's own wildcards and control characters are dropped: a name never has them.
+    words = re.sub(r"[\\%_\x00-\x1f\x7f]", "", " ".join(text.split()).lower()).strip()
     school_id = _school_id(session, slug) if words else None
     if school_id is None:
         return []

@@ -34,6 +34,7 @@ from dispatcher.web.console.compose_state import (
     audience_problem,
     check_templates,
     checked_details,
+    clean_text,
     read_draft,
 )
 from dispatcher.web.console.compose_words import (
@@ -385,7 +386,7 @@ def audience_step(request: Request, console: Console = Depends(get_console)) -> 
     if isinstance(checked, Response):
         return checked
     assert checked.category is not None
-    search = (request.query_params.get("q") or "")[:100]
+    search = clean_text(request.query_params.get("q"), 100)
     return _audience_page(step, checked.school, checked.category, [], search=search)
 
 
@@ -480,7 +481,7 @@ def email_frame(request: Request, console: Console = Depends(get_console)) -> Re
     if school.slug not in schools_of(runtime, step.account):
         return _refused(step, "school")
     variables = {
-        name.removeprefix("val-"): value[:1000]
+        name.removeprefix("val-"): clean_text(value)
         for name, value in params.items()
         if name.startswith("val-")
     }

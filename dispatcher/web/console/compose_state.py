@@ -9,6 +9,7 @@ errors (``check_templates``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -43,8 +44,13 @@ _VARIABLE_PREFIX = "var-"
 Errors = list[tuple[str, str]]
 
 
-def _cut(value: object, limit: int = 1000) -> str:
-    return value[:limit] if isinstance(value, str) else ""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(value: object, limit: int = 1000) -> str:
+    """``value`` as one line of text: control characters (a NUL, which PostgreSQL refuses,
+    line breaks) dropped, at most ``limit`` characters; ``""`` when it is not text."""
+    return _CONTROL.sub("", value)[:limit] if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -87,11 +93,11 @@ def read_draft(items: Iterable[tuple[str, object]]) -> Draft:
     inputs: dict[str, str] = {}
     for name, value in items:
         if name == "audience":
-            audience.append(_cut(value, 120).strip())
+            audience.append(clean_text(value, 120).strip())
         elif name.startswith(_VARIABLE_PREFIX):
-            inputs[name.removeprefix(_VARIABLE_PREFIX)[:64]] = _cut(value)
+            inputs[name.removeprefix(_VARIABLE_PREFIX)[:64]] = clean_text(value)
         else:
-            values.setdefault(name, _cut(value, 64))
+            values.setdefault(name, clean_text(value, 64))
     return Draft(
         school=values.get("school", ""),
         category=values.get("category", ""),
