@@ -165,7 +165,7 @@ def test_a_senior_composes_a_whole_school_closure_on_a_phone_and_sends_it(
     assert "Unicode (UCS-2)" in urdu.inner_text()
     assert "Standard characters (GSM-7)" in page.page.locator("#preview-en").inner_text()
     frame = page.page.locator("#preview-en iframe").first
-    assert frame.get_attribute("sandbox") == ""
+    assert frame.get_attribute("sandbox") == "allow-same-origin"  # no scripts (decision 0087)
     email = page.page.frame_locator("#preview-en iframe").first
     assert (
         "is closed on Wednesday 9 December because of heavy snow"
