@@ -27,6 +27,15 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+class RequesterKind(StrEnum):
+    """What kind of credential asks: the refusals' wording depends on it (decision 0095)."""
+
+    #: An API token: refusals name it (``token 'office-demo'``), for the integrator.
+    TOKEN = "token"
+    #: A staff account in the console: refusals say "your account", for the person.
+    ACCOUNT = "account"
+
+
 class Requester(Protocol):
     """Who asks: an API token (``dispatcher.access.tokens.TokenInfo``) or a staff account
     (``dispatcher.access.staff.StaffInfo``)."""
@@ -34,6 +43,11 @@ class Requester(Protocol):
     @property
     def name(self) -> str:
         """The name the audit log records."""
+        ...
+
+    @property
+    def kind(self) -> RequesterKind:
+        """A token or a staff account (how refusals address them)."""
         ...
 
     @property
@@ -52,14 +66,26 @@ class Requester(Protocol):
         ...
 
 
+def _subject(requester: Requester) -> str:
+    if requester.kind is RequesterKind.ACCOUNT:
+        return "your account"
+    return f"token {requester.name!r}"
+
+
+def _has_role(requester: Requester) -> str:
+    if requester.kind is RequesterKind.ACCOUNT:
+        return f"your account has the {requester.role.value} role"
+    return f"token {requester.name!r} has role {requester.role.value}"
+
+
 def school_refusal(token: Requester, school: str, school_trust: str | None = None) -> str | None:
     """Why ``token`` may not act for ``school`` (a member of ``school_trust``, None when it
     is in no trust), or None when it may. A school token acts for its school only, a trust
     token for the trust's member schools, a token with neither for every school."""
     if token.school is not None and token.school != school:
-        return f"token {token.name!r} is for school {token.school!r}, not {school!r}"
+        return f"{_subject(token)} is for school {token.school!r}, not {school!r}"
     if token.school is None and token.trust is not None and token.trust != school_trust:
-        return f"token {token.name!r} is for the schools of trust {token.trust!r}, not {school!r}"
+        return f"{_subject(token)} is for the schools of trust {token.trust!r}, not {school!r}"
     return None
 
 
@@ -73,7 +99,9 @@ def send_refusal(
 ) -> tuple[str, str] | None:
     """Why ``token`` may not send (or cancel) this announcement, as ``(field, reason)``, or
     None when it may. ``field`` is the request field the refusal is about; ``school_trust``
-    is the trust ``school`` belongs to (None: none)."""
+    is the trust ``school`` belongs to (None: none). The reason names a token
+    (``token 'office-demo' has role office``) and addresses a staff account ("your account
+    has the office role"): same rules, the words of who reads them."""
     refusal = school_refusal(token, school, school_trust)
     if refusal is not None:
         return "body.school", refusal
@@ -81,14 +109,14 @@ def send_refusal(
         if urgency is Urgency.URGENT:
             return (
                 "body.category",
-                f"{category} is an urgent category: it needs a senior or admin token, "
-                f"and token {token.name!r} has role office",
+                f"{category} is an urgent category: it needs a senior or admin "
+                f"{token.kind.value}, and {_has_role(token)}",
             )
         if whole_school:
             return (
                 "body.audience",
-                "a whole-school announcement needs a senior or admin token, "
-                f"and token {token.name!r} has role office",
+                f"a whole-school announcement needs a senior or admin {token.kind.value}, "
+                f"and {_has_role(token)}",
             )
     return None
 

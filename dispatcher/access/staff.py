@@ -14,11 +14,14 @@ its email appears only masked (``m***@brockmoor.sch.uk``).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import phonenumbers
 from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,7 +33,7 @@ from dispatcher.access.passwords import (
     password_matches,
     password_problem,
 )
-from dispatcher.access.roles import Role
+from dispatcher.access.roles import RequesterKind, Role
 from dispatcher.access.scopes import ScopeError, scope_in_words, scope_school_id
 from dispatcher.access.second_factor import matching_step, second_factor_required
 from dispatcher.config.configuration import Configuration
@@ -38,13 +41,38 @@ from dispatcher.store.models import AuditEntry, School, StaffAccount
 
 log = logging.getLogger("dispatcher.access.staff")
 
+#: Ofcom's drama range (07700 900000-900999): never allocated, so demos and tests use it.
+_OFCOM_DRAMA_MOBILE = re.compile(r"^\+447700900\d{3}$")
+
 
 class StaffError(ValueError):
-    """An account cannot be created as asked; ``field`` names the option to fix."""
+    """An account cannot be created or changed as asked; ``field`` names the option or form
+    field to fix, ``message`` says why (without personal data)."""
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
+
+
+def normalise_mobile(text: str) -> str:
+    """``text`` (a UK number as dialled, or international with ``+``) as E.164; raises
+    ``StaffError`` naming ``phone`` unless it is a mobile number (the product texts it).
+    The message never repeats the number."""
+    expected = "expected a mobile number like 07700 900123 or +44 7700 900123"
+    try:
+        parsed = phonenumbers.parse(text.strip(), "GB")
+    except phonenumbers.NumberParseException:
+        raise StaffError("phone", expected) from None
+    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    if _OFCOM_DRAMA_MOBILE.match(e164):
+        return e164
+    mobile_types = (PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    if not phonenumbers.is_valid_number(parsed) or phonenumbers.number_type(parsed) not in (
+        mobile_types
+    ):
+        raise StaffError("phone", expected)
+    return e164
 
 
 def mask_email(email: str) -> str:
@@ -77,6 +105,24 @@ class StaffInfo:
     created_at: datetime
     last_sign_in_at: datetime | None
     locked_until: datetime | None
+    #: A mobile number (E.164) where the product texts them; None: none given.
+    phone: str | None = None
+    #: When an admin turned the account off; None while it is on.
+    disabled_at: datetime | None = None
+
+    @property
+    def kind(self) -> RequesterKind:
+        """Always a staff account: refusals say "your account" (decision 0095)."""
+        return RequesterKind.ACCOUNT
+
+    @property
+    def disabled(self) -> bool:
+        """Whether an admin turned the account off (it cannot sign in)."""
+        return self.disabled_at is not None
+
+    def locked_at(self, now: datetime) -> bool:
+        """Whether failed sign-ins keep the account locked at ``now``."""
+        return self.locked_until is not None and self.locked_until > now
 
     @property
     def name(self) -> str:
@@ -105,6 +151,8 @@ class StaffInfo:
             "created_at": self.created_at.isoformat(),
             "last_sign_in_at": self.last_sign_in_at.isoformat() if self.last_sign_in_at else None,
             "locked_until": self.locked_until.isoformat() if self.locked_until else None,
+            "phone": self.phone,
+            "disabled_at": self.disabled_at.isoformat() if self.disabled_at else None,
         }
 
 
@@ -115,7 +163,8 @@ def _as_utc(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
-def _info(account: StaffAccount, school_slug: str | None) -> StaffInfo:
+def staff_info(account: StaffAccount, school_slug: str | None) -> StaffInfo:
+    """``account`` (a row, of school ``school_slug``) as the rest of the system sees it."""
     return StaffInfo(
         id=account.id,
         email=account.email,
@@ -126,6 +175,8 @@ def _info(account: StaffAccount, school_slug: str | None) -> StaffInfo:
         created_at=account.created_at,
         last_sign_in_at=account.last_sign_in_at,
         locked_until=_as_utc(account.locked_until),
+        phone=account.phone,
+        disabled_at=_as_utc(account.disabled_at),
     )
 
 
@@ -145,15 +196,21 @@ def create_staff(
     now: datetime,
     school: str | None = None,
     trust: str | None = None,
+    phone: str | None = None,
+    actor: str | None = None,
 ) -> StaffInfo:
     """Store a new account (its password hashed) and return it. ``school`` scopes it to one
-    school, ``trust`` to a trust's member schools, neither to every school.
+    school, ``trust`` to a trust's member schools, neither to every school; ``phone`` is an
+    optional mobile number (stored as E.164). ``actor`` is who creates it for the audit log
+    (default: the new account itself).
 
-    Raises ``StaffError`` (naming ``email``, ``role``, ``password``, ``school`` or
-    ``trust``) for a bad or taken email, an unknown role, a weak password, an unknown school
-    or trust, or both a school and a trust. Commits, with an audit entry.
+    Raises ``StaffError`` (naming ``email``, ``role``, ``password``, ``school``, ``trust``
+    or ``phone``) for a bad or taken email, an unknown role, a weak password, an unknown
+    school or trust, both a school and a trust, or a number that is not a mobile one.
+    Commits, with an audit entry.
     """
     address = normalise_email(email)
+    mobile = normalise_mobile(phone) if phone and phone.strip() else None
     parsed_role = _parse_role(role)
     problem = password_problem(password)
     if problem is not None:
@@ -173,6 +230,7 @@ def create_staff(
         password_hash=hash_password(password),
         failed_attempts=0,
         created_at=now,
+        phone=mobile,
     )
     session.add(row)
     try:
@@ -180,9 +238,11 @@ def create_staff(
     except IntegrityError:
         session.rollback()
         raise taken from None
-    _audit(session, row, "staff_account_created", now, school_id, role=parsed_role.value)
+    audit_account(
+        session, row, "staff_account_created", now, school_id, actor=actor, role=parsed_role.value
+    )
     session.commit()
-    return _info(row, school)
+    return staff_info(row, school)
 
 
 def list_staff(session: Session) -> list[StaffInfo]:
@@ -192,7 +252,7 @@ def list_staff(session: Session) -> list[StaffInfo]:
         .outerjoin(School, School.id == StaffAccount.school_id)
         .order_by(StaffAccount.id)
     ).all()
-    return [_info(account, slug) for account, slug in rows]
+    return [staff_info(account, slug) for account, slug in rows]
 
 
 def get_staff(session: Session, account_id: int) -> StaffInfo | None:
@@ -202,7 +262,7 @@ def get_staff(session: Session, account_id: int) -> StaffInfo | None:
         .outerjoin(School, School.id == StaffAccount.school_id)
         .where(StaffAccount.id == account_id)
     ).one_or_none()
-    return None if row is None else _info(row[0], row[1])
+    return None if row is None else staff_info(row[0], row[1])
 
 
 class SignIn(StrEnum):
@@ -226,18 +286,21 @@ class SignInOutcome:
     account: StaffInfo | None = None
 
 
-def _audit(
+def audit_account(
     session: Session,
     account: StaffAccount,
     action: str,
     now: datetime,
     school_id: int | None = None,
+    actor: str | None = None,
     **detail: object,
 ) -> None:
+    """Add an audit entry ``action`` about ``account`` (``staff:<id>``, its email masked)
+    by ``actor`` (default: the account itself); the caller commits."""
     session.add(
         AuditEntry(
             at=now,
-            actor=f"staff:{account.id}",
+            actor=actor or f"staff:{account.id}",
             action=action,
             school_id=school_id if school_id is not None else account.school_id,
             detail={"account": f"staff:{account.id}", "email": mask_email(account.email), **detail},
@@ -258,7 +321,7 @@ def _fail(session: Session, account: StaffAccount, now: datetime, what: str) -> 
             failure.failed_attempts,
             what,
         )
-        _audit(
+        audit_account(
             session,
             account,
             "staff_account_locked",
@@ -274,9 +337,9 @@ def _succeed(session: Session, account: StaffAccount, slug: str | None, now: dat
     account.failed_attempts = 0
     account.locked_until = None
     account.last_sign_in_at = now
-    _audit(session, account, "staff_signed_in", now)
+    audit_account(session, account, "staff_signed_in", now)
     session.commit()
-    return _info(account, slug)
+    return staff_info(account, slug)
 
 
 def _account_by_email(session: Session, email: str) -> tuple[StaffAccount, str | None] | None:
@@ -301,13 +364,13 @@ def check_password(session: Session, email: str, password: str, now: datetime) -
     found = _account_by_email(session, email)
     account, slug = found if found is not None else (None, None)
     matched = password_matches(account.password_hash if account else None, password)
-    if account is None:
+    if account is None or account.disabled_at is not None:
         return SignInOutcome(SignIn.REFUSED)
     if is_locked(_as_utc(account.locked_until), now) or not matched:
         return _fail(session, account, now, "password")
     if needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)
-    info = _info(account, slug)
+    info = staff_info(account, slug)
     if not info.needs_second_factor:
         return SignInOutcome(SignIn.SIGNED_IN, _succeed(session, account, slug, now))
     session.commit()
@@ -333,6 +396,8 @@ def check_code(session: Session, account_id: int, code: str, now: datetime) -> S
     if found is None:
         return SignInOutcome(SignIn.REFUSED)
     account, slug = found
+    if account.disabled_at is not None:
+        return SignInOutcome(SignIn.REFUSED)
     if account.totp_secret is None or is_locked(_as_utc(account.locked_until), now):
         return _fail(session, account, now, "code")
     step = matching_step(account.totp_secret, code, now, account.totp_last_step)
@@ -353,6 +418,8 @@ def enrol_second_factor(
     if found is None:
         return SignInOutcome(SignIn.REFUSED)
     account, slug = found
+    if account.disabled_at is not None:
+        return SignInOutcome(SignIn.REFUSED)
     if account.totp_secret is not None or is_locked(_as_utc(account.locked_until), now):
         return _fail(session, account, now, "enrolment code")
     step = matching_step(secret, code, now, None)
@@ -360,7 +427,7 @@ def enrol_second_factor(
         return _fail(session, account, now, "enrolment code")
     account.totp_secret = secret
     account.totp_last_step = step
-    _audit(session, account, "staff_second_factor_enrolled", now)
+    audit_account(session, account, "staff_second_factor_enrolled", now)
     return SignInOutcome(SignIn.SIGNED_IN, _succeed(session, account, slug, now))
 
 
@@ -368,5 +435,5 @@ def record_sign_out(session: Session, account_id: int, now: datetime) -> None:
     """Record in the audit log that the account signed out. Commits."""
     row = session.get(StaffAccount, account_id)
     if row is not None:
-        _audit(session, row, "staff_signed_out", now)
+        audit_account(session, row, "staff_signed_out", now)
         session.commit()

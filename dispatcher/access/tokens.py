@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dispatcher.access.roles import Role
+from dispatcher.access.roles import RequesterKind, Role
 from dispatcher.access.scopes import ScopeError, scope_in_words, scope_school_id
 from dispatcher.config.configuration import Configuration
 from dispatcher.store.models import ApiToken, School
@@ -47,6 +47,11 @@ class TokenInfo:
     last_used_at: datetime | None
     #: The trust whose member schools it acts for (``school`` is then None).
     trust: str | None = None
+
+    @property
+    def kind(self) -> RequesterKind:
+        """Always a token: refusals name it (``token 'office-demo'``)."""
+        return RequesterKind.TOKEN
 
     @property
     def scope(self) -> str:

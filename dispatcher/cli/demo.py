@@ -26,6 +26,57 @@ from dispatcher.cli.report import print_report
 
 # Commands owned by other modules (web service, clock and calendar, API tokens, channels).
 
+#: The demo's console logins (decision 0096): known passwords, so they exist only in the
+#: demo school of a demo run on the embedded defaults (no DATABASE_URL), never elsewhere.
+DEMO_LOGINS: tuple[tuple[str, str, str], ...] = (
+    ("office@demo-primary.example", "office", "demo-only office password"),
+    ("head@demo-primary.example", "senior", "demo-only senior password"),
+)
+#: Where ``dispatcher web`` listens by default (cli/web.py, web/server.py).
+CONSOLE_ADDRESS = "http://127.0.0.1:8000/"
+
+
+def ensure_demo_logins(runtime: Any, now: datetime) -> list[tuple[str, str, str]]:
+    """Make the demo's console accounts sign in with their demo passwords: create each one
+    that is missing (school ``demo``), and give an existing one its demo password back,
+    enabled and unlocked (its authenticator app, once set up, is kept). Returns the logins
+    as ``(email, role, password)``. Idempotent."""
+    from dispatcher.access.staff import StaffError, create_staff
+    from dispatcher.access.staff_admin import Change, Manager, change_staff, staff_id_by_email
+
+    demo = Manager(actor="demo")
+    with runtime.sessions() as session:
+        for email, role, password in DEMO_LOGINS:
+            try:
+                account_id = staff_id_by_email(session, email)
+            except StaffError:
+                create_staff(session, runtime.configuration, email, role, password, now,
+                             school="demo", actor="demo")  # fmt: skip
+                continue
+            for change in (Change.ENABLE, Change.RESET_PASSWORD):
+                change_staff(session, demo, account_id, change, now, password=password)
+    return list(DEMO_LOGINS)
+
+
+def _print_logins(logins: list[tuple[str, str, str]] | None) -> None:
+    if logins is None:
+        console.print(
+            "Console: run `.venv/bin/dispatcher web` and open "
+            f"{CONSOLE_ADDRESS}; this database is not the demo's own (DATABASE_URL is set), "
+            "so create a login first: `.venv/bin/dispatcher staff create --email E "
+            "--role office --school demo`",
+            highlight=False,
+        )
+        return
+    (office, _, office_password), (senior, _, senior_password) = logins
+    console.print(
+        f"Console: run `.venv/bin/dispatcher web` and open {CONSOLE_ADDRESS} — sign in as "
+        f"{office} / {office_password} (office), or as {senior} / {senior_password} "
+        "(senior: at the first sign-in the console shows a QR code to scan with an "
+        "authenticator app, then asks for its code). Demo-only logins of the demo school.",
+        highlight=False,
+    )
+
 
 def demo_data(
     school: Annotated[str, typer.Option(help="School slug the ids are derived from.")],
@@ -139,7 +190,15 @@ def demo(
             for provider in ("twilio", "sendgrid", "fcm")
         }
         emulator.stop()
+    logins = None if settings.database_url else ensure_demo_logins(runtime, datetime.now(UTC))
     if json_output:
+        data["console"] = {
+            "address": CONSOLE_ADDRESS,
+            "logins": [
+                {"email": email, "role": role, "password": password}
+                for email, role, password in logins or []
+            ],
+        }
         _print_json(data)
         return
     print_report(data)
@@ -150,6 +209,7 @@ def demo(
             f"messages {OUTBOX_NOTE}: {settings.outbox_dir}/announcement-{announcement_id}.jsonl",
             highlight=False,
         )
+    _print_logins(logins)
 
 
 def _start_emulator(data_dir: Path) -> Any:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from dispatcher.domain import CallOutcome
+from dispatcher.plain_text import plain_text_problem
 from dispatcher.store.calls import (
     CallEntry,
     add_call,
@@ -47,8 +48,9 @@ def _outcome(value: str) -> CallOutcome:
 def _note(value: str) -> str:
     if len(value) > MAX_NOTE:
         raise CallLogError("note", f"at most {MAX_NOTE} characters (it has {len(value)})")
-    if any((ord(c) < 0x20 and c not in "\t\n\r") or ord(c) == 0x7F for c in value):
-        raise CallLogError("note", "must not contain control characters")
+    problem = plain_text_problem(value)
+    if problem is not None:
+        raise CallLogError("note", problem)
     return value.strip()
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from dispatcher.domain import CallOutcome
+from dispatcher.plain_text import plain_text_problem
 from dispatcher.store.deliveries import as_utc
 from dispatcher.store.models import Announcement
 
@@ -24,12 +25,9 @@ MAX_SEND_AHEAD = timedelta(days=366)
 def plain_text(value: str) -> str:
     """Accept text without NUL, other control characters (tab and line breaks are fine) or
     unpaired surrogates: what every database and channel can hold."""
-    for char in value:
-        code = ord(char)
-        if 0xD800 <= code <= 0xDFFF:
-            raise ValueError("must be valid Unicode text (it holds an unpaired surrogate)")
-        if (code < 0x20 and char not in "\t\n\r") or code == 0x7F:
-            raise ValueError("must not contain control characters")
+    problem = plain_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 

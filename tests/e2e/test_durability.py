@@ -6,12 +6,9 @@ flush it or kill workers without touching other tests) and the test's database.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
 from dispatcher.store.models import Delivery, OutboxMessage
-from tests.support.factories import closure_args
+from tests.support.processes import announce_closure, start_worker, worker_logs
 from tests.support.waiting import wait_until
 
 
@@ -40,42 +37,6 @@ def private_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]
     }
     yield values
     stop_embedded_redis(redis_home)
-
-
-def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check and result.returncode not in (0, 1):
-        raise AssertionError(f"dispatcher {' '.join(args)} failed:\n{result.stderr}")
-    return result
-
-
-def start_worker(env: dict[str, str], *extra: str) -> subprocess.Popen[bytes]:
-    log = Path(env["DISPATCHER_DATA_DIR"]) / f"worker-{time.monotonic_ns()}.log"
-    return subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "-v", "worker", "--threads", "2", *extra],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-
-
-def worker_logs(env: dict[str, str]) -> str:
-    logs = sorted(Path(env["DISPATCHER_DATA_DIR"]).glob("worker-*.log"))
-    interesting = [
-        "\n".join(
-            line
-            for line in p.read_text(errors="replace").splitlines()
-            if " sent on " not in line and "alembic" not in line
-        )[-4000:]
-        for p in logs
-    ]
-    return "\n---\n".join(interesting)
 
 
 def counts(database_url: str) -> dict[str, int]:
@@ -97,28 +58,6 @@ def counts(database_url: str) -> dict[str, int]:
         engine.dispose()
 
 
-def announce_to_demo_school(env: dict[str, str], tmp_path: Path, students: int) -> int:
-    roster = tmp_path / "roster.csv"
-    cli(
-        env,
-        "demo-data",
-        "--school",
-        "demo",
-        "--students",
-        str(students),
-        "--seed",
-        "3",
-        "--out",
-        str(roster),
-    )
-    cli(env, "roster", "import", str(roster), "--school", "demo", "--json")
-    result = cli(
-        env,
-        *closure_args("--yes", "--json"),
-    )
-    return int(json.loads(result.stdout)["announcement_id"])
-
-
 def assert_everything_sent_once(database_url: str) -> dict[str, int]:
     final = counts(database_url)
     total = sum(
@@ -136,7 +75,7 @@ def assert_everything_sent_once(database_url: str) -> dict[str, int]:
 def test_flushall_mid_announcement_and_the_sweep_still_finishes(
     private_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    announce_to_demo_school(private_env, tmp_path, students=400)
+    announce_closure(private_env, tmp_path, students=400, seed=3)
     worker = start_worker(private_env)
     try:
         wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, 0.1, what="first sends")
@@ -163,7 +102,7 @@ def test_flushall_mid_announcement_and_the_sweep_still_finishes(
 def test_worker_killed_mid_announcement_loses_nothing(
     private_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
-    announce_to_demo_school(private_env, tmp_path, students=400)
+    announce_closure(private_env, tmp_path, students=400, seed=3)
     doomed = start_worker(private_env)
     wait_until(lambda: counts(database_url).get("sent", 0) >= 20, 120, 0.1, what="first sends")
     doomed.send_signal(signal.SIGKILL)

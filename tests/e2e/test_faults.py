@@ -13,8 +13,6 @@ import io
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ from dispatcher.store.models import Delivery
 from emulator import ProviderEmulator
 from emulator.cli import provider_environment
 from emulator.records import message_delivery_ids
-from tests.support.factories import closure_args
 from tests.support.paths import CONFIG_DIR, TEMPLATES_DIR
+from tests.support.processes import announce_closure, run_cli, start_worker, worker_logs
 from tests.support.services import StoppablePostgres
 from tests.support.waiting import wait_until
 
@@ -78,60 +76,6 @@ def stack(
             yield values, emulator
         finally:
             stop_embedded_redis(redis_home)
-
-
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode in (0, 1), result.stderr
-    return result
-
-
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = Path(env["DISPATCHER_DATA_DIR"]) / f"worker-{time.monotonic_ns()}.log"
-    return subprocess.Popen(
-        [sys.executable, "-m", "dispatcher", "-v", "worker", "--threads", str(THREADS)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("wb"),
-    )
-
-
-def worker_logs(env: dict[str, str]) -> str:
-    return "\n---\n".join(
-        "\n".join(
-            line
-            for line in p.read_text(errors="replace").splitlines()
-            if " sent on " not in line and "batch of" not in line
-        )[-3000:]
-        for p in sorted(Path(env["DISPATCHER_DATA_DIR"]).glob("worker-*.log"))
-    )
-
-
-def announce(env: dict[str, str], tmp_path: Path, students: int) -> None:
-    roster = tmp_path / "roster.csv"
-    cli(
-        env,
-        "demo-data",
-        "--school",
-        "demo",
-        "--students",
-        str(students),
-        "--seed",
-        "5",
-        "--out",
-        str(roster),
-    )
-    cli(env, "roster", "import", str(roster), "--school", "demo", "--json")
-    cli(
-        env,
-        *closure_args("--yes", "--json"),
-    )
 
 
 def states(database_url: str) -> dict[str, int]:
@@ -202,8 +146,8 @@ def test_postgres_stopped_mid_announcement_sends_nothing_twice_and_nothing_is_lo
     stack: tuple[dict[str, str], ProviderEmulator], postgres: StoppablePostgres, tmp_path: Path
 ) -> None:
     env, emulator = stack
-    announce(env, tmp_path, students=250)
-    workers = [start_worker(env), start_worker(env)]
+    announce_closure(env, tmp_path, students=250, seed=5)
+    workers = [start_worker(env, threads=THREADS), start_worker(env, threads=THREADS)]
     try:
         wait_until(lambda: sum(sends(emulator).values()) >= 150, 120, 0.1, what="first sends")
         postgres.stop()
@@ -235,8 +179,8 @@ def test_a_killed_worker_sends_again_only_what_was_in_flight_and_says_so(
 ) -> None:
     env, emulator = stack
     emulator.latency = 0.3  # requests in flight at the instant the worker dies
-    announce(env, tmp_path, students=150)
-    doomed, survivor = start_worker(env), start_worker(env)
+    announce_closure(env, tmp_path, students=150, seed=5)
+    doomed, survivor = start_worker(env, threads=THREADS), start_worker(env, threads=THREADS)
     try:
         wait_until(lambda: sum(sends(emulator).values()) >= 60, 120, 0.1, what="first sends")
         doomed.send_signal(signal.SIGKILL)
@@ -262,11 +206,11 @@ def test_a_killed_worker_sends_again_only_what_was_in_flight_and_says_so(
     assert final.get("sent", 0) == deliveries_total(final)
     assert settled_after < 120
     # The report and the audit export tell the office which families may have it twice.
-    report = json.loads(cli(env, "report", "1", "--json").stdout)
+    report = json.loads(run_cli(env, "report", "1", "--json").stdout)
     assert report["possibly_sent_twice"] == len(flagged)
     assert {str(d["delivery_id"]) for d in report["possible_duplicates"]} == flagged
     # The export's text column holds the messages' words, commas and line breaks included.
-    audit = cli(env, "audit", "export", "--school", "demo").stdout
+    audit = run_cli(env, "audit", "export", "--school", "demo").stdout
     rows = list(csv.DictReader(io.StringIO(audit)))
     marked = {r["delivery_id"] for r in rows if r["possibly_sent_twice"] == "yes"}
     assert marked == flagged
@@ -277,8 +221,8 @@ def test_flushall_mid_announcement_resumes_with_its_batching(
     stack: tuple[dict[str, str], ProviderEmulator], tmp_path: Path
 ) -> None:
     env, emulator = stack
-    announce(env, tmp_path, students=250)
-    workers = [start_worker(env), start_worker(env)]
+    announce_closure(env, tmp_path, students=250, seed=5)
+    workers = [start_worker(env, threads=THREADS), start_worker(env, threads=THREADS)]
     try:
         wait_until(lambda: sum(sends(emulator).values()) >= 100, 120, 0.1, what="first sends")
         redis.Redis.from_url(env["REDIS_URL"]).flushall()

@@ -26,6 +26,7 @@ from pydantic import (
     field_validator,
 )
 
+from dispatcher.plain_text import plain_text_problem
 from dispatcher.triggers.roster.parse import (
     normalise_email,
     normalise_language,
@@ -42,8 +43,9 @@ def _mis_id(value: str) -> str:
     text = value.strip()
     if not text:
         raise ValueError("must not be empty")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in text):
-        raise ValueError("must not contain control characters")
+    problem = plain_text_problem(text, line_breaks=False)
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 
@@ -51,11 +53,9 @@ MisId = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_mis_i
 
 
 def _text(value: str) -> str:
-    if any(
-        (ord(c) < 0x20 and c not in "\t\n\r") or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF
-        for c in value
-    ):
-        raise ValueError("must not contain control characters")
+    problem = plain_text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     if not value.strip():
         raise ValueError("must not be empty")
     return value.strip()

@@ -4,9 +4,11 @@ link."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -51,6 +53,27 @@ class ImportResult:
 #: written with one multi-row statement a table; the import holds one batch at a time, so
 #: its memory does not grow with the file (decision 0075).
 BATCH_ROWS: Final = 5000
+
+_Item = TypeVar("_Item")
+
+
+def read_ahead(items: Iterable[_Item], size: int) -> Iterator[list[_Item]]:
+    """``items`` in lists of ``size`` (the last may be shorter), in order; while the caller
+    works on one list the next is already being read, in a thread of its own. An error
+    reading ``items`` is raised here, at the list it would have been in."""
+    iterator = iter(items)
+
+    def take() -> list[_Item]:
+        return list(itertools.islice(iterator, size))
+
+    # One thread, one list ahead: the file is read by one thread at a time, in order, and
+    # the import holds at most two lists. Reading is Python (it holds the GIL) while the
+    # write of the list before waits for PostgreSQL (which releases it): the two overlap.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="roster-read") as reader:
+        upcoming = reader.submit(take)
+        while chunk := upcoming.result():
+            upcoming = reader.submit(take)
+            yield chunk
 
 
 def _student_values(row: RosterRow) -> tuple[object, ...]:
@@ -221,7 +244,7 @@ def import_rows_for_schools(
         if progress is not None:
             progress(seen_lines)
 
-    for item in parsed:
+    for item in (item for chunk in read_ahead(parsed, commit_every) for item in chunk):
         seen_lines += 1
         if isinstance(item, RowError):
             result.errors.append(item)

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from dispatcher.web.console import compose, home, sign_in
+from dispatcher.web.console import accounts, announcement, compose, home, sign_in
 from dispatcher.web.console.pages import render
 from dispatcher.web.console.security import SecurityHeaders
 
@@ -36,6 +36,8 @@ def install_console(app: FastAPI) -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=STATIC_DIR), name="console-assets")
     app.include_router(sign_in.router)
     app.include_router(home.router)
+    app.include_router(accounts.router)
+    app.include_router(announcement.router)
     app.include_router(compose.router)
     app.add_exception_handler(redis.RedisError, _session_store_down)
     app.add_middleware(SecurityHeaders)

@@ -49,7 +49,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def clean_text(value: object, limit: int = 1000) -> str:
     """``value`` as one line of text: control characters (a NUL, which PostgreSQL refuses,
-    line breaks) dropped, at most ``limit`` characters; ``""`` when it is not text."""
+    line breaks) dropped, at most ``limit`` characters; ``""`` when it is not text. For the
+    draft's names and ids (school, category, audience), which are looked up, not kept."""
     return _CONTROL.sub("", value)[:limit] if isinstance(value, str) else ""
 
 
@@ -95,7 +96,10 @@ def read_draft(items: Iterable[tuple[str, object]]) -> Draft:
         if name == "audience":
             audience.append(clean_text(value, 120).strip())
         elif name.startswith(_VARIABLE_PREFIX):
-            inputs[name.removeprefix(_VARIABLE_PREFIX)[:64]] = clean_text(value)
+            # As typed (cut to length): a control character in it is refused by name when
+            # the details are checked (``plain_text``), not silently dropped.
+            typed = value[:1000] if isinstance(value, str) else ""
+            inputs[clean_text(name.removeprefix(_VARIABLE_PREFIX), 64)] = typed
         else:
             values.setdefault(name, clean_text(value, 64))
     return Draft(

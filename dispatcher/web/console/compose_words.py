@@ -19,6 +19,7 @@ from typing import Final
 from dispatcher.config.policy import CategoryPolicy
 from dispatcher.config.schools import SchoolConfig
 from dispatcher.domain import Channel, MessageFormat
+from dispatcher.plain_text import plain_text_problem
 from dispatcher.rendering.links import is_link_variable, link_problem
 from dispatcher.rendering.templates import TemplateLibrary
 from dispatcher.triggers.reminders.rules import long_date, short_time
@@ -174,6 +175,9 @@ def field_value(field: VariableField, typed: str) -> tuple[str | None, str | Non
     text = typed.strip()
     if not text:
         return None, (f"Enter {field.label.lower()}" if field.required else None)
+    problem = plain_text_problem(text, line_breaks=False)
+    if problem is not None:
+        return None, f"{field.label} {problem}"
     if field.kind is FieldKind.DATE:
         try:
             return date_words(date.fromisoformat(text)), None

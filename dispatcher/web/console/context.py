@@ -66,11 +66,17 @@ class Console:
         )
 
     def account_of(self, session: ConsoleSession | None) -> StaffInfo | None:
-        """The account signed in with ``session`` (fully: past the second factor), or None."""
+        """The account signed in with ``session`` (fully: past the second factor), or None.
+        The session of an account since disabled (or deleted) ends here, at its next
+        request."""
         if session is None or session.stage is not Stage.SIGNED_IN or session.account_id is None:
             return None
         with self.runtime.sessions() as db:
-            return get_staff(db, session.account_id)
+            account = get_staff(db, session.account_id)
+        if account is None or account.disabled:
+            self.sessions.end(session.id)
+            return None
+        return account
 
 
 def now_utc() -> datetime:

@@ -1,5 +1,6 @@
-"""The console's home page: the last announcements of the schools the signed-in person
-acts for, each with its state in plain words, and what needs attention (channels stopped,
+"""The console's home page: what is being sent now (each with its live progress bar), the
+last announcements of the schools the signed-in person acts for, each with its state in
+plain words and a link to its page, and what needs attention (channels stopped,
 deliveries held, calendar reminders missed). Signed-out visitors are sent to sign in."""
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from dispatcher.access.roles import may_act_for
 from dispatcher.access.staff import StaffInfo
 from dispatcher.domain import AnnouncementState
 from dispatcher.reporting.headline import plural
+from dispatcher.reporting.progress import announcement_progress
 from dispatcher.runtime import Runtime
+from dispatcher.store.deliveries import as_utc
+from dispatcher.store.models import Announcement
 from dispatcher.store.overview import (
     AnnouncementLine,
     held_deliveries_by_school,
@@ -22,7 +26,9 @@ from dispatcher.store.overview import (
     recent_announcements,
 )
 from dispatcher.tracking.stopped_channels import channel_statuses
+from dispatcher.web.console.announcement_words import STATE_WORDS, progress_view
 from dispatcher.web.console.context import Console, get_console, now_utc
+from dispatcher.web.console.next_reminders import next_reminders
 from dispatcher.web.console.pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -30,14 +36,13 @@ router = APIRouter(include_in_schema=False)
 #: How far back a missed reminder is still an alert.
 MISSED_REMINDERS_SHOWN_FOR = timedelta(days=14)
 
-#: Each state in the office's words, and the colour of its tag (govuk-tag modifiers).
-STATE_WORDS: dict[AnnouncementState, tuple[str, str]] = {
-    AnnouncementState.RECEIVED: ("Received: working out who gets it", "grey"),
-    AnnouncementState.PLANNING: ("Working out who gets it", "grey"),
-    AnnouncementState.SENDING: ("Sending", "blue"),
-    AnnouncementState.DONE: ("Done: nothing left to send", "green"),
-    AnnouncementState.CANCELLED: ("Cancelled", "red"),
-}
+
+#: The states of an announcement that the home page shows under "Sending now".
+SENDING_NOW = frozenset(
+    {AnnouncementState.RECEIVED, AnnouncementState.PLANNING, AnnouncementState.SENDING}
+)
+#: How often the home page's progress bars ask for news, in milliseconds.
+POLL_MS = 2000
 
 _CHANNEL_WORDS = {"sms": "Text messages", "email": "Emails", "push": "App notifications"}
 
@@ -59,7 +64,8 @@ def schools_of(runtime: Runtime, account: StaffInfo) -> list[str]:
     )
 
 
-def _category_words(runtime: Runtime, category: str) -> str:
+def category_words(runtime: Runtime, category: str) -> str:
+    """The category as the office reads it: its description, or its name in words."""
     policy = runtime.configuration.policy.categories.get(category)
     if policy is not None and policy.description:
         return policy.description
@@ -113,7 +119,7 @@ def _rows(runtime: Runtime, lines: list[AnnouncementLine]) -> list[dict[str, obj
             {
                 "id": line.id,
                 "school": line.school_name,
-                "category": _category_words(runtime, line.category),
+                "category": category_words(runtime, line.category),
                 "state": words,
                 "colour": colour,
                 "created": f"{line.created_at:%d %b %Y %H:%M}",
@@ -121,6 +127,33 @@ def _rows(runtime: Runtime, lines: list[AnnouncementLine]) -> list[dict[str, obj
             }
         )
     return rows
+
+
+def _sending_now(
+    runtime: Runtime, lines: list[AnnouncementLine], now: datetime
+) -> list[dict[str, object]]:
+    """The announcements of ``lines`` still being planned or sent (not those scheduled for
+    later), each with its progress as of ``now`` (the page's script keeps it up to date)."""
+    sending: list[dict[str, object]] = []
+    with runtime.sessions() as db:
+        for line in lines:
+            if line.state not in SENDING_NOW:
+                continue
+            school = runtime.configuration.schools.get(line.school_slug)
+            stored = db.get(Announcement, line.id)
+            if school is None or stored is None:
+                continue
+            if stored.send_at is not None and as_utc(stored.send_at) > now:
+                continue
+            sending.append(
+                {
+                    "id": line.id,
+                    "school": line.school_name,
+                    "category": category_words(runtime, line.category),
+                    "progress": progress_view(announcement_progress(db, line.id), school.tz),
+                }
+            )
+    return sending
 
 
 @router.get("/")
@@ -142,5 +175,8 @@ def home(request: Request, console: Console = Depends(get_console)) -> Response:
         csrf_token=session.csrf_token,
         schools=[runtime.configuration.schools[s].name for s in slugs],
         announcements=_rows(runtime, lines),
+        sending=_sending_now(runtime, lines, now),
+        poll_ms=POLL_MS,
         alerts=_alerts(runtime, slugs, now),
+        reminders=next_reminders(runtime, slugs, now),
     )

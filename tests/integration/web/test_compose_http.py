@@ -81,7 +81,12 @@ NEWS = "school=demo&category=newsletter&audience=year:6"
             "Enter the date to send it",
         ),
         (f"/compose/audience?{NEWS}&q=%25%00%27%22", 200, "No student"),
-        (f"/compose/check?{NEWS}&var-title=T%00ea&var-url=https://x.example", 200, "Tea"),
+        (
+            f"/compose/check?{NEWS}&var-title=T%00ea&var-url=https://x.example",
+            400,
+            "Title must not contain control characters",
+        ),
+        ("/compose/details?school=demo&category=newsletter&audience=student:%00", 400, "Choose"),
         ("/compose/email?school=demo&category=newsletter&language=xx", 404, "Page not found"),
         ("/compose/email?school=demo&category=newsletter&language=en&format=bogus", 404, ""),
     ],

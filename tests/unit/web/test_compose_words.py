@@ -98,6 +98,8 @@ def test_bad_input_is_named_by_its_field() -> None:
         "Amount to pay must be an amount in pounds, for example 12.50"
     )
     assert field_value(amount, "0")[0] is None
+    reason = VariableField("reason", "Reason", FieldKind.TEXT, True)
+    assert field_value(reason, "snow\x00") == (None, "Reason must not contain control characters")
 
 
 def test_categories_say_their_channels_in_order_and_whether_they_wait() -> None:
