@@ -96,6 +96,9 @@ class PlanSummary:
     hold_reason: str | None = None
     #: ``hold_until`` in the school's time, as the office reads it.
     hold_until_local: str | None = None
+    #: Every message rendered for the preview (each language, channel and format), for a
+    #: page that shows them whole; not part of the JSON.
+    rendered: list[RenderedMessage] = field(default_factory=list, repr=False)
 
     def as_json(self) -> dict[str, object]:
         """A JSON-ready dictionary."""
@@ -146,6 +149,7 @@ def preview_plan(
     ]
     sms_segments_by_language = {p.language: p.sms.segments for p in standard_sms if p.sms}
     summary = PlanSummary(None, school.slug, category.name, category.urgency.value, list(audience))
+    summary.rendered = previews
     school_days = school_days_for(runtime.configuration, school.slug)
     summary.hold_until = hold_until(category, school, now, school_days)
     if summary.hold_until is not None:

@@ -56,7 +56,7 @@ class AnnouncementRequest(BaseModel):
         examples=[{"date": "Tuesday 24 November", "reason": "heavy snow"}],
     )
     requested_by: str = Field(default="cli", description="Who asked (user or token name).")
-    trigger: str = Field(default="cli", description="cli, api, mis or clock.")
+    trigger: str = Field(default="cli", description="cli, api, console, mis or clock.")
     idempotency_key: str | None = Field(default=None, max_length=200)
     send_at: datetime | None = Field(default=None, description="Send later (UTC).")
     trust: str | None = Field(

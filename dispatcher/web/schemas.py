@@ -160,7 +160,7 @@ class AnnouncementOut(BaseModel):
         examples=["received"],
     )
     requested_by: str = Field(description="Token name (or CLI user).", examples=["office-demo"])
-    trigger: str = Field(description="api, cli, mis or clock.", examples=["api"])
+    trigger: str = Field(description="api, cli, console, mis or clock.", examples=["api"])
     send_at: datetime | None = Field(description="When it is to be sent, if later.")
     created_at: datetime = Field(description="When it was stored.")
     planned_at: datetime | None = Field(description="When planning finished.")

@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import Response
 
-from dispatcher.web.console import accounts, announcement, home, sign_in, sign_off
+from dispatcher.web.console import accounts, announcement, compose, home, sign_in, sign_off
 from dispatcher.web.console.pages import render
 from dispatcher.web.console.security import SecurityHeaders
 
@@ -38,6 +38,7 @@ def install_console(app: FastAPI) -> None:
     app.include_router(home.router)
     app.include_router(accounts.router)
     app.include_router(announcement.router)
+    app.include_router(compose.router)
     app.include_router(sign_off.router)
     app.add_exception_handler(redis.RedisError, _session_store_down)
     app.add_middleware(SecurityHeaders)
