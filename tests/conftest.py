@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # imported where used: the broker's module reads REDIS_URL wh
     from dramatiq.brokers.redis import RedisBroker
 
     from dispatcher.runtime import Runtime
+    from emulator import ProviderEmulator
 
 pytest_plugins = ["pytester"]  # tests/unit/test_markers.py runs the folder markers on a toy suite
 
@@ -189,3 +190,19 @@ def runtime(env: dict[str, str]) -> Iterator[Runtime]:
 
     yield current_runtime()
     dispose_runtimes()
+
+
+@pytest.fixture
+def emulator(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tmp_path: Path
+) -> Iterator[ProviderEmulator]:
+    """The provider emulator, with this test's environment pointing every adapter at it."""
+    from emulator import ProviderEmulator
+    from emulator.cli import provider_environment
+
+    with ProviderEmulator() as running:
+        for name, value in provider_environment(running, tmp_path / "fcm-account.json").items():
+            monkeypatch.setenv(name, value)
+        for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
+            monkeypatch.delenv(variable, raising=False)
+        yield running

@@ -1,10 +1,9 @@
-"""Fixtures shared by the integration tests: the provider emulator for a whole dispatcher
-(``emulator``) and a Redis server of the clock tests' own (``clock_broker``)."""
+"""Fixtures shared by the integration tests: a Redis server of the clock tests' own
+(``clock_broker``). The provider emulator (``emulator``) is in tests/conftest.py."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,21 +11,6 @@ from dramatiq.brokers.redis import RedisBroker
 
 from dispatcher.queue.broker import build_broker
 from dispatcher.queue.embedded_redis import ensure_embedded_redis, stop_embedded_redis
-from emulator import ProviderEmulator
-from emulator.cli import provider_environment
-
-
-@pytest.fixture
-def emulator(
-    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], tmp_path: Path
-) -> Iterator[ProviderEmulator]:
-    """The provider emulator, with this test's environment pointing every adapter at it."""
-    with ProviderEmulator() as running:
-        for name, value in provider_environment(running, tmp_path / "fcm-account.json").items():
-            monkeypatch.setenv(name, value)
-        for variable in ("TWILIO_EDGE", "TWILIO_REGION"):
-            monkeypatch.delenv(variable, raising=False)
-        yield running
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import RedirectResponse, Response
 
-from dispatcher.access.roles import may_act_for
+from dispatcher.access.roles import Role, may_act_for
 from dispatcher.access.staff import StaffInfo
 from dispatcher.domain import AnnouncementState
 from dispatcher.reporting.headline import plural
@@ -19,6 +19,7 @@ from dispatcher.reporting.progress import announcement_progress
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import as_utc
 from dispatcher.store.models import Announcement
+from dispatcher.store.sign_offs import waiting_for
 from dispatcher.store.overview import (
     AnnouncementLine,
     held_deliveries_by_school,
@@ -168,6 +169,10 @@ def home(request: Request, console: Console = Depends(get_console)) -> Response:
     slugs = schools_of(runtime, account)
     with runtime.sessions() as db:
         lines = recent_announcements(db, slugs)
+        # Seniors and admins decide sign-off requests: the ones waiting for them come first.
+        to_sign_off = (
+            len(waiting_for(db, slugs, account.id)) if account.role is not Role.OFFICE else 0
+        )
     return render(
         "home.html",
         title="Home",
@@ -179,4 +184,5 @@ def home(request: Request, console: Console = Depends(get_console)) -> Response:
         poll_ms=POLL_MS,
         alerts=_alerts(runtime, slugs, now),
         reminders=next_reminders(runtime, slugs, now),
+        to_sign_off=to_sign_off,
     )
