@@ -31,7 +31,8 @@ def announcement_progress(session: Session, announcement_id: int) -> dict[str, A
     ``NotFound`` for an unknown id.
 
     Reads the announcement's tallies, not its deliveries; when they have grown past
-    ``FOLD_AT`` rows, folds them in a transaction of its own (the caller's is untouched)."""
+    ``FOLD_AT`` rows, folds them in a transaction of its own (the caller's is untouched; on
+    SQLite, whose writers take turns, call it from a session that has written nothing yet)."""
     announcement = session.get(Announcement, announcement_id)
     if announcement is None:
         raise NotFound(f"no announcement {announcement_id}")
