@@ -115,9 +115,9 @@ def _state_case() -> str:
     return "CASE " + " ".join(parts) + " END"
 
 
-def write_announcement(runtime: Any, deliveries: int) -> int:
+def write_announcement(runtime: Any, deliveries: int, all_pending: bool = False) -> int:
     """One emergency closure of the trust's first school, sending, with ``deliveries``
-    deliveries in the mixed states of ``STATE_SHARES``; returns its id."""
+    deliveries in the mixed states of ``STATE_SHARES`` (or all pending); returns its id."""
     from sqlalchemy import DateTime, bindparam, func, select, text
 
     from dispatcher.domain import AnnouncementState
@@ -145,7 +145,7 @@ def write_announcement(runtime: Any, deliveries: int) -> int:
             f"SELECT '{c}' AS channel, {k} AS k" for k, c in enumerate(channels)
         )
         handed = ", ".join(f"'{s}'" for s in HANDED)
-        state = _state_case()
+        state = "'pending'" if all_pending else _state_case()
         statement = text(
             f"""
             INSERT INTO deliveries (announcement_id, contact_id, channel, kind, queue, language,
@@ -354,7 +354,14 @@ def _full_count(session: Any, announcement_id: int) -> None:
     ).one()
 
 
-def move_some(runtime: Any, writer: Any, pending: list[int], moved: int, moment: datetime) -> None:
+def move_some(
+    runtime: Any,
+    writer: Any,
+    pending: list[int],
+    moved: int,
+    moment: datetime,
+    flush: bool = True,
+) -> None:
     """Claim ``moved`` pending deliveries and record them sent, as workers do, on the
     ``writer`` connection (whose reads are then flushed, so none is counted as the
     progress's)."""
@@ -371,7 +378,7 @@ def move_some(runtime: Any, writer: Any, pending: list[int], moved: int, moment:
             session.commit()
             record_sent(session, [SentRecord(i, moment, "twilio", f"SM{i}", 1) for i in taken])
             session.commit()
-    if runtime.engine.dialect.name == "postgresql":
+    if flush and runtime.engine.dialect.name == "postgresql":
         _flush(writer)
 
 
@@ -425,6 +432,51 @@ def time_progress(runtime: Any, announcement_id: int, updates: int, moved: int) 
     return results
 
 
+# --- the send path's cost of the tally triggers -------------------------------------------
+
+
+def time_send_path(runtime: Any, rounds: int, per_round: int) -> list[Timing]:
+    """Claim and record sent ``per_round`` deliveries (50 at a time, as a worker does) with
+    the tally triggers enabled and then disabled (``ALTER TABLE ... DISABLE TRIGGER USER``),
+    in alternating order, ``rounds`` times: milliseconds per delivery (PostgreSQL only)."""
+    from sqlalchemy import select, text
+
+    from dispatcher.store.models import Delivery
+
+    announcement_id = write_announcement(runtime, rounds * per_round * 2, all_pending=True)
+    with runtime.sessions() as session:
+        pending = list(
+            session.scalars(
+                select(Delivery.id)
+                .where(Delivery.announcement_id == announcement_id)
+                .order_by(Delivery.id.desc())
+            )
+        )
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    try:
+        with runtime.engine.connect() as writer:
+            for n in range(rounds):
+                for enabled in (True, False) if n % 2 else (False, True):
+                    with runtime.engine.begin() as ddl:
+                        switch = "ENABLE" if enabled else "DISABLE"
+                        ddl.execute(text(f"ALTER TABLE deliveries {switch} TRIGGER USER"))
+                    started = time.perf_counter()
+                    move_some(runtime, writer, pending, per_round, FIRST_SENT, flush=False)
+                    samples[enabled].append((time.perf_counter() - started) * 1000 / per_round)
+    finally:
+        with runtime.engine.begin() as ddl:
+            ddl.execute(text("ALTER TABLE deliveries ENABLE TRIGGER USER"))
+    return [
+        Timing(
+            f"send path per delivery, triggers {'on' if enabled else 'off'}",
+            statistics.median(values),
+            _p95(values),
+            len(values),
+        )
+        for enabled, values in samples.items()
+    ]
+
+
 # --- running --------------------------------------------------------------------------------
 
 
@@ -441,7 +493,7 @@ def print_table(timings: list[Timing], log: Callable[[str], None]) -> None:
     )
     for t in timings:
         log(
-            f"{t.label:34} {t.median_ms:10.1f} {t.p95_ms:8.1f} {t.count:4}"
+            f"{t.label:34} {t.median_ms:10.2f} {t.p95_ms:8.2f} {t.count:4}"
             f" {cell(t.deliveries_rows):>16} {cell(t.deliveries_index_entries):>14}"
             f" {cell(t.tallies_rows):>11}"
         )
@@ -478,6 +530,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS)
     parser.add_argument("--updates", type=int, default=DEFAULT_UPDATES)
     parser.add_argument("--moved", type=int, default=DEFAULT_MOVED, help="per update")
+    parser.add_argument(
+        "--send-rounds",
+        type=int,
+        default=20,
+        help="rounds of 250 sends with the tally triggers on and off (PostgreSQL; 0: none)",
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args(argv)
     if args.students <= 0 or args.students % SCHOOLS:
@@ -537,6 +595,8 @@ def main(argv: list[str]) -> int:
             # statistics: none is counted as a progress update's.
             runtime.engine.dispose()
             timings += time_progress(runtime, announcement_id, args.updates, args.moved)
+            if runtime.engine.dialect.name == "postgresql" and args.send_rounds:
+                timings += time_send_path(runtime, args.send_rounds, 250)
             dispose_runtimes()
     missed = judge(timings, args.deliveries)
     if args.json:
