@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: console-assets demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-faults bench-urgent bench-roster clean install install-dev
+.PHONY: console-assets demo demo-emulator test test-unit lint typecheck check bench-plan bench-deliver bench-faults bench-urgent bench-roster bench-console clean install install-dev
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -67,6 +67,10 @@ bench-urgent: install-dev
 ## A trust's roster import on PostgreSQL, 10,000 and 100,000 rows: rows a second, peak memory.
 bench-roster: install-dev
 	$(BIN)/python bench/roster.py
+
+## The console's pages and live progress with the 50-school trust and a 127,000-delivery send.
+bench-console: install-dev
+	$(BIN)/python bench/console.py
 
 ## Refresh the console's vendored govuk-frontend (pinned in the script; needs node and npm).
 console-assets:

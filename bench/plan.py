@@ -22,35 +22,36 @@ See bench/README.md for what is measured and how.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import platform
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from postgres_admin import admin_engine, admin_execute, postgres_problem  # bench/ is on sys.path
+from postgres_admin import admin_engine, postgres_problem  # bench/ is on sys.path
+from trust import (
+    DEFAULT_POSTGRES_URL,
+    REPO,
+    SCHOOLS,
+    fresh_database,
+    load_trust,
+    school_slugs,
+    settings_env,
+    write_config,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-SCHOOLS = 50
 CATEGORY = "emergency_closure"
 VARIABLES = {"date": "Tuesday 24 November", "reason": "heavy snow"}
 DEFAULT_SIZES = (5_000, 50_000)
 DEFAULT_DATABASES = ("sqlite", "postgresql")
-DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-BENCH_DATABASE = "dispatcher_bench"
-SEED = 20_241_124
 
 # Targets.
 TARGET_PG_SECONDS_AT_50K = 30.0
@@ -59,140 +60,6 @@ TARGET_PEAK_RSS_MB = 250.0
 #: exceed the smaller size's by at most this much (allocator noise, one batch being full at
 #: 50,000 students where it holds ~150 contacts at 5,000).
 FLAT_MEMORY_TOLERANCE_MB = 10.0
-
-
-# --- configuration --------------------------------------------------------------------------
-
-
-def school_slugs() -> list[str]:
-    """The trust's schools: ``bench-school-01`` .. ``bench-school-50``."""
-    return [f"bench-school-{n:02d}" for n in range(1, SCHOOLS + 1)]
-
-
-def write_config(config_dir: Path) -> None:
-    """``policy.toml`` from the repository and 50 school files modelled on ``demo.toml``."""
-    (config_dir / "schools").mkdir(parents=True)
-    shutil.copy(REPO / "config" / "policy.toml", config_dir / "policy.toml")
-    demo = (REPO / "config" / "schools" / "demo.toml").read_text(encoding="utf-8")
-    for number, slug in enumerate(school_slugs(), start=1):
-        text = (
-            demo.replace('name = "Demo Primary School"', f'name = "Bench School {number:02d}"')
-            .replace('trust = "demo-trust"', 'trust = "bench-trust"')
-            .replace('sender_id = "DemoPrim"', f'sender_id = "Bench{number:02d}"')
-            .replace("demo-primary.example", f"{slug}.example")
-        )
-        if f"Bench School {number:02d}" not in text or f"Bench{number:02d}" not in text:
-            raise SystemExit("config/schools/demo.toml changed shape; update bench/plan.py")
-        (config_dir / "schools" / f"{slug}.toml").write_text(text, encoding="utf-8")
-
-
-# --- databases ------------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(kind: str, workdir: Path, postgres_url: str) -> Iterator[str]:
-    """A new, empty database at the newest schema; dropped (or deleted) afterwards."""
-    from dispatcher.store.engine import upgrade_database
-
-    if kind == "sqlite":
-        path = workdir / "bench.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite:///{path}"
-        upgrade_database(url)
-        try:
-            yield url
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return
-    admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-    admin_execute(postgres_url, f'CREATE DATABASE "{BENCH_DATABASE}"')
-    url = f"{postgres_url.rstrip('/')}/{BENCH_DATABASE}"
-    try:
-        upgrade_database(url)
-        yield url
-    finally:
-        admin_execute(postgres_url, f'DROP DATABASE IF EXISTS "{BENCH_DATABASE}" WITH (FORCE)')
-
-
-def settings_env(database_url: str, workdir: Path, redis_url: str) -> dict[str, str]:
-    """The environment variables that point the dispatcher at the bench's trust."""
-    return {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "DISPATCHER_DATA_DIR": str(workdir / "data"),
-        "DISPATCHER_CONFIG_DIR": str(workdir / "config"),
-        "DISPATCHER_TEMPLATES_DIR": str(REPO / "templates"),
-    }
-
-
-# --- roster (setup, not measured) -----------------------------------------------------------
-
-
-@dataclass
-class LoadResult:
-    """What the roster load put in the database."""
-
-    students: int
-    contacts: int
-    links: int
-    seconds: float
-
-
-def load_trust(
-    env: dict[str, str], students_per_school: int, log: Callable[[str], None]
-) -> LoadResult:
-    """Generate each school's roster, parse it and import it the way ``roster import`` does."""
-    from sqlalchemy import func, select, text
-
-    from demo_data.rosters import generate_roster_rows
-    from dispatcher.runtime import build_runtime
-    from dispatcher.settings import Settings
-    from dispatcher.store.models import Contact, Student, StudentContact
-    from dispatcher.store.schools import ensure_school
-    from dispatcher.triggers.roster.load import import_rows
-    from dispatcher.triggers.roster.parse import ROSTER_COLUMNS, RowError, parse_roster
-
-    started = time.perf_counter()
-    runtime = build_runtime(Settings(**env))  # type: ignore[arg-type]  # validation aliases
-    categories = runtime.configuration.policy.categories
-    try:
-        for index, slug in enumerate(school_slugs()):
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, fieldnames=ROSTER_COLUMNS)
-            writer.writeheader()
-            writer.writerows(
-                generate_roster_rows(slug, students_per_school, SEED + index, invalid_rows=0)
-            )
-            buffer.seek(0)
-            with runtime.sessions() as session:
-                school_row = ensure_school(session, runtime.configuration.school(slug))
-                session.commit()
-                result = import_rows(session, school_row.id, parse_roster(buffer, categories))
-            if result.errors:
-                bad: RowError = result.errors[0]
-                raise SystemExit(f"{slug}: roster row rejected ({bad.column}: {bad.reason})")
-            if (index + 1) % 10 == 0:
-                elapsed = time.perf_counter() - started
-                log(f"  loaded {index + 1}/{SCHOOLS} schools ({elapsed:.0f} s)")
-        with runtime.sessions() as session:
-            counts = LoadResult(
-                students=session.scalar(select(func.count()).select_from(Student)) or 0,
-                contacts=session.scalar(select(func.count()).select_from(Contact)) or 0,
-                links=session.scalar(select(func.count()).select_from(StudentContact)) or 0,
-                seconds=0.0,
-            )
-        if runtime.engine.dialect.name == "postgresql":
-            # What autovacuum does shortly after a bulk load: fresh statistics for the planner.
-            with runtime.engine.connect().execution_options(
-                isolation_level="AUTOCOMMIT"
-            ) as connection:
-                connection.execute(text("ANALYZE"))
-    finally:
-        runtime.engine.dispose()
-    counts.seconds = time.perf_counter() - started
-    return counts
 
 
 # --- the measured child process -------------------------------------------------------------

@@ -290,6 +290,27 @@ class DeliveryEvent(Base):
     detail: Mapped[str | None] = mapped_column(String(300))
 
 
+class DeliveryTally(Base):
+    """A change in how many of an announcement's deliveries are on a channel in a state
+    (``n``, +1 or -1 per delivery, or a folded sum), with the send times it brought.
+
+    Written only by database triggers on ``deliveries`` (migration 0012), in the
+    transaction that changes the delivery: the sum of ``n`` per channel and state equals the
+    GROUP BY over the deliveries, at any snapshot. Insert-only for writers (no row is a hot
+    counter); ``store.tallies.fold_tallies`` folds an announcement's rows into one per
+    channel and state (decision 0097)."""
+
+    __tablename__ = "delivery_tallies"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(BigId, index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(Integer)
+    first_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEntry(Base):
     """Who did what: every announcement sent, every roster import."""
 

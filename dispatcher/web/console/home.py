@@ -19,13 +19,13 @@ from dispatcher.reporting.progress import announcement_progress
 from dispatcher.runtime import Runtime
 from dispatcher.store.deliveries import as_utc
 from dispatcher.store.models import Announcement
-from dispatcher.store.sign_offs import waiting_for
 from dispatcher.store.overview import (
     AnnouncementLine,
     held_deliveries_by_school,
     missed_reminders,
     recent_announcements,
 )
+from dispatcher.store.sign_offs import waiting_for
 from dispatcher.tracking.stopped_channels import channel_statuses
 from dispatcher.web.console.announcement_words import STATE_WORDS, progress_view
 from dispatcher.web.console.context import Console, get_console, now_utc
