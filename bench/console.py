@@ -59,7 +59,8 @@ from trust import (
 
 @dataclass(frozen=True)
 class Page:
-    """A request to time: ``path`` (``{announcement}`` is the bench announcement's id) and
+    """A request to time: ``path`` (``{announcement}`` is the bench announcement's id,
+    ``{school}`` the slug of the school it was sent to) and
     how it is made: ``staff`` with the signed-in admin's cookie, ``token`` with the API
     token, ``anonymous`` with neither."""
 
@@ -68,11 +69,31 @@ class Page:
     auth: str = "staff"
 
 
-#: Every console page to time. Add the pages of the console as they are built, e.g.
-#: ``Page("announcement", "/announcements/{announcement}")``.
+_CLOSURE = "school={school}&category=emergency_closure&audience=school"
+_DETAILS = "var-date=2026-12-09&var-reason=heavy+snow"
+
+#: Every console page to time (add a page here when the console gains one).
 PAGES: list[Page] = [
     Page("sign-in form", "/sign-in", auth="anonymous"),
     Page("home", "/"),
+    Page("compose: school", "/compose"),
+    Page("compose: category", "/compose/category?school={school}"),
+    Page("compose: audience", "/compose/audience?school={school}&category=emergency_closure"),
+    Page("compose: details", f"/compose/details?{_CLOSURE}"),
+    Page("compose: check (1,000 pupils)", f"/compose/check?{_CLOSURE}&{_DETAILS}"),
+    Page(
+        "compose: email frame",
+        f"/compose/email?{_CLOSURE}&val-date=Wednesday+9+December&val-reason=snow&language=en",
+    ),
+    Page("announcement", "/announcements/{announcement}"),
+    Page("announcement: progress.json", "/announcements/{announcement}/progress.json"),
+    Page("announcement: cancel?", "/announcements/{announcement}/cancel"),
+    Page("families to phone", "/announcements/{announcement}/not-reached"),
+    Page("families to phone: list", "/announcements/{announcement}/not-reached/list"),
+    Page("families to phone: print", "/announcements/{announcement}/not-reached/print"),
+    Page("families to phone: CSV", "/announcements/{announcement}/not-reached.csv"),
+    Page("sign-off requests", "/sign-off"),
+    Page("accounts", "/accounts"),
     Page("API progress", "/api/announcements/{announcement}/progress", auth="token"),
 ]
 
@@ -128,7 +149,7 @@ def write_announcement(runtime: Any, deliveries: int, all_pending: bool = False)
         announcement = Announcement(
             school_id=school_id,
             category="emergency_closure",
-            urgency="emergency",
+            urgency="urgent",
             audience=["school"],
             variables={"date": "Tuesday 24 November", "reason": "heavy snow"},
             requested_by="bench",
@@ -273,7 +294,7 @@ def time_pages(
     """Each page of ``PAGES``, ``requests`` times after three unmeasured requests."""
     timings = []
     for page in PAGES:
-        path = page.path.format(announcement=announcement_id)
+        path = page.path.format(announcement=announcement_id, school=school_slugs()[0])
         caller = anonymous if page.auth == "anonymous" else client
         headers = {"Authorization": f"Bearer {token}"} if page.auth == "token" else {}
         samples = []

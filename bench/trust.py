@@ -33,14 +33,18 @@ def school_slugs() -> list[str]:
 
 
 def write_config(config_dir: Path) -> None:
-    """``policy.toml`` from the repository, 50 school files modelled on ``demo.toml`` and
-    the file of the trust they name (decision 0072)."""
+    """``policy.toml`` and ``reminders.toml`` from the repository, 50 school files modelled
+    on ``demo.toml``, each with the demo school's calendar, and the file of the trust they
+    name (decision 0072)."""
     (config_dir / "schools").mkdir(parents=True)
     (config_dir / "trusts").mkdir()
     (config_dir / "trusts" / f"{TRUST}.toml").write_text(
         'name = "Bench Trust"\nwebsite = ""\nphone = ""\n', encoding="utf-8"
     )
     shutil.copy(REPO / "config" / "policy.toml", config_dir / "policy.toml")
+    shutil.copy(REPO / "config" / "reminders.toml", config_dir / "reminders.toml")
+    (config_dir / "calendars").mkdir()
+    calendar = (REPO / "config" / "calendars" / "demo.toml").read_text(encoding="utf-8")
     demo = (REPO / "config" / "schools" / "demo.toml").read_text(encoding="utf-8")
     for number, slug in enumerate(school_slugs(), start=1):
         text = (
@@ -52,6 +56,7 @@ def write_config(config_dir: Path) -> None:
         if f"Bench School {number:02d}" not in text or f"Bench{number:02d}" not in text:
             raise SystemExit("config/schools/demo.toml changed shape; update bench/trust.py")
         (config_dir / "schools" / f"{slug}.toml").write_text(text, encoding="utf-8")
+        (config_dir / "calendars" / f"{slug}.toml").write_text(calendar, encoding="utf-8")
 
 
 # --- databases ------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ STATE_GROUPS: dict[str, str] = {
 }
 SUMMARY_COLUMNS = ("pending", "sent", "delivered", "failed", "cancelled")
 #: States of a delivery the provider took (whatever it reported afterwards).
+#: Ids per ``IN`` list (SQLite binds at most 32,766 parameters).
+_IN_LIST = 5_000
 HANDED_STATES = frozenset(
     {DeliveryState.SENT, DeliveryState.DELIVERED, DeliveryState.UNDELIVERED, DeliveryState.BOUNCED}
 )
@@ -154,18 +156,6 @@ def announcement_report(
             .group_by(PlanOutcome.reason)
         )
     }
-    unreachable = [
-        (row.contact_id, row.student_id, row.reason)
-        for row in session.execute(
-            select(PlanOutcome.contact_id, PlanOutcome.student_id, PlanOutcome.reason)
-            .where(
-                PlanOutcome.announcement_id == announcement_id,
-                PlanOutcome.outcome == "unreachable",
-            )
-            .order_by(PlanOutcome.contact_id)
-        )
-    ]
-    unreachable.extend(_failed_everywhere(session, announcement_id))
     first_sent, last_sent, first_delivered, last_delivered = session.execute(
         select(
             func.min(Delivery.sent_at),
@@ -176,9 +166,7 @@ def announcement_report(
     ).one()
     triggered = announcement.created_at
     duplicates = _possible_duplicates(session, announcement_id)
-    not_reached = _with_family(
-        session, announcement_id, unreachable, _school_tz(configuration, school)
-    )
+    not_reached = _not_reached(session, announcement_id, _school_tz(configuration, school))
     states = {state: sum(per.get(state, 0) for per in counts.values()) for state in DeliveryState}
     held_until = session.scalar(
         select(func.min(Delivery.not_before)).where(
@@ -218,9 +206,7 @@ def announcement_report(
         "possible_duplicates": duplicates,
         "replies": _replies(session, announcement_id),
         "messages_handed_to_providers": sum(states[s] for s in HANDED_STATES),
-        "families_not_reached": len(
-            {p["student_id"] or p["contact_id"] for p in not_reached if not p["family_reached"]}
-        ),
+        "families_not_reached": families_not_reached(not_reached),
         "still_to_send": {
             "now": states[DeliveryState.PENDING] + states[DeliveryState.SENDING],
             "held": states[DeliveryState.HELD],
@@ -231,6 +217,41 @@ def announcement_report(
     }
     report["headline"] = report_headline(report)
     return report
+
+
+def _not_reached(session: Session, announcement_id: int, tz: ZoneInfo) -> list[dict[str, Any]]:
+    unreachable = [
+        (row.contact_id, row.student_id, row.reason)
+        for row in session.execute(
+            select(PlanOutcome.contact_id, PlanOutcome.student_id, PlanOutcome.reason)
+            .where(
+                PlanOutcome.announcement_id == announcement_id,
+                PlanOutcome.outcome == "unreachable",
+            )
+            .order_by(PlanOutcome.contact_id)
+        )
+    ]
+    unreachable.extend(_failed_everywhere(session, announcement_id))
+    return _with_family(session, announcement_id, unreachable, tz)
+
+
+def not_reached_contacts(
+    session: Session, announcement_id: int, configuration: Configuration | None = None
+) -> list[dict[str, Any]]:
+    """The report's ``not_reached`` rows alone (see ``announcement_report``), at a cost
+    that grows with the contacts not reached, not with the announcement: what the console's
+    families-to-phone pages read on every refresh. Raises ``NotFound`` for an unknown id."""
+    announcement = session.get(Announcement, announcement_id)
+    if announcement is None:
+        raise NotFound(f"no announcement {announcement_id}")
+    school = session.get(School, announcement.school_id)
+    return _not_reached(session, announcement_id, _school_tz(configuration, school))
+
+
+def families_not_reached(not_reached: list[dict[str, Any]]) -> int:
+    """How many families (pupils, or contacts without one) of ``not_reached`` rows nobody
+    reached: no contact of theirs got a message and the office has not told them by phone."""
+    return len({p["student_id"] or p["contact_id"] for p in not_reached if not p["family_reached"]})
 
 
 def _school_tz(configuration: Configuration | None, school: School | None) -> ZoneInfo:
@@ -455,30 +476,39 @@ def _with_family(
 
 
 def _failed_everywhere(session: Session, announcement_id: int) -> list[tuple[int, int | None, str]]:
-    """Contacts all of whose deliveries ended without reaching them."""
-    still_good = [s.value for s in DeliveryState if s not in FINAL_STATES or s in REACHED_STATES]
-    counts_good = func.sum(case((Delivery.state.in_(still_good), 1), else_=0))
-    failed_contacts = {
-        row.contact_id: row.student_id
+    """Contacts all of whose deliveries ended without reaching them. Read from the few
+    deliveries that failed (the announcement-and-state index) and then those contacts'
+    own deliveries, never the whole announcement: the console asks on every refresh."""
+    failed = [s.value for s in FINAL_STATES - REACHED_STATES]
+    candidates = sorted(
+        set(
+            session.scalars(
+                select(Delivery.contact_id).where(
+                    Delivery.announcement_id == announcement_id, Delivery.state.in_(failed)
+                )
+            )
+        )
+    )
+    found: list[tuple[int, int | None, str]] = []
+    for start in range(0, len(candidates), _IN_LIST):
+        chunk = candidates[start : start + _IN_LIST]
+        rows: dict[int, list[Any]] = defaultdict(list)
         for row in session.execute(
-            select(Delivery.contact_id, func.min(Delivery.student_id).label("student_id"))
-            .where(Delivery.announcement_id == announcement_id)
-            .group_by(Delivery.contact_id)
-            .having(counts_good == 0)
-            .order_by(Delivery.contact_id)
-        )
-    }
-    if not failed_contacts:
-        return []
-    codes: dict[int, set[str]] = defaultdict(set)
-    for row in session.execute(
-        select(Delivery.contact_id, Delivery.channel, Delivery.state, Delivery.error_code).where(
-            Delivery.announcement_id == announcement_id,
-            Delivery.contact_id.in_(failed_contacts),
-        )
-    ):
-        codes[row.contact_id].add(f"{row.channel} {row.state} ({row.error_code or '-'})")
-    return [
-        (contact_id, student_id, "all channels failed: " + ", ".join(sorted(codes[contact_id])))
-        for contact_id, student_id in failed_contacts.items()
-    ]
+            select(
+                Delivery.contact_id,
+                Delivery.student_id,
+                Delivery.channel,
+                Delivery.state,
+                Delivery.error_code,
+            ).where(Delivery.announcement_id == announcement_id, Delivery.contact_id.in_(chunk))
+        ):
+            rows[row.contact_id].append(row)
+        for contact_id in chunk:
+            deliveries = rows[contact_id]
+            if any(row.state not in failed for row in deliveries):
+                continue  # still to send, or sent: not (yet) failed everywhere
+            students = [row.student_id for row in deliveries if row.student_id is not None]
+            codes = sorted({f"{r.channel} {r.state} ({r.error_code or '-'})" for r in deliveries})
+            reason = "all channels failed: " + ", ".join(codes)
+            found.append((contact_id, min(students, default=None), reason))
+    return found

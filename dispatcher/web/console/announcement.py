@@ -18,7 +18,7 @@ from dispatcher.planning.windows import local_time_in_words
 from dispatcher.rendering.languages import language_name
 from dispatcher.reporting.headline import plural
 from dispatcher.reporting.progress import announcement_progress
-from dispatcher.reporting.reports import announcement_report
+from dispatcher.reporting.reports import families_not_reached, not_reached_contacts
 from dispatcher.store.announcement_reads import replies_of, sample_texts, state_counts
 from dispatcher.store.deliveries import as_utc
 from dispatcher.triggers.announcements import cancel
@@ -113,7 +113,7 @@ def announcement_page(
     viewer, found = looked_up
     runtime = console.runtime
     with runtime.sessions() as db:
-        report = announcement_report(db, found.announcement.id, runtime.configuration)
+        not_reached = not_reached_contacts(db, found.announcement.id, runtime.configuration)
         texts = sample_texts(db, found.announcement.id)
         replies = replies_of(db, found.announcement.id)
     progress = _progress(console, found)
@@ -135,7 +135,7 @@ def announcement_page(
         scheduled=send_at is not None and as_utc(send_at) > now_utc(),
         cancel_refusal=refusal or "",
         cancelled_now=int(cancelled) if cancelled.isdigit() and len(cancelled) < 10 else None,
-        families_to_phone=report["families_not_reached"],
+        families_to_phone=families_not_reached(not_reached),
         replies=[
             {
                 "at": local_time_in_words(as_utc(reply.received_at), found.school.tz),

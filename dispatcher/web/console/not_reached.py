@@ -15,7 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from dispatcher.access.staff import get_staff
 from dispatcher.domain import CallOutcome
 from dispatcher.reporting.csv_safe import SafeDictWriter
-from dispatcher.reporting.reports import announcement_report
+from dispatcher.reporting.reports import not_reached_contacts
 from dispatcher.store.announcement_reads import relationships
 from dispatcher.tracking.calls import MAX_NOTE, CallLogError, log_call
 from dispatcher.web.console.announcement_access import Found, Viewer, lookup
@@ -38,12 +38,10 @@ router = APIRouter(include_in_schema=False)
 REFRESH_MS = 5000
 
 
-def _callers(console: Console, report: dict[str, Any], viewer: Viewer) -> dict[str, str]:
+def _callers(console: Console, not_reached: list[dict[str, Any]], viewer: Viewer) -> dict[str, str]:
     """The staff accounts' recorded names (``staff:7``) among the calls, as their email
     addresses (the viewer as "you")."""
-    names = {
-        str(call["called_by"]) for row in report["not_reached"] for call in row.get("calls") or []
-    }
+    names = {str(call["called_by"]) for row in not_reached for call in row.get("calls") or []}
     who: dict[str, str] = {}
     with console.runtime.sessions() as db:
         for name in names:
@@ -60,10 +58,10 @@ def _callers(console: Console, report: dict[str, Any], viewer: Viewer) -> dict[s
 def _families(console: Console, found: Found, viewer: Viewer) -> list[Family]:
     runtime = console.runtime
     with runtime.sessions() as db:
-        report = announcement_report(db, found.announcement.id, runtime.configuration)
-        student_ids = {str(r["student_id"]) for r in report["not_reached"] if r["student_id"]}
+        not_reached = not_reached_contacts(db, found.announcement.id, runtime.configuration)
+        student_ids = {str(r["student_id"]) for r in not_reached if r["student_id"]}
         links = relationships(db, found.school_row.id, student_ids)
-    return families_to_phone(report["not_reached"], links, _callers(console, report, viewer))
+    return families_to_phone(not_reached, links, _callers(console, not_reached, viewer))
 
 
 def _page(
