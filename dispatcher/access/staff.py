@@ -265,6 +265,15 @@ def get_staff(session: Session, account_id: int) -> StaffInfo | None:
     return None if row is None else staff_info(row[0], row[1])
 
 
+def staff_named(session: Session, name: str) -> StaffInfo | None:
+    """The account the audit log and the records name ``name`` (``staff:<id>``), or None
+    for any other name (a token's, the CLI's) or an account no longer there."""
+    number = name.removeprefix("staff:")
+    if not name.startswith("staff:") or not number.isdigit() or len(number) > 18:
+        return None
+    return get_staff(session, int(number))
+
+
 class SignIn(StrEnum):
     """What a password (or a code) attempt leads to."""
 

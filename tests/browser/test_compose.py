@@ -12,7 +12,7 @@ import pyotp
 from sqlalchemy import func, select
 
 from dispatcher.runtime import Runtime
-from dispatcher.store.models import Announcement
+from dispatcher.store.models import Announcement, SignOffRequest
 from tests.browser.conftest import ConsolePage
 from tests.browser.test_console import sign_in
 from tests.support.factories import import_roster, row
@@ -127,7 +127,7 @@ def test_an_office_user_is_not_offered_emergencies_and_a_forged_send_is_refused(
     assert announcements(runtime) == []
 
 
-def test_a_senior_composes_a_whole_school_closure_on_a_phone_and_sends_it(
+def test_a_senior_composes_a_whole_school_closure_on_a_phone_and_asks_for_sign_off(
     new_page: Any, staff: Any, runtime: Runtime
 ) -> None:
     import_roster(runtime, FAMILIES)
@@ -178,14 +178,18 @@ def test_a_senior_composes_a_whole_school_closure_on_a_phone_and_sends_it(
     assert page.page.evaluate("document.documentElement.scrollWidth") <= 360
     page.check("check")
 
+    # A whole-school emergency waits for a second senior (decision 0088): the exact request
+    # is kept for them, and nothing is sent yet.
     page.page.get_by_role("button", name="Send now").click()
-    page.page.wait_for_url("**/announcements/*")
-    [sent] = announcements(runtime)
-    assert page.page.url.endswith(f"/announcements/{sent.id}")
-    assert sent.requested_by == f"staff:{head.id}"
-    assert sent.trigger == "console"
-    assert sent.audience == ["school"]
-    assert sent.variables == {"date": "Wednesday 9 December", "reason": "heavy snow"}
+    page.page.wait_for_url("**/sign-off/*")
+    assert announcements(runtime) == []
+    with runtime.sessions() as session:
+        [asked] = session.scalars(select(SignOffRequest)).all()
+    assert page.page.url.endswith(f"/sign-off/{asked.id}")
+    assert asked.requested_by_id == head.id
+    assert asked.request["trigger"] == "console"
+    assert asked.request["audience"] == ["school"]
+    assert asked.request["variables"] == {"date": "Wednesday 9 December", "reason": "heavy snow"}
 
 
 def test_a_missing_detail_and_an_http_link_are_named_on_the_details_page(

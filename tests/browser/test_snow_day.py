@@ -140,6 +140,8 @@ def test_a_snow_day_from_a_phone_to_the_last_family_phoned(
         "100% through", timeout=LIVE
     )
     assert phone.page.evaluate("window.notReloaded") is True
+    asked_by = phone.page.locator(".govuk-summary-list__row", has_text="Asked by")
+    expect(asked_by).to_contain_text("head@demo.example.org")  # the person, not staff:1
     phone.check("all-through")
     assert phone.page.evaluate("document.documentElement.scrollWidth") <= 360
     sent = _texts(emulator)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.responses import RedirectResponse, Response
 
 from dispatcher.access.roles import send_refusal
+from dispatcher.access.staff import staff_named
 from dispatcher.audience import AudienceError, is_whole_school, parse_audience
 from dispatcher.domain import AnnouncementState, Urgency
 from dispatcher.planning.windows import local_time_in_words
@@ -77,6 +78,13 @@ def _progress(console: Console, found: Found) -> dict[str, Any]:
     return progress_view(progress, found.school.tz)
 
 
+def _who(console: Console, name: str) -> str:
+    """Who asked, as the office knows them: a staff account's email, else the name kept."""
+    with console.runtime.sessions() as db:
+        account = staff_named(db, name)
+    return account.email if account is not None else name
+
+
 def _summary(console: Console, found: Found) -> dict[str, Any]:
     """What the page says about the announcement itself."""
     announcement = found.announcement
@@ -88,7 +96,7 @@ def _summary(console: Console, found: Found) -> dict[str, Any]:
         "urgent": announcement.urgency == Urgency.URGENT.value,
         "school": found.school.name,
         "audience": audience_words(list(announcement.audience)),
-        "requested_by": announcement.requested_by,
+        "requested_by": _who(console, announcement.requested_by),
         "created": local_time_in_words(as_utc(announcement.created_at), found.school.tz),
         "send_at": (
             local_time_in_words(as_utc(announcement.send_at), found.school.tz)

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from dispatcher.access.staff import get_staff
+from dispatcher.access.staff import staff_named
 from dispatcher.domain import CallOutcome
 from dispatcher.reporting.csv_safe import SafeDictWriter
 from dispatcher.reporting.reports import not_reached_contacts
@@ -45,13 +45,11 @@ def _callers(console: Console, not_reached: list[dict[str, Any]], viewer: Viewer
     who: dict[str, str] = {}
     with console.runtime.sessions() as db:
         for name in names:
-            number = name.removeprefix("staff:")
+            account = staff_named(db, name)
             if name == viewer.account.name:
                 who[name] = "you"
-            elif name.startswith("staff:") and number.isdigit() and len(number) < 19:
-                account = get_staff(db, int(number))
-                if account is not None:
-                    who[name] = account.email
+            elif account is not None:
+                who[name] = account.email
     return who
 
 
