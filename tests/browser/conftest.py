@@ -103,13 +103,18 @@ class ConsolePage:
 def new_page(
     chromium: Browser, console_url: str, axe: Axe, request: pytest.FixtureRequest
 ) -> Iterator[Any]:
-    """Make a page in a browser context of its own (``width`` x ``height``): another
-    person, or another device. Each fails the test on a request to another address."""
+    """Make a page in a browser context of its own (a ``width`` x ``height`` screen at
+    ``zoom``): another person, or another device. Each fails the test on a request to
+    another address."""
     pages: list[ConsolePage] = []
     contexts = []
 
-    def make(width: int = 1024, height: int = 768) -> ConsolePage:
-        context = chromium.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1024, height: int = 768, zoom: float = 1) -> ConsolePage:
+        # Zoom as a browser does it: CSS pixels grow, so fewer fit the same screen.
+        context = chromium.new_context(
+            viewport={"width": round(width / zoom), "height": round(height / zoom)},
+            device_scale_factor=zoom,
+        )
         contexts.append(context)
         page = context.new_page()
         console_page = ConsolePage(page, console_url, axe, request.node.name)
