@@ -429,16 +429,22 @@ def _with_family(
             .order_by(StudentContact.priority, StudentContact.contact_id)
         ):
             family[member.student_id].append(member)
-    reached = set(
-        session.scalars(
-            select(Delivery.contact_id)
-            .where(
-                Delivery.announcement_id == announcement_id,
-                Delivery.state.in_([s.value for s in REACHED_STATES]),
+    # Which of the family members were reached: asked of their own deliveries (the
+    # announcement-and-contact key), not of every delivery the announcement reached.
+    members = sorted({m.contact_id for family_members in family.values() for m in family_members})
+    reached: set[int] = set()
+    for start in range(0, len(members), _IN_LIST):
+        reached.update(
+            session.scalars(
+                select(Delivery.contact_id)
+                .where(
+                    Delivery.announcement_id == announcement_id,
+                    Delivery.contact_id.in_(members[start : start + _IN_LIST]),
+                    Delivery.state.in_([s.value for s in REACHED_STATES]),
+                )
+                .distinct()
             )
-            .distinct()
         )
-    )
     calls: dict[tuple[str, int], list[CallEntry]] = defaultdict(list)
     for call in calls_of(session, announcement_id):
         calls[_family_key(call.student_row, call.contact_row)].append(call)

@@ -36,6 +36,9 @@ router = APIRouter(include_in_schema=False)
 
 #: How often the list's script asks for a fresh list, in milliseconds.
 REFRESH_MS = 5000
+#: Families on the page (with a call form each) at a time: as they are reached or phoned
+#: the next come up. The print view and the CSV have them all.
+FAMILIES_ON_THE_PAGE = 100
 
 
 def _callers(console: Console, not_reached: list[dict[str, Any]], viewer: Viewer) -> dict[str, str]:
@@ -72,6 +75,7 @@ def _page(
     errors: list[tuple[str, str]] | None = None,
     typed: dict[str, str] | None = None,
     logged: bool = False,
+    whole: bool = False,
 ) -> Response:
     announcement = found.announcement
     return render(
@@ -84,7 +88,8 @@ def _page(
         announcement_id=announcement.id,
         category=category_words(console.runtime, announcement.category),
         school=found.school.name,
-        families=families,
+        families=families if whole else families[:FAMILIES_ON_THE_PAGE],
+        families_total=len(families),
         outcomes=[(o.value, words) for o, words in OUTCOME_WORDS.items()],
         typed=typed or {},
         max_note=MAX_NOTE,
@@ -131,7 +136,7 @@ def not_reached_print(
         return looked_up
     viewer, found = looked_up
     families = _families(console, found, viewer)
-    return _page("not_reached_print.html", console, viewer, found, families)
+    return _page("not_reached_print.html", console, viewer, found, families, whole=True)
 
 
 @router.get("/announcements/{announcement_id}/not-reached.csv")

@@ -115,3 +115,20 @@ def test_the_progress_json_needs_a_session_and_odd_ids_are_not_found(
     assert missing.status_code == 404
     refused = office.post(f"/announcements/{announcement_id}/cancel", data={"csrf_token": token})
     assert refused.status_code == 403 and "your account is an office account" in refused.text
+
+
+def test_a_long_list_shows_the_first_families_and_says_where_the_rest_are(
+    office: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher.web.console import not_reached
+
+    monkeypatch.setattr(not_reached, "FAMILIES_ON_THE_PAGE", 1)
+    announcement_id = two_families_nobody_can_message(runtime)
+    page = office.get(f"/announcements/{announcement_id}/not-reached")
+    assert "2 families to phone" in page.text
+    assert page.text.count("data-family=") == 1
+    assert "The first 1 are below" in page.text and "have all 2" in page.text
+    printed = office.get(f"/announcements/{announcement_id}/not-reached/print")
+    csv_rows = office.get(f"/announcements/{announcement_id}/not-reached.csv").text.splitlines()
+    assert "2 families" in printed.text
+    assert len(csv_rows) == 1 + 2  # the header and every family

@@ -147,6 +147,12 @@ function refreshList(list, html) {
     count.textContent = newCount.textContent;
     if (announce) announce.textContent = newCount.textContent;
   }
+  // "The first 100 are below": kept in step with the fresh list, or gone when all fit.
+  const more = list.querySelector("[data-live-more]");
+  const freshMore = fresh.querySelector("[data-live-more]");
+  if (more && !freshMore) more.remove();
+  else if (more && freshMore) more.textContent = freshMore.textContent;
+  else if (!more && freshMore && count) count.after(document.adoptNode(freshMore));
   const wanted = new Map();
   for (const section of fresh.querySelectorAll("[data-family]")) {
     wanted.set(section.dataset.family, section);
