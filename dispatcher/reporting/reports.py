@@ -482,39 +482,36 @@ def _with_family(
 
 
 def _failed_everywhere(session: Session, announcement_id: int) -> list[tuple[int, int | None, str]]:
-    """Contacts all of whose deliveries ended without reaching them. Read from the few
-    deliveries that failed (the announcement-and-state index) and then those contacts'
-    own deliveries, never the whole announcement: the console asks on every refresh."""
+    """Contacts all of whose deliveries ended without reaching them. Only the contacts with
+    a failed delivery (the announcement-and-state index) are looked at, and their own
+    deliveries (the announcement-and-contact key), never the whole announcement: the
+    console asks on every refresh."""
     failed = [s.value for s in FINAL_STATES - REACHED_STATES]
-    candidates = sorted(
-        set(
-            session.scalars(
-                select(Delivery.contact_id).where(
-                    Delivery.announcement_id == announcement_id, Delivery.state.in_(failed)
-                )
-            )
-        )
+    with_a_failure = select(Delivery.contact_id).where(
+        Delivery.announcement_id == announcement_id, Delivery.state.in_(failed)
     )
+    rows: dict[int, list[Any]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            Delivery.contact_id,
+            Delivery.student_id,
+            Delivery.channel,
+            Delivery.state,
+            Delivery.error_code,
+        )
+        .where(
+            Delivery.announcement_id == announcement_id,
+            Delivery.contact_id.in_(with_a_failure),
+        )
+        .order_by(Delivery.contact_id)
+    ):
+        rows[row.contact_id].append(row)
     found: list[tuple[int, int | None, str]] = []
-    for start in range(0, len(candidates), _IN_LIST):
-        chunk = candidates[start : start + _IN_LIST]
-        rows: dict[int, list[Any]] = defaultdict(list)
-        for row in session.execute(
-            select(
-                Delivery.contact_id,
-                Delivery.student_id,
-                Delivery.channel,
-                Delivery.state,
-                Delivery.error_code,
-            ).where(Delivery.announcement_id == announcement_id, Delivery.contact_id.in_(chunk))
-        ):
-            rows[row.contact_id].append(row)
-        for contact_id in chunk:
-            deliveries = rows[contact_id]
-            if any(row.state not in failed for row in deliveries):
-                continue  # still to send, or sent: not (yet) failed everywhere
-            students = [row.student_id for row in deliveries if row.student_id is not None]
-            codes = sorted({f"{r.channel} {r.state} ({r.error_code or '-'})" for r in deliveries})
-            reason = "all channels failed: " + ", ".join(codes)
-            found.append((contact_id, min(students, default=None), reason))
+    for contact_id, deliveries in rows.items():
+        if any(row.state not in failed for row in deliveries):
+            continue  # still to send, or sent: not (yet) failed everywhere
+        students = [row.student_id for row in deliveries if row.student_id is not None]
+        codes = sorted({f"{r.channel} {r.state} ({r.error_code or '-'})" for r in deliveries})
+        reason = "all channels failed: " + ", ".join(codes)
+        found.append((contact_id, min(students, default=None), reason))
     return found
