@@ -98,18 +98,32 @@ def _page(
     )
 
 
-@router.get("/announcements/{announcement_id}/not-reached")
-def not_reached_page(
-    announcement_id: str, request: Request, console: Console = Depends(get_console)
+def _families_page(
+    template: str,
+    announcement_id: str,
+    request: Request,
+    console: Console,
+    *,
+    logged: bool = False,
+    whole: bool = False,
 ) -> Response:
-    """The families to phone, with a call form each; the page's script refreshes the list."""
+    """``template`` with the announcement's families to phone, for a viewer who may see
+    them (the sign-in page or a 404 otherwise)."""
     looked_up = lookup(request, console, announcement_id)
     if not isinstance(looked_up, tuple):
         return looked_up
     viewer, found = looked_up
     families = _families(console, found, viewer)
+    return _page(template, console, viewer, found, families, logged=logged, whole=whole)
+
+
+@router.get("/announcements/{announcement_id}/not-reached")
+def not_reached_page(
+    announcement_id: str, request: Request, console: Console = Depends(get_console)
+) -> Response:
+    """The families to phone, with a call form each; the page's script refreshes the list."""
     logged = request.query_params.get("logged") == "1"
-    return _page("not_reached.html", console, viewer, found, families, logged=logged)
+    return _families_page("not_reached.html", announcement_id, request, console, logged=logged)
 
 
 @router.get("/announcements/{announcement_id}/not-reached/list")
@@ -118,12 +132,7 @@ def not_reached_list(
 ) -> Response:
     """The list alone (an HTML fragment), for the page's script to refresh the families no
     one is typing about."""
-    looked_up = lookup(request, console, announcement_id)
-    if not isinstance(looked_up, tuple):
-        return looked_up
-    viewer, found = looked_up
-    families = _families(console, found, viewer)
-    return _page("not_reached_list.html", console, viewer, found, families)
+    return _families_page("not_reached_list.html", announcement_id, request, console)
 
 
 @router.get("/announcements/{announcement_id}/not-reached/print")
@@ -131,12 +140,7 @@ def not_reached_print(
     announcement_id: str, request: Request, console: Console = Depends(get_console)
 ) -> Response:
     """The families to phone on a plain page to print (no forms)."""
-    looked_up = lookup(request, console, announcement_id)
-    if not isinstance(looked_up, tuple):
-        return looked_up
-    viewer, found = looked_up
-    families = _families(console, found, viewer)
-    return _page("not_reached_print.html", console, viewer, found, families, whole=True)
+    return _families_page("not_reached_print.html", announcement_id, request, console, whole=True)
 
 
 @router.get("/announcements/{announcement_id}/not-reached.csv")
